@@ -1,0 +1,422 @@
+#!/usr/bin/env bash
+# Record the SIP test captures used by sipcdr.
+#
+#   bash scripts/record-captures.sh
+#
+# For every scenario in scripts/sipp/ (one *_uac.xml + one *_uas.xml each) and
+# for both UDP (-t u1) and TCP (-t t1) this script:
+#   1. starts tcpdump on lo, filtered to the scenario's two ports,
+#   2. starts a sipp UAS, then a sipp UAC, on 127.0.0.1 with fixed ports and a
+#      fixed, small number of calls (-m N),
+#   3. waits for both sipp processes and checks their exit codes,
+#   4. stops tcpdump with SIGINT and waits for it, so the pcap is complete,
+#   5. checks the per-Call-ID message ladder in the pcap with tshark.
+# Finally it (re)writes captures/README.md with the ladders of all captures.
+#
+# Everything stays on 127.0.0.1; sipp runs in a temporary directory so no log
+# files end up in the repository (KEEP_WORK=1 keeps that directory for
+# debugging). Needs root (tcpdump on lo, apt-get).
+# An optional argument records a single capture, e.g. `udp_busy_486` (the
+# README is then not rewritten).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCEN_DIR="$ROOT/scripts/sipp"
+OUT_DIR="$ROOT/captures"
+
+# --------------------------------------------------------------------------
+# Tools
+# --------------------------------------------------------------------------
+ensure_tools() {
+    local missing=()
+    command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+    command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+    command -v tshark >/dev/null 2>&1 || missing+=(tshark)
+    if ((${#missing[@]})); then
+        echo "installing: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${missing[@]}"
+    fi
+}
+
+# --------------------------------------------------------------------------
+# Process bookkeeping: only ever signal PIDs this script started.
+# --------------------------------------------------------------------------
+WORK=""
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]:-}"; do
+        [[ -n "$pid" ]] || continue
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -INT "$pid" 2>/dev/null || true
+            sleep 0.2
+            kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+    if [[ -n "$WORK" && -d "$WORK" ]]; then
+        if [[ -n "${KEEP_WORK:-}" ]]; then
+            echo "sipp/tcpdump logs kept in $WORK" >&2
+        else
+            rm -rf "$WORK"
+        fi
+    fi
+    return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+forget_pid() {
+    local pid=$1 i
+    for i in "${!PIDS[@]}"; do
+        [[ "${PIDS[$i]}" == "$pid" ]] && unset 'PIDS[i]'
+    done
+    return 0
+}
+
+# wait_for FILE PATTERN TIMEOUT_TENTHS
+wait_for_text() {
+    local file=$1 pattern=$2 tries=$3
+    while ((tries-- > 0)); do
+        grep -q -- "$pattern" "$file" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# wait_for_port PROTO(udp|tcp) PORT TIMEOUT_TENTHS
+wait_for_port() {
+    local proto=$1 port=$2 tries=$3 flag
+    if ! command -v ss >/dev/null 2>&1; then
+        sleep 0.5
+        return 0
+    fi
+    [[ $proto == tcp ]] && flag=-ltnH || flag=-lunH
+    while ((tries-- > 0)); do
+        ss "$flag" "sport = :$port" 2>/dev/null | grep -q . && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+tshark_q() {
+    # tshark warns on stderr when run as root; keep the output clean.
+    tshark "$@" 2>/dev/null
+}
+
+# --------------------------------------------------------------------------
+# Scenario table
+#   name | UDP UAC port | UAC calls (-m) | UAS calls (-m) | extra UAC args
+# UAS port = UAC port + 1; TCP ports = UDP ports + 100. In the extra args
+# {UAS_PORT} is replaced by the UAS port.
+# RTP/echo ports (-mp, never used for traffic) are derived from the SIP port.
+# --------------------------------------------------------------------------
+SCENARIOS=(
+    "answered_caller_bye|5100|2|2|-r 2"
+    "answered_callee_bye|5110|1|1|"
+    "busy_486|5120|1|1|"
+    "cancel_after_180|5130|1|1|"
+    "auth_407_then_answer|5140|1|1|-au 1001 -ap secret -auth_uri 2002@127.0.0.1:{UAS_PORT}"
+    "reinvite_hold_resume|5150|1|1|"
+    "session_timer_no_bye|5160|1|2|"
+)
+
+# Expected message ladder per Call-ID (Call-ID with the "<n>-<transport>-"
+# prefix replaced by "<n>-T-"), in capture order.
+declare -A EXPECTED=(
+    [answered_caller_bye]="1-T-answered-caller-bye@sipcdr.test: INVITE 100 180 200 ACK BYE 200
+2-T-answered-caller-bye@sipcdr.test: INVITE 100 180 200 ACK BYE 200"
+    [answered_callee_bye]="1-T-answered-callee-bye@sipcdr.test: INVITE 100 180 200 ACK BYE 200"
+    [busy_486]="1-T-busy-486@sipcdr.test: INVITE 100 180 486 ACK"
+    [cancel_after_180]="1-T-cancel-after-180@sipcdr.test: INVITE 100 180 CANCEL 200 487 ACK"
+    [auth_407_then_answer]="1-T-auth-407-then-answer@sipcdr.test: INVITE 100 407 ACK INVITE 100 180 200 ACK BYE 200"
+    [reinvite_hold_resume]="1-T-reinvite-hold-resume@sipcdr.test: INVITE 100 180 200 ACK INVITE 200 ACK INVITE 200 ACK BYE 200"
+    [session_timer_no_bye]="1-T-session-timer-no-bye@sipcdr.test: INVITE 100 180 200 ACK
+options-1-T-session-timer-no-bye@sipcdr.test: OPTIONS 200"
+)
+
+declare -A LADDER_TEXT=(
+    [answered_caller_bye]="INVITE(SDP) / 100 / 180 / 200(SDP) / ACK, ~1 s, BYE (caller) / 200; two overlapping calls started 0.5 s apart"
+    [answered_callee_bye]="INVITE(SDP) / 100 / 180 / 200(SDP) / ACK, ~1 s, BYE (callee, From/To swapped) / 200"
+    [busy_486]="INVITE(SDP) / 100 / 180, ~0.5 s, 486 Busy Here / ACK"
+    [cancel_after_180]="INVITE(SDP) / 100 / 180, ~0.5 s, CANCEL / 200 (CANCEL) / 487 (INVITE) / ACK"
+    [auth_407_then_answer]="INVITE / 100 / 407 (Proxy-Authenticate) / ACK, INVITE (CSeq 2, Proxy-Authorization) / 100 / 180 / 200 / ACK, ~1 s, BYE / 200"
+    [reinvite_hold_resume]="INVITE / 100 / 180 / 200 / ACK, ~1 s, re-INVITE a=sendonly (CSeq 2) / 200 a=recvonly / ACK, ~1 s, re-INVITE a=sendrecv (CSeq 3) / 200 / ACK, ~1 s, BYE (CSeq 4) / 200"
+    [session_timer_no_bye]="INVITE (Session-Expires: 2;refresher=uac, Supported: timer) / 100 / 180 / 200 (Session-Expires: 2;refresher=uac, Require: timer) / ACK, no refresh, no BYE; ~4 s later OPTIONS / 200 with Call-ID options-..."
+)
+
+declare -A OUTCOME_TEXT=(
+    [answered_caller_bye]="2 calls, both answered (~0.2 s ringing), ~1 s talk, hung up by caller"
+    [answered_callee_bye]="1 call, answered, ~1 s talk, hung up by callee"
+    [busy_486]="1 call, not answered: busy (486), ~0.5 s ringing"
+    [cancel_after_180]="1 call, not answered: cancelled by caller after ~0.5 s ringing (487)"
+    [auth_407_then_answer]="1 call (one Call-ID, two INVITE transactions), answered after the auth challenge, ~1 s talk, hung up by caller"
+    [reinvite_hold_resume]="1 call, answered, held ~1 s then resumed, ~3 s total talk, hung up by caller; the re-INVITEs are not new calls"
+    [session_timer_no_bye]="1 call, answered, never hung up: ends by session-timer expiry 2 s after the 200; the OPTIONS is not a call"
+)
+
+# --------------------------------------------------------------------------
+# Capture analysis
+# --------------------------------------------------------------------------
+tshark_opts() {
+    local transport=$1
+    if [[ $transport == tcp ]]; then
+        echo "-o tcp.desegment_tcp_streams:TRUE"
+    fi
+}
+
+# Print "<call-id>: <msg> <msg> ..." per Call-ID, in order of first appearance.
+# Works even when one TCP segment carries several SIP messages: tshark's Info
+# column lists them in order ("Request: INVITE ... | Status: 100 Trying | ").
+ladder_signature() {
+    local pcap=$1 transport=$2
+    # shellcheck disable=SC2046
+    tshark_q -r "$pcap" $(tshark_opts "$transport") -Y sip -T fields \
+        -E separator=$'\t' -E occurrence=a -E aggregator=',' \
+        -e sip.Call-ID -e _ws.col.Info |
+        awk -F'\t' '
+        {
+            ncid = split($1, cids, ",")
+            nmsg = split($2, parts, / \| ?/)
+            k = 0
+            for (i = 1; i <= nmsg; i++) {
+                p = parts[i]
+                sub(/^ +/, "", p)
+                if (p == "") continue
+                k++
+                cid = (k <= ncid) ? cids[k] : cids[ncid]
+                if (p ~ /^Request: /) { split(p, w, " "); m = w[2] }
+                else if (p ~ /^Status: /) { split(p, w, " "); m = w[2] }
+                else continue
+                if (!(cid in seq)) order[++n] = cid
+                seq[cid] = seq[cid] " " m
+            }
+        }
+        END { for (i = 1; i <= n; i++) print order[i] ":" seq[order[i]] }'
+}
+
+# The human-readable ladder used in the README and by reviewers.
+ladder_table() {
+    local pcap=$1 transport=$2
+    # shellcheck disable=SC2046
+    tshark_q -r "$pcap" $(tshark_opts "$transport") -Y sip -T fields \
+        -E separator=' ' -E occurrence=f \
+        -e frame.time_epoch -e ip.src -e "$transport.srcport" -e ip.dst -e "$transport.dstport" \
+        -e sip.Call-ID -e sip.CSeq -e sip.Method -e sip.Status-Code |
+        awk '{
+            # frame.time_epoch has nanosecond digits; pcap resolution is microseconds.
+            sub(/000$/, "", $1)
+            printf "%s  %s:%s -> %s:%s  %-44s %-10s %s\n", $1, $2, $3, $4, $5, $6, $7" "$8, $9 ($10 != "" ? " " $10 : "")
+        }'
+}
+
+# --------------------------------------------------------------------------
+# Recording one scenario over one transport
+# --------------------------------------------------------------------------
+record() {
+    local name=$1 transport=$2 uac_port=$3 uac_calls=$4 uas_calls=$5 extra=$6
+    local uas_port=$((uac_port + 1))
+    local sipp_t pcap cid_str dash_name
+    [[ $transport == udp ]] && sipp_t=u1 || sipp_t=t1
+    pcap="$OUT_DIR/${transport}_${name}.pcap"
+    dash_name=${name//_/-}
+    cid_str="%u-${transport}-${dash_name}@sipcdr.test"
+    local dir="$WORK/${transport}_${name}"
+    extra=${extra//\{UAS_PORT\}/$uas_port}
+    mkdir -p "$dir"
+
+    echo "== ${transport}_${name}: UAC 127.0.0.1:$uac_port -> UAS 127.0.0.1:$uas_port, $uac_calls call(s)"
+
+    rm -f "$pcap"
+    tcpdump -i lo -n -U --immediate-mode -Z root -s 0 -w "$pcap" \
+        "$transport port $uac_port or $transport port $uas_port" \
+        >"$dir/tcpdump.log" 2>&1 &
+    local tcpdump_pid=$!
+    PIDS+=("$tcpdump_pid")
+    if ! wait_for_text "$dir/tcpdump.log" "listening on" 50; then
+        echo "tcpdump did not start:" >&2
+        cat "$dir/tcpdump.log" >&2
+        return 1
+    fi
+    sleep 0.2
+
+    local common=(-i 127.0.0.1 -t "$sipp_t" -nostdin -nd -timeout 30s -timeout_error)
+
+    # UAS first; it must be listening before the UAC sends.
+    (cd "$dir" && exec sipp -sf "$SCEN_DIR/${name}_uas.xml" "${common[@]}" \
+        -p "$uas_port" -mp $((20000 + (uas_port - 5000) * 10)) -m "$uas_calls" \
+        >"$dir/uas.log" 2>&1) &
+    local uas_pid=$!
+    PIDS+=("$uas_pid")
+    if ! wait_for_port "$transport" "$uas_port" 50; then
+        echo "sipp UAS did not open $transport/$uas_port" >&2
+        return 1
+    fi
+    sleep 0.3
+
+    # shellcheck disable=SC2086
+    (cd "$dir" && exec sipp -sf "$SCEN_DIR/${name}_uac.xml" "127.0.0.1:$uas_port" "${common[@]}" \
+        -p "$uac_port" -mp $((20000 + (uac_port - 5000) * 10)) -m "$uac_calls" \
+        -cid_str "$cid_str" $extra \
+        >"$dir/uac.log" 2>&1) &
+    local uac_pid=$!
+    PIDS+=("$uac_pid")
+
+    # Wait for both. If one side fails, the other would sit until its
+    # -timeout; stop it shortly after instead.
+    local uac_rc=0 uas_rc=0 uac_done=0 uas_done=0 stop_at=0 ticks=0
+    while ((!uac_done || !uas_done)); do
+        if ((!uac_done)) && ! kill -0 "$uac_pid" 2>/dev/null; then
+            wait "$uac_pid" || uac_rc=$?
+            uac_done=1
+            forget_pid "$uac_pid"
+            ((uac_rc == 0)) || stop_at=$((ticks + 5))
+        fi
+        if ((!uas_done)) && ! kill -0 "$uas_pid" 2>/dev/null; then
+            wait "$uas_pid" || uas_rc=$?
+            uas_done=1
+            forget_pid "$uas_pid"
+            ((uas_rc == 0)) || stop_at=$((ticks + 5))
+        fi
+        if ((stop_at && ticks >= stop_at)); then
+            ((uac_done)) || kill -INT "$uac_pid" 2>/dev/null || true
+            ((uas_done)) || kill -INT "$uas_pid" 2>/dev/null || true
+        fi
+        sleep 0.1
+        ticks=$((ticks + 1))
+    done
+
+    # Let the last packets reach the capture, then stop tcpdump cleanly.
+    sleep 0.3
+    kill -INT "$tcpdump_pid"
+    wait "$tcpdump_pid" || true
+    forget_pid "$tcpdump_pid"
+
+    if ((uac_rc != 0 || uas_rc != 0)); then
+        echo "sipp failed: UAC exit $uac_rc, UAS exit $uas_rc" >&2
+        echo "--- UAC ($dir/uac.log)" >&2
+        grep -v '^\s*$' "$dir/uac.log" | tail -30 >&2 || true
+        echo "--- UAS ($dir/uas.log)" >&2
+        grep -v '^\s*$' "$dir/uas.log" | tail -30 >&2 || true
+        return 1
+    fi
+
+    local got want
+    got=$(ladder_signature "$pcap" "$transport" | sed "s/^\(options-\)\{0,1\}\([0-9]*\)-$transport-/\1\2-T-/")
+    want=${EXPECTED[$name]}
+    if [[ "$got" != "$want" ]]; then
+        echo "unexpected ladder in $pcap" >&2
+        echo "--- expected" >&2
+        echo "$want" >&2
+        echo "--- got" >&2
+        echo "$got" >&2
+        return 1
+    fi
+    echo "   ok: $(stat -c %s "$pcap") bytes, $(tshark_q -r "$pcap" | wc -l) frames"
+}
+
+# --------------------------------------------------------------------------
+# README
+# --------------------------------------------------------------------------
+write_readme() {
+    local readme="$OUT_DIR/README.md"
+    {
+        cat <<'EOF'
+# SIP test captures
+
+Generated by `scripts/record-captures.sh` with sipp (scenarios in
+`scripts/sipp/`), tcpdump and tshark, all on 127.0.0.1. Each scenario is
+recorded once over UDP (`sipp -t u1`) and once over TCP (`sipp -t t1`, one
+connection from the UAC's port to the UAS's port).
+
+Regenerate (as root; installs sip-tester, tcpdump and tshark if missing,
+takes well under 2 minutes):
+
+```sh
+bash scripts/record-captures.sh
+```
+
+The script checks both sipp exit codes and the per-Call-ID message ladder of
+every capture, and rewrites this file (the ladders below) from the new pcaps.
+Content is fixed as far as sipp allows: Call-IDs (`-cid_str`), tags
+(`uac-<n>`, `uas-<n>`), Via branches, CSeqs, SDP and ports are constant
+between runs; only timestamps (and TCP sequence numbers) change.
+
+Parties: caller `"Alice" <sip:1001@sipcdr.test>` (sipp UAC, tag `uac-<n>`),
+callee `"Bob" <sip:2002@sipcdr.test>` (sipp UAS, tag `uas-<n>`). Ports: UAS
+port = UAC port + 1; TCP ports = UDP ports + 100. TCP checksums on lo are
+offloaded and show as invalid in tshark; that is expected.
+
+| File | Transport | UAC -> UAS port | Message ladder | Calls | Expected outcome |
+|------|-----------|-----------------|----------------|-------|------------------|
+EOF
+        local entry name port uac_calls uas_calls extra transport p
+        for transport in udp tcp; do
+            for entry in "${SCENARIOS[@]}"; do
+                IFS='|' read -r name port uac_calls uas_calls extra <<<"$entry"
+                p=$port
+                [[ $transport == tcp ]] && p=$((port + 100))
+                printf '| `%s_%s.pcap` | %s | %s -> %s | %s | %s | %s |\n' \
+                    "$transport" "$name" "${transport^^}" "$p" "$((p + 1))" \
+                    "${LADDER_TEXT[$name]}" "$uac_calls" "${OUTCOME_TEXT[$name]}"
+            done
+        done
+        cat <<'EOF'
+
+## Ladders
+
+Produced with (TCP files additionally with `-o tcp.desegment_tcp_streams:TRUE`,
+and `tcp.srcport`/`tcp.dstport`):
+
+```sh
+tshark -r captures/udp_answered_caller_bye.pcap -Y sip -T fields \
+  -e frame.time_epoch -e ip.src -e udp.srcport -e ip.dst -e udp.dstport \
+  -e sip.Call-ID -e sip.CSeq -e sip.Method -e sip.Status-Code
+```
+
+Columns: epoch time (microseconds), source -> destination, Call-ID, CSeq,
+method or status code.
+EOF
+        for transport in udp tcp; do
+            for entry in "${SCENARIOS[@]}"; do
+                IFS='|' read -r name port uac_calls uas_calls extra <<<"$entry"
+                printf '\n### %s_%s.pcap\n\n```\n' "$transport" "$name"
+                ladder_table "$OUT_DIR/${transport}_${name}.pcap" "$transport"
+                printf '```\n'
+            done
+        done
+    } >"$readme.tmp"
+    mv "$readme.tmp" "$readme"
+}
+
+# --------------------------------------------------------------------------
+main() {
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "run as root (tcpdump on lo, apt-get)" >&2
+        exit 1
+    fi
+    ensure_tools
+    for f in "$SCEN_DIR"/*.xml; do [[ -r $f ]] || { echo "missing scenarios in $SCEN_DIR" >&2; exit 1; }; done
+    mkdir -p "$OUT_DIR"
+    WORK=$(mktemp -d /tmp/sipcdr-captures.XXXXXX)
+
+    local only=${1:-} entry name port uac_calls uas_calls extra transport
+    for transport in udp tcp; do
+        for entry in "${SCENARIOS[@]}"; do
+            IFS='|' read -r name port uac_calls uas_calls extra <<<"$entry"
+            [[ -z $only || $only == "$name" || $only == "${transport}_$name" ]] || continue
+            [[ $transport == tcp ]] && port=$((port + 100))
+            record "$name" "$transport" "$port" "$uac_calls" "$uas_calls" "$extra"
+        done
+    done
+
+    if [[ -z $only ]]; then
+        write_readme
+        echo "wrote $OUT_DIR/README.md"
+    fi
+    echo "done"
+}
+
+main "$@"

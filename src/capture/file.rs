@@ -1,0 +1,175 @@
+//! pcap and pcapng files, read with pcap-parser into a buffer that is reused for every packet.
+
+use crate::time::Timestamp;
+use pcap_parser::pcapng::Block;
+use pcap_parser::{PcapBlockOwned, PcapError, create_reader};
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Read buffer; grown up to [`MAX_BLOCK`] for a packet that does not fit.
+const READ_BUFFER: usize = 1 << 20;
+/// Largest pcap record or pcapng block accepted.
+const MAX_BLOCK: usize = 256 << 20;
+
+/// One captured frame, borrowed from the read buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    pub linktype: u32,
+    pub ts: Timestamp,
+    pub data: &'a [u8],
+    /// Length on the wire (larger than `data` when the snaplen cut it).
+    pub orig_len: u32,
+}
+
+/// What went wrong with a capture file, and where.
+#[derive(Debug)]
+pub struct FileError {
+    pub path: PathBuf,
+    /// Byte offset of the record or block that could not be read.
+    pub offset: u64,
+    /// Packets read from the file before the error.
+    pub packets: u64,
+    pub kind: FileErrorKind,
+}
+
+#[derive(Debug)]
+pub enum FileErrorKind {
+    Open(std::io::Error),
+    Empty,
+    NotPcap,
+    Truncated,
+    Corrupt(String),
+    Read,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.path.display();
+        match &self.kind {
+            FileErrorKind::Open(e) => write!(f, "{p}: cannot open: {e}"),
+            FileErrorKind::Empty => write!(f, "{p}: empty file, not a pcap or pcapng capture"),
+            FileErrorKind::NotPcap => write!(f, "{p}: not a pcap or pcapng file (unknown magic at byte 0)"),
+            FileErrorKind::Truncated => write!(
+                f,
+                "{p}: truncated at byte offset {} (after packet #{}): the last record is incomplete",
+                self.offset, self.packets
+            ),
+            FileErrorKind::Corrupt(what) => write!(
+                f,
+                "{p}: corrupt record at byte offset {} (after packet #{}): {what}",
+                self.offset, self.packets
+            ),
+            FileErrorKind::Read => write!(f, "{p}: read error at byte offset {}", self.offset),
+        }
+    }
+}
+
+impl std::error::Error for FileError {}
+
+#[derive(Clone, Copy)]
+struct Iface {
+    linktype: u32,
+    units_per_sec: u64,
+    offset_secs: i64,
+}
+
+/// Reads every packet of one pcap or pcapng file (several sections and interfaces, mixed link
+/// types) and hands each to `on_packet`. Returns the number of packets read.
+pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u64, FileError> {
+    let err = |offset: u64, packets: u64, kind| FileError { path: path.to_owned(), offset, packets, kind };
+    let file = File::open(path).map_err(|e| err(0, 0, FileErrorKind::Open(e)))?;
+    let mut reader = match create_reader(READ_BUFFER, file) {
+        Ok(r) => r,
+        Err(PcapError::Eof) => return Err(err(0, 0, FileErrorKind::Empty)),
+        Err(PcapError::HeaderNotRecognized) => return Err(err(0, 0, FileErrorKind::NotPcap)),
+        Err(PcapError::Incomplete(_)) => return Err(err(0, 0, FileErrorKind::Truncated)),
+        Err(e) => return Err(err(0, 0, FileErrorKind::Corrupt(format!("{e:?}")))),
+    };
+    let mut consumed: u64 = 0;
+    let mut packets: u64 = 0;
+    let mut legacy: Option<(u32, bool)> = None; // (link type, nanosecond timestamps)
+    let mut ifaces: Vec<Iface> = Vec::new();
+    let mut last_ts = Timestamp::ZERO;
+    let mut capacity = READ_BUFFER;
+    loop {
+        match reader.next() {
+            Ok((used, block)) => {
+                let packet = match block {
+                    PcapBlockOwned::LegacyHeader(h) => {
+                        legacy = Some((h.network.0 as u32, h.is_nanosecond_precision()));
+                        None
+                    }
+                    PcapBlockOwned::Legacy(b) => legacy.map(|(linktype, nanos)| {
+                        let frac = if nanos { i64::from(b.ts_usec) / 1000 } else { i64::from(b.ts_usec) };
+                        let ts = Timestamp::from_micros(i64::from(b.ts_sec) * 1_000_000 + frac);
+                        let len = (b.caplen as usize).min(b.data.len());
+                        Packet { linktype, ts, data: &b.data[..len], orig_len: b.origlen }
+                    }),
+                    PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                        ifaces.clear();
+                        None
+                    }
+                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                        ifaces.push(Iface {
+                            linktype: idb.linktype.0 as u32,
+                            units_per_sec: idb.ts_resolution().unwrap_or(1_000_000).max(1),
+                            offset_secs: idb.if_tsoffset,
+                        });
+                        None
+                    }
+                    PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                        let Some(iface) = ifaces.get(epb.if_id as usize).copied() else {
+                            let e = format!("packet names interface {} that was never described", epb.if_id);
+                            return Err(err(consumed, packets, FileErrorKind::Corrupt(e)));
+                        };
+                        let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                        let secs = (ticks / iface.units_per_sec) as i64 + iface.offset_secs;
+                        let frac = u128::from(ticks % iface.units_per_sec) * 1_000_000
+                            / u128::from(iface.units_per_sec);
+                        let ts = Timestamp::from_micros(secs.saturating_mul(1_000_000) + frac as i64);
+                        let len = (epb.caplen as usize).min(epb.data.len());
+                        Some(Packet { linktype: iface.linktype, ts, data: &epb.data[..len], orig_len: epb.origlen })
+                    }
+                    PcapBlockOwned::NG(Block::SimplePacket(spb)) => ifaces.first().map(|iface| {
+                        // No timestamp in a simple packet block: it gets the previous packet's.
+                        let len = (spb.origlen as usize).min(spb.data.len());
+                        Packet { linktype: iface.linktype, ts: last_ts, data: &spb.data[..len], orig_len: spb.origlen }
+                    }),
+                    PcapBlockOwned::NG(_) => None,
+                };
+                if let Some(p) = packet {
+                    packets += 1;
+                    last_ts = p.ts;
+                    on_packet(p);
+                }
+                consumed += used as u64;
+                reader.consume(used);
+            }
+            Err(PcapError::Eof) => return Ok(packets),
+            Err(PcapError::Incomplete(_)) => {
+                if reader.refill().is_err() {
+                    return Err(err(consumed, packets, FileErrorKind::Read));
+                }
+            }
+            Err(PcapError::BufferTooSmall) => {
+                capacity *= 2;
+                if capacity > MAX_BLOCK || !reader.grow(capacity) || reader.refill().is_err() {
+                    let e = format!("a block larger than {} MiB", MAX_BLOCK >> 20);
+                    return Err(err(consumed, packets, FileErrorKind::Corrupt(e)));
+                }
+            }
+            Err(PcapError::UnexpectedEof) => return Err(err(consumed, packets, FileErrorKind::Truncated)),
+            Err(PcapError::ReadError) => return Err(err(consumed, packets, FileErrorKind::Read)),
+            Err(e) => {
+                let what = match e {
+                    PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
+                        format!("unparsable block ({kind:?})")
+                    }
+                    other => format!("{other:?}"),
+                };
+                return Err(err(consumed, packets, FileErrorKind::Corrupt(what)));
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Command-line flags, exactly as typed. [`crate::config::Config::from_args`] validates them.
+
+use clap::Parser;
+use std::path::PathBuf;
+
+/// Turns SIP signalling in pcap/pcapng captures into per-leg call detail records (CSV).
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "sipcdr",
+    version,
+    after_help = "Examples:\n  \
+        sipcdr -r trace.pcap                       CDRs into ./cdr/cdr-<time>.csv\n  \
+        sipcdr -r a.pcapng -r b.pcap -o - port 5060   both files as one capture, CSV on stdout, BPF filter\n  \
+        sipcdr -r day.pcap --rotate-interval 15m --local-net 10.0.0.0/8\n\n\
+        Exit status: 0 success; 1 error; 2 usage error; 3 some input could not be read to its end\n\
+        (CDRs for everything read before the damage were still written)."
+)]
+pub struct Args {
+    /// Read packets from FILE (pcap or pcapng; repeat to read several files in order, as one capture).
+    #[arg(short = 'r', long = "read", value_name = "FILE", required = true)]
+    pub read: Vec<PathBuf>,
+
+    /// Directory for CDR files, or '-' for standard output.
+    #[arg(short = 'o', long = "out-dir", value_name = "DIR", default_value = "./cdr")]
+    pub out_dir: String,
+
+    /// Tracker threads; calls are sharded over them by Call-ID [default: number of CPUs].
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+
+    /// Start a new file for each interval of CDR end time (e.g. 15m, 1h, 1d; 0 = never).
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub rotate_interval: String,
+
+    /// Also start a new file once a file reaches SIZE (e.g. 100M).
+    #[arg(long, value_name = "SIZE")]
+    pub rotate_size: Option<String>,
+
+    /// Our networks (CIDR, comma-separated or repeated): sets the direction column.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    pub local_net: Vec<String>,
+
+    /// Do not print the summary on standard error.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Capture filter in tcpdump (BPF) syntax, e.g. 'udp port 5060 or tcp port 5060'.
+    #[arg(value_name = "FILTER", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub filter: Vec<String>,
+}

@@ -1,0 +1,163 @@
+//! Validated configuration, split into one part per stage. `cli::Args` holds the flags as typed;
+//! [`Config::from_args`] checks them and fills in defaults.
+
+use crate::capture::CaptureConfig;
+use crate::tracker::TrackerConfig;
+use crate::writer::{Output, WriterConfig};
+use anyhow::{Context, Result, bail};
+use std::net::IpAddr;
+use std::str::FromStr;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub capture: CaptureConfig,
+    pub tracker: TrackerConfig,
+    pub writer: WriterConfig,
+    /// Tracker threads (Call-ID shards).
+    pub shards: usize,
+}
+
+impl Config {
+    pub fn from_args(a: &crate::cli::Args) -> Result<Config> {
+        let shards = match a.shards {
+            Some(0) => bail!("--shards must be at least 1"),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let filter = (!a.filter.is_empty()).then(|| a.filter.join(" "));
+        let local_nets = a
+            .local_net
+            .iter()
+            .map(|s| s.parse::<Cidr>().with_context(|| format!("--local-net: bad CIDR '{s}'")))
+            .collect::<Result<Vec<_>>>()?;
+        let rotate_interval = parse_duration(&a.rotate_interval)
+            .with_context(|| format!("--rotate-interval: bad duration '{}'", a.rotate_interval))?;
+        let rotate_size = a
+            .rotate_size
+            .as_deref()
+            .map(|s| parse_size(s).with_context(|| format!("--rotate-size: bad size '{s}'")))
+            .transpose()?;
+        let output = if a.out_dir == "-" { Output::Stdout } else { Output::Dir(a.out_dir.clone().into()) };
+        Ok(Config {
+            capture: CaptureConfig { files: a.read.clone(), filter, ..CaptureConfig::default() },
+            tracker: TrackerConfig { local_nets },
+            writer: WriterConfig {
+                output,
+                rotate_interval: (rotate_interval > 0).then_some(rotate_interval),
+                rotate_size,
+                prefix: "cdr-".into(),
+            },
+            shards,
+        })
+    }
+}
+
+/// An IPv4 or IPv6 network, `10.0.0.0/8` or a bare address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let p = u32::from(self.prefix);
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let m = u32::MAX.checked_shl(32 - p).unwrap_or(0);
+                u32::from(n) & m == u32::from(a) & m
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let m = u128::MAX.checked_shl(128 - p).unwrap_or(0);
+                u128::from(n) & m == u128::from(a) & m
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Cidr> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.trim().parse().context("not an IP address")?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|&n| n <= max).context("bad prefix length")?,
+            None => max,
+        };
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+/// `90`, `90s`, `15m`, `1h`, `1d` → seconds.
+pub fn parse_duration(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        Some((i, 'd')) => (&s[..i], 86_400),
+        _ => (s, 1),
+    };
+    let n: u64 = num.parse().context("expected a number with an optional unit s, m, h or d")?;
+    n.checked_mul(mult).context("too large")
+}
+
+/// `1000000`, `500k`, `100M`, `2G` (powers of 1024) → bytes.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 1 << 10),
+        Some((i, 'm' | 'M')) => (&s[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: u64 = num.parse().context("expected a number with an optional unit k, M or G")?;
+    let bytes = n.checked_mul(mult).context("too large")?;
+    if bytes == 0 {
+        bail!("must be larger than 0");
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs() {
+        let n: Cidr = "10.1.0.0/16".parse().unwrap();
+        assert!(n.contains("10.1.200.3".parse().unwrap()));
+        assert!(!n.contains("10.2.0.1".parse().unwrap()));
+        assert!(!n.contains("::1".parse().unwrap()));
+        assert!(n.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let h: Cidr = "192.168.1.5".parse().unwrap();
+        assert!(h.contains("192.168.1.5".parse().unwrap()));
+        assert!(!h.contains("192.168.1.6".parse().unwrap()));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains("2001:db8:1::1".parse().unwrap()));
+        assert!(!v6.contains("2001:db9::1".parse().unwrap()));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("nonsense".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("1h").unwrap(), 3600);
+        assert_eq!(parse_duration("15m").unwrap(), 900);
+        assert_eq!(parse_duration("30").unwrap(), 30);
+        assert_eq!(parse_duration("0").unwrap(), 0);
+        assert!(parse_duration("h").is_err());
+        assert_eq!(parse_size("100M").unwrap(), 100 << 20);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("-1").is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! sipcdr: a passive SIP sniffer that turns signalling seen on the wire into per-leg call detail
+//! records.
+//!
+//! # Layout
+//! The modules follow the pipeline, one stage each:
+//! - [`capture`]: reads pcap/pcapng files, decodes link, IP (with reassembly and tunnels), UDP
+//!   and TCP (with stream reassembly), and routes each SIP message to a shard by Call-ID.
+//! - [`sip`]: the zero-copy SIP parser: pure functions over bytes.
+//! - [`tracker`]: per-shard dialog state machines; emits a [`cdr::Cdr`] when a leg ends.
+//! - [`cdr`]: the record, its Q.850 causes and its CSV schema.
+//! - [`writer`]: merges the shards' output into input order and writes rotating CSV files.
+//! - [`pipeline`]: the one file that spawns threads and creates channels.
+//!
+//! [`time`] (packet time) is the only leaf shared by all stages; [`cli`] and [`config`] turn flags
+//! into one validated configuration per stage.
+
+pub mod capture;
+pub mod cdr;
+pub mod cli;
+pub mod config;
+pub mod pipeline;
+pub mod sip;
+pub mod time;
+pub mod tracker;
+pub mod writer;

@@ -1,0 +1,118 @@
+//! The only place that spawns threads or creates channels.
+//!
+//! ```text
+//!  files ─► [capture] ─Batch─► [track-0] ─RowBatch─┐
+//!               │     ─Batch─► [track-1] ─RowBatch─┼─► [write] ─► cdr-*.csv
+//!               └──── …  (one bounded channel per shard; one shared channel to the writer)
+//! ```
+//! Channels are bounded and carry batches; in file mode every send blocks, so nothing is dropped
+//! and a replay is repeatable. Shutdown runs downstream: the capture returns and drops its
+//! senders, each shard writes its open legs and drops its sender, the writer flushes and renames.
+
+use crate::capture::route::{Batch, Router};
+use crate::capture::{self, CaptureStats};
+use crate::config::Config;
+use crate::tracker::{RowBatch, Tracker, TrackerStats};
+use crate::writer::{self, WriterStats};
+use anyhow::{Context, Result, anyhow};
+use crossbeam_channel::bounded;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Batches waiting for each shard. 16 × up to 256 KiB bounds the memory in flight per shard.
+const SHARD_QUEUE: usize = 16;
+/// Row batches waiting for the writer.
+const WRITER_QUEUE: usize = 64;
+
+/// What a run did, merged from every thread.
+#[derive(Debug)]
+pub struct RunSummary {
+    pub capture: CaptureStats,
+    pub tracker: TrackerStats,
+    pub writer: WriterStats,
+    pub elapsed: Duration,
+}
+
+pub fn run(cfg: &Config) -> Result<RunSummary> {
+    #[allow(clippy::disallowed_methods)] // elapsed time for the summary only; CDRs never see it
+    let started = Instant::now();
+    let (row_tx, row_rx) = bounded::<RowBatch>(WRITER_QUEUE);
+    let wcfg = cfg.writer.clone();
+    let shards = cfg.shards;
+    let writer = thread::Builder::new()
+        .name("write-0".into())
+        .spawn(move || writer::run(wcfg, shards, row_rx))
+        .context("cannot start the writer thread")?;
+    let mut txs = Vec::with_capacity(shards);
+    let mut trackers = Vec::with_capacity(shards);
+    for shard in 0..shards {
+        let (tx, rx) = bounded::<Batch>(SHARD_QUEUE);
+        let tracker = Tracker::new(cfg.tracker.clone());
+        let out = row_tx.clone();
+        let h = thread::Builder::new()
+            .name(format!("track-{shard}"))
+            .spawn(move || tracker.run(shard, rx, out))
+            .context("cannot start a tracker thread")?;
+        txs.push(tx);
+        trackers.push(h);
+    }
+    drop(row_tx);
+    let ccfg = cfg.capture.clone();
+    let capture = thread::Builder::new()
+        .name("capture".into())
+        .spawn(move || capture::run_files(&ccfg, Router::new(txs)))
+        .context("cannot start the capture thread")?;
+
+    let capture_result = capture.join().map_err(|_| anyhow!("the capture thread panicked"))?;
+    let mut tracker = TrackerStats::default();
+    for h in trackers {
+        tracker.add(&h.join().map_err(|_| anyhow!("a tracker thread panicked"))?);
+    }
+    let writer_result = writer.join().map_err(|_| anyhow!("the writer thread panicked"))?;
+    // A writer error explains a capture abort, so it is reported first.
+    let writer = writer_result?;
+    let capture = capture_result?;
+    Ok(RunSummary { capture, tracker, writer, elapsed: started.elapsed() })
+}
+
+impl std::fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = &self.capture;
+        let t = &self.tracker;
+        let secs = self.elapsed.as_secs_f64();
+        let pps = if secs > 0.0 { c.packets as f64 / secs } else { 0.0 };
+        writeln!(f, "sipcdr summary")?;
+        writeln!(f, "  packets          {} ({} bytes), {} filtered out, {} cut by snaplen", c.packets, c.bytes, c.filtered_out, c.snaplen_cut)?;
+        writeln!(
+            f,
+            "  not decoded      {} unknown link type, {} malformed, {} not IP, {} other transport, {} unknown tunnel",
+            c.skipped_link_type, c.skipped_malformed, c.skipped_not_ip, c.skipped_other_transport, c.skipped_tunnel
+        )?;
+        writeln!(
+            f,
+            "  ip fragments     {} datagrams reassembled, {} fragments waiting, {} bad, {} reassemblies timed out",
+            c.reassembled, c.fragments_pending, c.fragments_bad, c.reassembly_dropped
+        )?;
+        writeln!(
+            f,
+            "  tcp              {} segments, {} retransmitted, {} gaps, {} bytes skipped, {} buffer overflows, {} bad Content-Length",
+            c.tcp.segments, c.tcp.retransmitted, c.tcp.gaps, c.tcp.bytes_skipped, c.tcp.overflows, c.tcp.bad_content_length
+        )?;
+        writeln!(f, "  udp              {} datagrams, {} not SIP", c.udp_datagrams, c.not_sip)?;
+        writeln!(
+            f,
+            "  sip messages     {} ({} without Call-ID, {} malformed, {} retransmissions, {} without INVITE, {} after the leg ended)",
+            c.sip_messages, c.no_call_id, t.malformed, t.retransmissions, t.without_invite, t.after_end
+        )?;
+        write!(f, "  legs             {}:", t.legs)?;
+        for (r, n) in crate::cdr::EndReason::ALL.iter().zip(t.by_reason) {
+            write!(f, " {} {n},", r.as_str())?;
+        }
+        writeln!(f)?;
+        writeln!(f, "  cdrs written     {} in {} files", self.writer.rows, self.writer.files.len())?;
+        for e in &c.file_errors {
+            writeln!(f, "  error            {e}")?;
+        }
+        write!(f, "  elapsed          {secs:.3} s, {pps:.0} packets/s")
+    }
+}

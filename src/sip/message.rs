@@ -1,0 +1,448 @@
+//! Framing and the header scan: one pass over the start line and headers.
+
+use super::{Error, HeaderName, Method};
+use memchr::memchr;
+
+/// How the message arrived, which decides what Content-Length means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// One UDP (or SCTP, WebSocket) payload is one message. A Content-Length larger than what
+    /// arrived is tolerated (snaplen, broken senders) and flagged; headers still count.
+    Datagram,
+    /// Bytes from a TCP stream: the message ends where Content-Length says, and a message whose
+    /// headers or body have not fully arrived is [`Error::Incomplete`].
+    Stream,
+}
+
+/// The first line of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartLine<'a> {
+    Request { method: Method<'a>, uri: &'a [u8] },
+    Response { code: u16, reason: &'a [u8] },
+}
+
+/// A parsed SIP message: views into the bytes it was parsed from. Values are trimmed of
+/// surrounding whitespace; a folded value keeps its inner line breaks (accessors treat them as
+/// whitespace).
+#[derive(Clone, Copy, Debug)]
+pub struct Message<'a> {
+    pub start: StartLine<'a>,
+    pub call_id: Option<&'a [u8]>,
+    pub cseq: Option<&'a [u8]>,
+    pub from: Option<&'a [u8]>,
+    pub to: Option<&'a [u8]>,
+    /// The value of the first Via header line (its first comma-separated entry is the top Via).
+    pub via: Option<&'a [u8]>,
+    pub contact: Option<&'a [u8]>,
+    pub content_type: Option<&'a [u8]>,
+    pub user_agent: Option<&'a [u8]>,
+    pub server: Option<&'a [u8]>,
+    /// The first Reason header; [`Message::reasons`] walks all of them.
+    pub reason: Option<&'a [u8]>,
+    pub session_expires: Option<&'a [u8]>,
+    pub body: &'a [u8],
+    /// All header lines, for the rare header read by name ([`Message::reasons`]).
+    headers: &'a [u8],
+    /// Bytes of the input this message spans (leading CRLF keep-alives included).
+    pub len: usize,
+    /// The headers did not end, or Content-Length promised more than the datagram held.
+    pub truncated: bool,
+}
+
+impl<'a> Message<'a> {
+    /// Parses one message from the start of `buf`. Leading CR/LF (keep-alives) are skipped.
+    pub fn parse(buf: &'a [u8], framing: Framing) -> Result<Message<'a>, Error> {
+        let skip = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let data = &buf[skip..];
+        let (first, rest_at) = match memchr(b'\n', data) {
+            Some(nl) => (trim_cr(&data[..nl]), nl + 1),
+            None if framing == Framing::Stream => {
+                return if looks_like_sip(data) {
+                    Err(Error::Incomplete)
+                } else {
+                    Err(Error::NotSip)
+                };
+            }
+            None => (trim_cr(data), data.len()),
+        };
+        let start = parse_start_line(first).ok_or(Error::NotSip)?;
+        let mut m = Message {
+            start,
+            call_id: None,
+            cseq: None,
+            from: None,
+            to: None,
+            via: None,
+            contact: None,
+            content_type: None,
+            user_agent: None,
+            server: None,
+            reason: None,
+            session_expires: None,
+            body: &[],
+            headers: &[],
+            len: 0,
+            truncated: false,
+        };
+        let mut it = HeaderIter::new(data, rest_at);
+        let mut content_length: Option<&[u8]> = None;
+        for (name, value) in it.by_ref() {
+            let slot = match HeaderName::from_bytes(name) {
+                HeaderName::CallId => &mut m.call_id,
+                HeaderName::CSeq => &mut m.cseq,
+                HeaderName::From => &mut m.from,
+                HeaderName::To => &mut m.to,
+                HeaderName::Via => &mut m.via,
+                HeaderName::Contact => &mut m.contact,
+                HeaderName::ContentType => &mut m.content_type,
+                HeaderName::UserAgent => &mut m.user_agent,
+                HeaderName::Server => &mut m.server,
+                HeaderName::Reason => &mut m.reason,
+                HeaderName::SessionExpires => &mut m.session_expires,
+                HeaderName::ContentLength => &mut content_length,
+                HeaderName::Other => continue,
+            };
+            // The first occurrence wins (the top Via, the first Reason).
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+        m.headers = &data[rest_at..it.pos.min(data.len())];
+        let Some(body_at) = it.body_at else {
+            // Headers never ended.
+            if framing == Framing::Stream {
+                return Err(Error::Incomplete);
+            }
+            m.truncated = true;
+            m.len = buf.len();
+            return Ok(m);
+        };
+        let avail = data.len() - body_at;
+        let cl = match content_length.map(parse_u32) {
+            None => None,
+            Some(Some(n)) => Some(n as usize),
+            Some(None) if framing == Framing::Stream => {
+                let offset = skip + body_at;
+                return Err(Error::BadContentLength { offset });
+            }
+            Some(None) => {
+                m.truncated = true;
+                None
+            }
+        };
+        let body_len = match (framing, cl) {
+            (Framing::Stream, None) => 0,
+            (Framing::Stream, Some(n)) if n > avail => return Err(Error::Incomplete),
+            (Framing::Datagram, None) => avail,
+            (_, Some(n)) => {
+                m.truncated |= n > avail;
+                n.min(avail)
+            }
+        };
+        m.body = &data[body_at..body_at + body_len];
+        m.len = match framing {
+            Framing::Stream => skip + body_at + body_len,
+            Framing::Datagram => buf.len(),
+        };
+        Ok(m)
+    }
+
+    pub fn method(&self) -> Option<Method<'a>> {
+        match self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            StartLine::Response { code, .. } => Some(code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// Request-URI of a request.
+    pub fn request_uri(&self) -> Option<&'a [u8]> {
+        match self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// Every Reason header value, in order.
+    pub fn reasons(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        HeaderIter::new(self.headers, 0)
+            .filter(|(n, _)| HeaderName::from_bytes(n) == HeaderName::Reason)
+            .map(|(_, v)| v)
+    }
+}
+
+/// Fast test, before any parsing, that a payload may start with a SIP start line: rejects RTP,
+/// RTCP, DNS and most other UDP payloads on their first byte.
+#[inline]
+pub fn looks_like_sip(p: &[u8]) -> bool {
+    let p = match p.iter().position(|&b| b != b'\r' && b != b'\n') {
+        Some(i) => &p[i..],
+        None => return false,
+    };
+    match p.first() {
+        Some(b'A'..=b'Z') => {}
+        _ => return false,
+    }
+    if p.starts_with(b"SIP/2.0 ") {
+        return true;
+    }
+    // A request: a method token then a space, within the first 20 bytes.
+    p.iter()
+        .take(20)
+        .position(|&b| b == b' ')
+        .is_some_and(|i| p[..i].iter().all(|&b| is_token(b)))
+}
+
+/// Finds the Call-ID value without parsing the rest (used to route a message to its shard).
+pub fn find_call_id(buf: &[u8]) -> Option<&[u8]> {
+    let first_end = memchr(b'\n', buf)? + 1;
+    HeaderIter::new(buf, first_end)
+        .find(|(n, _)| HeaderName::from_bytes(n) == HeaderName::CallId)
+        .map(|(_, v)| v)
+}
+
+fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
+    if let Some(rest) = strip_prefix_ci(line, b"SIP/2.0 ") {
+        let digits = rest.get(..3)?;
+        if !digits.iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|&b| b != b' ') {
+            return None;
+        }
+        let code = digits.iter().fold(0u16, |a, &d| a * 10 + u16::from(d - b'0'));
+        if !(100..700).contains(&code) {
+            return None;
+        }
+        return Some(StartLine::Response { code, reason: rest.get(4..).unwrap_or(&[]) });
+    }
+    let sp1 = memchr(b' ', line)?;
+    let method = &line[..sp1];
+    if method.is_empty() || !method.iter().all(|&b| is_token(b)) {
+        return None;
+    }
+    let rest = &line[sp1 + 1..];
+    let sp2 = memchr(b' ', rest)?;
+    let uri = &rest[..sp2];
+    let version = trim(&rest[sp2 + 1..]);
+    if uri.is_empty() || !version.eq_ignore_ascii_case(b"SIP/2.0") {
+        return None;
+    }
+    Some(StartLine::Request { method: Method::from_bytes(method), uri })
+}
+
+/// Iterates `name: value` header lines from `pos`, joining folded continuation lines, until the
+/// empty line. Lines without a colon are skipped. Records where the body starts, if it does.
+struct HeaderIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    body_at: Option<usize>,
+}
+
+impl<'a> HeaderIter<'a> {
+    fn new(buf: &'a [u8], pos: usize) -> Self {
+        HeaderIter { buf, pos, body_at: None }
+    }
+}
+
+impl<'a> Iterator for HeaderIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let buf = self.buf;
+        loop {
+            if self.body_at.is_some() || self.pos >= buf.len() {
+                return None;
+            }
+            let start = self.pos;
+            let Some(nl) = memchr(b'\n', &buf[start..]) else {
+                // An unterminated last line: the headers did not end.
+                self.pos = buf.len();
+                return None;
+            };
+            let mut end = start + nl; // index of '\n'
+            if trim_cr(&buf[start..end]).is_empty() {
+                self.body_at = Some(end + 1);
+                self.pos = end + 1;
+                return None;
+            }
+            // Folded continuation lines start with SP or HT.
+            while matches!(buf.get(end + 1), Some(b' ' | b'\t')) {
+                match memchr(b'\n', &buf[end + 1..]) {
+                    Some(n) => end = end + 1 + n,
+                    None => {
+                        end = buf.len();
+                        break;
+                    }
+                }
+            }
+            self.pos = (end + 1).min(buf.len());
+            let line = &buf[start..end.min(buf.len())];
+            if let Some(colon) = memchr(b':', line) {
+                return Some((trim(&line[..colon]), trim(&line[colon + 1..])));
+            }
+        }
+    }
+}
+
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Trims ASCII whitespace (SP, HT, CR, LF) at both ends.
+pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if first.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = s {
+        if last.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+fn strip_prefix_ci<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+}
+
+/// A non-negative decimal that fits in u32, surrounded by optional whitespace.
+pub(crate) fn parse_u32(s: &[u8]) -> Option<u32> {
+    let s = trim(s);
+    if s.is_empty() || s.len() > 10 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    s.iter().try_fold(0u32, |a, &d| a.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static INVITE: &[u8] = b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds, SIP/2.0/UDP p2;branch=z9hG4bKx\r\n\
+Via: SIP/2.0/UDP second;branch=z9hG4bK2\r\n\
+Max-Forwards: 70\r\n\
+To: Bob <sip:bob@biloxi.example.com>\r\n\
+From: \"Alice A.\" <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
+Call-ID: a84b4c76e66710@pc33.atlanta.example.com\r\n\
+CSeq: 314159 INVITE\r\n\
+User-Agent: Soft\r\n phone 1.0\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 4\r\n\
+\r\n\
+v=0\nEXTRA";
+
+    #[test]
+    fn parses_request_with_folding_and_body() {
+        let m = Message::parse(INVITE, Framing::Stream).unwrap();
+        assert_eq!(m.method(), Some(Method::Invite));
+        assert_eq!(m.request_uri(), Some(&b"sip:bob@biloxi.example.com"[..]));
+        assert_eq!(m.call_id, Some(&b"a84b4c76e66710@pc33.atlanta.example.com"[..]));
+        assert_eq!(m.cseq, Some(&b"314159 INVITE"[..]));
+        assert!(m.via.unwrap().starts_with(b"SIP/2.0/UDP pc33"));
+        assert_eq!(m.user_agent, Some(&b"Soft\r\n phone 1.0"[..]));
+        assert_eq!(m.body, b"v=0\n");
+        assert_eq!(m.len, INVITE.len() - 5);
+        assert!(!m.truncated);
+    }
+
+    #[test]
+    fn stream_framing_waits_for_body_and_headers() {
+        let cut = INVITE.len() - 7; // body incomplete
+        assert_eq!(Message::parse(&INVITE[..cut], Framing::Stream).unwrap_err(), Error::Incomplete);
+        assert_eq!(Message::parse(&INVITE[..60], Framing::Stream).unwrap_err(), Error::Incomplete);
+        assert_eq!(Message::parse(&INVITE[..10], Framing::Stream).unwrap_err(), Error::Incomplete);
+    }
+
+    #[test]
+    fn datagram_keeps_headers_of_a_truncated_message() {
+        let m = Message::parse(&INVITE[..300], Framing::Datagram).unwrap();
+        assert!(m.truncated);
+        assert_eq!(m.cseq, Some(&b"314159 INVITE"[..]));
+        let cut = INVITE.len() - 7;
+        let m = Message::parse(&INVITE[..cut], Framing::Datagram).unwrap();
+        assert!(m.truncated);
+        assert_eq!(m.body, b"v=");
+    }
+
+    #[test]
+    fn compact_forms_lowercase_and_bare_lf() {
+        let msg = b"SIP/2.0 180 Ringing\nv: SIP/2.0/UDP h;branch=z9hG4bK1\nf: <sip:a@h>;tag=1\nt: <sip:b@h>;tag=2\ni: cid-1\nCSEQ: 1 INVITE\nl: 0\n\n";
+        let m = Message::parse(msg, Framing::Stream).unwrap();
+        assert_eq!(m.status(), Some(180));
+        assert_eq!(m.call_id, Some(&b"cid-1"[..]));
+        assert_eq!(m.to, Some(&b"<sip:b@h>;tag=2"[..]));
+        assert_eq!(m.len, msg.len());
+    }
+
+    #[test]
+    fn two_messages_in_one_stream_buffer() {
+        let two = b"\r\nBYE sip:a@b SIP/2.0\r\nCall-ID: 1\r\nContent-Length: 0\r\n\r\nSIP/2.0 200 OK\r\nCall-ID: 1\r\n\r\n";
+        let m = Message::parse(two, Framing::Stream).unwrap();
+        assert_eq!(m.method(), Some(Method::Bye));
+        let m2 = Message::parse(&two[m.len..], Framing::Stream).unwrap();
+        assert_eq!(m2.status(), Some(200));
+        assert_eq!(m.len + m2.len, two.len());
+    }
+
+    #[test]
+    fn rejects_what_is_not_sip() {
+        for junk in [
+            &b"NOTIFY * HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"\x80\x00\x12\x34rtp",
+            b"SIP/2.0 99 Low\r\n\r\n",
+            b"",
+        ] {
+            assert_eq!(Message::parse(junk, Framing::Datagram).unwrap_err(), Error::NotSip);
+        }
+        assert!(!looks_like_sip(b"\x80\x08"));
+        assert!(looks_like_sip(b"OPTIONS sip:x SIP/2.0"));
+    }
+
+    #[test]
+    fn bad_content_length() {
+        let m = b"INVITE sip:x SIP/2.0\r\nCall-ID: 1\r\nContent-Length: -5\r\n\r\nbody";
+        assert_eq!(
+            Message::parse(m, Framing::Stream).unwrap_err(),
+            Error::BadContentLength { offset: 56 }
+        );
+        let d = Message::parse(m, Framing::Datagram).unwrap();
+        assert!(d.truncated);
+        assert_eq!(d.body, b"body");
+    }
+
+    #[test]
+    fn finds_call_id_quickly_and_all_reasons() {
+        assert_eq!(find_call_id(INVITE), Some(&b"a84b4c76e66710@pc33.atlanta.example.com"[..]));
+        assert_eq!(find_call_id(b"BYE x SIP/2.0\r\n\r\ni: late\r\n"), None);
+        let m = Message::parse(
+            b"BYE sip:x SIP/2.0\r\nReason: SIP;cause=200\r\nreason: Q.850;cause=16\r\n\r\n",
+            Framing::Datagram,
+        )
+        .unwrap();
+        assert_eq!(m.reasons().count(), 2);
+    }
+
+    #[test]
+    fn non_utf8_does_not_break_a_message() {
+        let m = b"INVITE sip:\xff@h SIP/2.0\r\nFrom: \"\xe9t\xe9\" <sip:\xe9@h>;tag=\xff\r\nCall-ID: \x00\xfe\r\n\r\n";
+        let m = Message::parse(m, Framing::Datagram).unwrap();
+        assert_eq!(m.call_id, Some(&b"\x00\xfe"[..]));
+    }
+}

@@ -1,0 +1,211 @@
+//! Header values, parsed on demand: name-addr (display name, URI, tag), URI user part, CSeq,
+//! Via branch, Reason cause, delta-seconds. All return views and never panic.
+
+use super::message::{parse_u32, trim};
+use super::Method;
+use memchr::memchr;
+
+/// `"Display" <uri>;params` or `uri;params` (From, To, Contact, P-Asserted-Identity …).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NameAddr<'a> {
+    /// The display name as written, quotes included.
+    pub display: &'a [u8],
+    pub uri: &'a [u8],
+    /// Header parameters after the URI, starting at the first `;` (or empty).
+    pub params: &'a [u8],
+}
+
+impl<'a> NameAddr<'a> {
+    pub fn parse(v: &'a [u8]) -> NameAddr<'a> {
+        let v = trim(v);
+        // Skip a quoted display name first: it may contain '<' or ';'.
+        let quoted_end = if v.first() == Some(&b'"') { closing_quote(v) } else { Some(0) };
+        let Some(search_from) = quoted_end else {
+            // Unterminated quote: all of it is display name.
+            return NameAddr { display: v, uri: &[], params: &[] };
+        };
+        match memchr(b'<', &v[search_from..]).map(|i| i + search_from) {
+            Some(lt) => {
+                let inner = &v[lt + 1..];
+                let (uri, params) = match memchr(b'>', inner) {
+                    Some(gt) => (&inner[..gt], &inner[gt + 1..]),
+                    None => (inner, &[][..]),
+                };
+                NameAddr { display: trim(&v[..lt]), uri: trim(uri), params: trim(params) }
+            }
+            None => {
+                let (uri, params) = match memchr(b';', v) {
+                    Some(sc) => (&v[..sc], &v[sc..]),
+                    None => (v, &[][..]),
+                };
+                NameAddr { display: &[], uri: trim(uri), params }
+            }
+        }
+    }
+
+    pub fn tag(&self) -> Option<&'a [u8]> {
+        param(self.params, b"tag")
+    }
+
+    /// The display name without quotes and backslash escapes, whitespace folded, lossy UTF-8.
+    pub fn display_name(&self) -> String {
+        let d = self.display;
+        let inner = match d {
+            [b'"', rest @ ..] => rest.strip_suffix(b"\"").unwrap_or(rest),
+            _ => d,
+        };
+        let mut out = Vec::with_capacity(inner.len());
+        let mut escaped = false;
+        for &b in inner {
+            if escaped {
+                out.push(b);
+                escaped = false;
+            } else if b == b'\\' && d.first() == Some(&b'"') {
+                escaped = true;
+            } else {
+                out.push(b);
+            }
+        }
+        fold_ws(&out)
+    }
+}
+
+/// Index just past the closing quote of the quoted string `v` starts with.
+fn closing_quote(v: &[u8]) -> Option<usize> {
+    let mut i = 1;
+    while i < v.len() {
+        match v[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Value of the `;name=value` parameter in `params` (name compared case-insensitively). A
+/// parameter without `=` gives an empty value.
+pub fn param<'a>(params: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    params.split(|&b| b == b';').skip_while(|p| p.is_empty()).find_map(|p| {
+        let (n, v) = match memchr(b'=', p) {
+            Some(eq) => (&p[..eq], &p[eq + 1..]),
+            None => (p, &[][..]),
+        };
+        trim(n).eq_ignore_ascii_case(name).then(|| trim(v))
+    })
+}
+
+/// The user part of a `sip:`/`sips:` URI (empty when it has none), or the number of a `tel:` URI.
+pub fn uri_user(uri: &[u8]) -> &[u8] {
+    let lower_starts = |p: &[u8]| uri.len() >= p.len() && uri[..p.len()].eq_ignore_ascii_case(p);
+    if lower_starts(b"tel:") {
+        let rest = &uri[4..];
+        return &rest[..memchr(b';', rest).unwrap_or(rest.len())];
+    }
+    let rest = if lower_starts(b"sip:") {
+        &uri[4..]
+    } else if lower_starts(b"sips:") {
+        &uri[5..]
+    } else {
+        return &[];
+    };
+    match memchr(b'@', rest) {
+        Some(at) => &rest[..at],
+        None => &[],
+    }
+}
+
+/// `CSeq: 4711 INVITE` → (4711, INVITE).
+pub fn cseq(v: &[u8]) -> Option<(u32, Method<'_>)> {
+    let v = trim(v);
+    let sp = v.iter().position(|b| b.is_ascii_whitespace())?;
+    Some((parse_u32(&v[..sp])?, Method::from_bytes(trim(&v[sp..]))))
+}
+
+/// The branch parameter of the top Via entry.
+pub fn via_branch(via: &[u8]) -> Option<&[u8]> {
+    let top = &via[..memchr(b',', via).unwrap_or(via.len())];
+    let params = &top[memchr(b';', top)?..];
+    param(params, b"branch")
+}
+
+/// The cause of a `Reason: Q.850;cause=16;text="…"` value (other protocols are skipped).
+pub fn q850_cause(reason: &[u8]) -> Option<u16> {
+    reason.split(|&b| b == b',').find_map(|entry| {
+        let sc = memchr(b';', entry)?;
+        if !trim(&entry[..sc]).eq_ignore_ascii_case(b"Q.850") {
+            return None;
+        }
+        let n = parse_u32(param(&entry[sc..], b"cause")?)?;
+        u16::try_from(n).ok()
+    })
+}
+
+/// Leading delta-seconds of a value such as `Session-Expires: 1800;refresher=uac`.
+pub fn delta_seconds(v: &[u8]) -> Option<u32> {
+    parse_u32(&v[..memchr(b';', v).unwrap_or(v.len())])
+}
+
+/// Lossy UTF-8 with every run of whitespace (folded lines included) made one space.
+pub fn fold_ws(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(trim(b));
+    if !s.bytes().any(|c| c == b'\r' || c == b'\n' || c == b'\t') && !s.contains("  ") {
+        return s.into_owned();
+    }
+    s.split_ascii_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_addr_forms() {
+        let n = NameAddr::parse(b"\"Alice \\\"A\\\" <x>\" <sip:alice@atlanta.com;user=phone>;tag=88sja8x");
+        assert_eq!(n.display_name(), "Alice \"A\" <x>");
+        assert_eq!(n.uri, b"sip:alice@atlanta.com;user=phone");
+        assert_eq!(n.tag(), Some(&b"88sja8x"[..]));
+        let n = NameAddr::parse(b"sip:+4930123@carrier.net;tag=abc;foo");
+        assert_eq!(n.uri, b"sip:+4930123@carrier.net");
+        assert_eq!(n.tag(), Some(&b"abc"[..]));
+        assert_eq!(n.display_name(), "");
+        let n = NameAddr::parse(b"Bob   Smith <sip:bob@b>");
+        assert_eq!(n.display_name(), "Bob Smith");
+        assert_eq!(n.tag(), None);
+        let n = NameAddr::parse(b"\"never closed <sip:x@y>;tag=1");
+        assert_eq!(n.uri, b"");
+        let n = NameAddr::parse(b"<sip:x@y");
+        assert_eq!(n.uri, b"sip:x@y");
+    }
+
+    #[test]
+    fn uri_users() {
+        assert_eq!(uri_user(b"sip:1001@10.0.0.1:5060;transport=udp"), b"1001");
+        assert_eq!(uri_user(b"SIPS:bob@b"), b"bob");
+        assert_eq!(uri_user(b"sip:10.0.0.1"), b"");
+        assert_eq!(uri_user(b"tel:+1-201-555-0123;phone-context=x"), b"+1-201-555-0123");
+        assert_eq!(uri_user(b"mailto:x@y"), b"");
+        assert_eq!(uri_user(b""), b"");
+    }
+
+    #[test]
+    fn cseq_via_reason_expires() {
+        assert_eq!(cseq(b"4711 INVITE"), Some((4711, Method::Invite)));
+        assert_eq!(cseq(b" 2   BYE "), Some((2, Method::Bye)));
+        assert_eq!(cseq(b"x INVITE"), None);
+        assert_eq!(cseq(b"99999999999 INVITE"), None);
+        assert_eq!(via_branch(b"SIP/2.0/UDP h:5060;rport;branch=z9hG4bK-1, SIP/2.0/UDP g;branch=2"), Some(&b"z9hG4bK-1"[..]));
+        assert_eq!(via_branch(b"SIP/2.0/UDP h"), None);
+        assert_eq!(q850_cause(b"SIP;cause=200;text=\"x\", Q.850 ;cause=17;text=\"busy\""), Some(17));
+        assert_eq!(q850_cause(b"Q.850;text=\"no cause\""), None);
+        assert_eq!(delta_seconds(b"1800;refresher=uac"), Some(1800));
+        assert_eq!(delta_seconds(b"soon"), None);
+    }
+
+    #[test]
+    fn params_are_case_insensitive() {
+        assert_eq!(param(b";TAG=x;lr", b"tag"), Some(&b"x"[..]));
+        assert_eq!(param(b";tag=x;lr", b"lr"), Some(&b""[..]));
+        assert_eq!(param(b"", b"tag"), None);
+    }
+}

@@ -1,0 +1,272 @@
+//! One leg: an INVITE dialog on one hop, from its first INVITE to the CDR. The state machine
+//! follows RFC 3261 (INVITE transaction, CANCEL, BYE) and RFC 4028 (session timers); time comes
+//! only from packets.
+
+use crate::capture::Transport;
+use crate::cdr::cause::{q850_name, sip_code_cause};
+use crate::cdr::{Cdr, Direction, Disposition, EndReason};
+use crate::time::Timestamp;
+use std::net::SocketAddr;
+
+/// How long a CANCELed or challenged INVITE waits for its final response or its retry (Timer B,
+/// 64·T1), and how long an ended call is remembered so its stragglers are not orphans.
+pub const TRANSACTION_SECS: u32 = 32;
+
+/// Strings of a leg, packed in one allocation.
+#[derive(Debug)]
+pub struct LegText {
+    buf: Box<str>,
+    ends: [u32; 6],
+}
+
+/// Indices into [`LegText`].
+#[derive(Clone, Copy)]
+pub enum Field {
+    CallerName,
+    CallerNumber,
+    DestinationNumber,
+    FromUri,
+    ToUri,
+    UserAgent,
+}
+
+impl LegText {
+    pub fn new(fields: [&str; 6]) -> LegText {
+        let mut buf = String::with_capacity(fields.iter().map(|f| f.len()).sum());
+        let mut ends = [0u32; 6];
+        for (i, f) in fields.iter().enumerate() {
+            buf.push_str(f);
+            ends[i] = buf.len() as u32;
+        }
+        LegText { buf: buf.into_boxed_str(), ends }
+    }
+
+    pub fn get(&self, f: Field) -> &str {
+        let i = f as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.buf.get(start..self.ends[i] as usize).unwrap_or("")
+    }
+}
+
+/// Where the leg is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// INVITE sent, no 2xx yet.
+    Setup,
+    Answered,
+    /// The CDR has been written; the leg is kept a while to absorb retransmissions.
+    Ended,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SessionTimer {
+    pub interval: u32,
+    pub last_refresh: Timestamp,
+}
+
+/// How a leg ended.
+#[derive(Clone, Copy, Debug)]
+pub struct Ending {
+    pub at: Option<Timestamp>,
+    pub reason: EndReason,
+    pub cause: Option<&'static str>,
+    pub disposition: Option<Disposition>,
+}
+
+#[derive(Debug)]
+pub struct Leg {
+    pub text: LegText,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub transport: Transport,
+    pub direction: Option<Direction>,
+    /// Hash of the caller's From tag (0 when absent): tells which side sent a BYE.
+    pub from_tag: u64,
+    /// CSeq number of the latest initial INVITE (it changes after a 401/407 challenge).
+    pub invite_cseq: u32,
+    pub start: Timestamp,
+    pub progress: Option<Timestamp>,
+    pub progress_media: Option<Timestamp>,
+    pub answer: Option<Timestamp>,
+    pub phase: Phase,
+    pub final_code: Option<u16>,
+    pub hold_since: Option<Timestamp>,
+    pub hold_ms: i64,
+    pub timer: Option<SessionTimer>,
+    /// A CANCEL was seen: its time and Q.850 cause, waiting for the INVITE's final response.
+    pub canceled: Option<(Timestamp, Option<u16>)>,
+    /// A 401/407 was seen at this time: waiting for the INVITE retry with credentials.
+    pub challenged: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+}
+
+impl Leg {
+    /// When this leg's next timer fires, if it has one.
+    pub fn deadline(&self) -> Option<Timestamp> {
+        match self.phase {
+            Phase::Setup => {
+                let c = self.canceled.map(|(t, _)| t.plus_secs(TRANSACTION_SECS));
+                let a = self.challenged.map(|t| t.plus_secs(TRANSACTION_SECS));
+                c.into_iter().chain(a).min()
+            }
+            Phase::Answered => self.timer.map(|t| t.last_refresh.plus_secs(t.interval)),
+            Phase::Ended => None,
+        }
+    }
+
+    /// Ends the leg if a timer has passed by `now`; returns the ending.
+    pub fn expire(&mut self, now: Timestamp) -> Option<Ending> {
+        if self.deadline()? >= now {
+            return None;
+        }
+        let ending = match self.phase {
+            Phase::Answered => {
+                let t = self.timer?;
+                Ending {
+                    at: Some(t.last_refresh.plus_secs(t.interval)),
+                    reason: EndReason::SessionExpired,
+                    cause: None,
+                    disposition: Some(Disposition::Timeout),
+                }
+            }
+            _ => self.setup_gave_up(),
+        };
+        Some(self.end(ending))
+    }
+
+    /// The ending of a leg still in setup when its wait ran out (or the input ended): a CANCEL
+    /// or a challenge is final by then.
+    fn setup_gave_up(&mut self) -> Ending {
+        if let Some((t, cause)) = self.canceled {
+            self.final_code.get_or_insert(487);
+            return Ending {
+                at: Some(t),
+                reason: EndReason::CallCanceled,
+                cause: Some(cancel_cause(cause, None)),
+                disposition: Some(Disposition::Caller),
+            };
+        }
+        if let (Some(t), Some(code)) = (self.challenged, self.final_code) {
+            return Ending {
+                at: Some(t),
+                reason: EndReason::CallRejected,
+                cause: Some(sip_code_cause(code)),
+                disposition: Some(Disposition::Callee),
+            };
+        }
+        Ending { at: None, reason: EndReason::Unterminated, cause: None, disposition: None }
+    }
+
+    /// Ends the leg at the end of input: CANCELed and challenged legs get their verdict, the
+    /// rest are unterminated.
+    pub fn end_of_input(&mut self) -> Ending {
+        let e = match self.phase {
+            Phase::Setup => self.setup_gave_up(),
+            _ => Ending { at: None, reason: EndReason::Unterminated, cause: None, disposition: None },
+        };
+        self.end(e)
+    }
+
+    /// Marks the leg ended; closes an open hold at the end time.
+    pub fn end(&mut self, e: Ending) -> Ending {
+        if let (Some(h), Some(at)) = (self.hold_since.take(), e.at) {
+            self.hold_ms += at.millis_since(h);
+        }
+        self.phase = Phase::Ended;
+        self.ended_at = e.at.or(Some(self.start));
+        e
+    }
+
+    /// A final non-2xx response to the initial INVITE at `ts`.
+    pub fn rejected(&mut self, code: u16, cause: Option<u16>, ts: Timestamp) -> Option<Ending> {
+        self.final_code = Some(code);
+        if let Some((t, cancel_reason)) = self.canceled {
+            return Some(self.end(Ending {
+                at: Some(t),
+                reason: EndReason::CallCanceled,
+                cause: Some(cancel_cause(cancel_reason, cause.and_then(q850_name))),
+                disposition: Some(Disposition::Caller),
+            }));
+        }
+        if code == 401 || code == 407 {
+            self.challenged = Some(ts);
+            return None;
+        }
+        Some(self.end(Ending {
+            at: Some(ts),
+            reason: EndReason::CallRejected,
+            cause: Some(cause.and_then(q850_name).unwrap_or_else(|| sip_code_cause(code))),
+            disposition: Some(Disposition::Callee),
+        }))
+    }
+
+    /// A 2xx to the initial INVITE.
+    pub fn answered(&mut self, code: u16, session_expires: Option<u32>, ts: Timestamp) {
+        self.phase = Phase::Answered;
+        self.answer = Some(ts);
+        self.final_code = Some(code);
+        self.canceled = None;
+        self.challenged = None;
+        self.timer = session_expires.filter(|&s| s > 0).map(|interval| SessionTimer { interval, last_refresh: ts });
+    }
+
+    /// An in-dialog request that may put the call on or off hold and refreshes the session.
+    pub fn refreshed(&mut self, on_hold: Option<bool>, ts: Timestamp) {
+        if let Some(t) = self.timer.as_mut() {
+            t.last_refresh = ts;
+        }
+        match (on_hold, self.hold_since) {
+            (Some(true), None) => self.hold_since = Some(ts),
+            (Some(false), Some(h)) => {
+                self.hold_ms += ts.millis_since(h);
+                self.hold_since = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// The record for an ended leg.
+    pub fn to_cdr(&self, call_id: &[u8], e: &Ending) -> Cdr {
+        let call_id = String::from_utf8_lossy(call_id).into_owned();
+        let mut leg_key = Vec::with_capacity(call_id.len() + 64);
+        leg_key.extend_from_slice(call_id.as_bytes());
+        leg_key.extend_from_slice(
+            format!("|{}|{}|{}|{}", self.src, self.dst, self.transport.as_str(), self.start.as_micros()).as_bytes(),
+        );
+        Cdr {
+            leg_id: uuid::Uuid::new_v5(&LEG_NS, &leg_key),
+            session_id: uuid::Uuid::new_v5(&SESSION_NS, call_id.as_bytes()),
+            direction: self.direction,
+            transport: self.transport,
+            src: self.src,
+            dst: self.dst,
+            caller_name: self.text.get(Field::CallerName).to_owned(),
+            caller_number: self.text.get(Field::CallerNumber).to_owned(),
+            destination_number: self.text.get(Field::DestinationNumber).to_owned(),
+            from_uri: self.text.get(Field::FromUri).to_owned(),
+            to_uri: self.text.get(Field::ToUri).to_owned(),
+            user_agent: self.text.get(Field::UserAgent).to_owned(),
+            start: self.start,
+            progress: self.progress,
+            progress_media: self.progress_media,
+            answer: self.answer,
+            end: e.at,
+            hold_ms: self.hold_ms,
+            sip_code: self.final_code,
+            reason: e.reason,
+            hangup_cause: e.cause,
+            disposition: e.disposition,
+            call_id,
+        }
+    }
+}
+
+/// The cause of a CANCELed call: the CANCEL's Reason, else the final response's, else
+/// ORIGINATOR_CANCEL.
+fn cancel_cause(cancel_reason: Option<u16>, response_cause: Option<&'static str>) -> &'static str {
+    cancel_reason.and_then(q850_name).or(response_cause).unwrap_or("ORIGINATOR_CANCEL")
+}
+
+/// Namespaces of the name-based (v5) UUIDs: the same input gives the same ids on every run.
+const LEG_NS: uuid::Uuid = uuid::Uuid::from_u128(0x6a1f_2c52_8b0e_4c1d_9f3a_51c2_d7e4_0a11);
+const SESSION_NS: uuid::Uuid = uuid::Uuid::from_u128(0x6a1f_2c52_8b0e_4c1d_9f3a_51c2_d7e4_0a12);

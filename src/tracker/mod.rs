@@ -1,0 +1,415 @@
+//! Stage 3: dialog tracking. One [`Tracker`] per shard thread owns every call whose Call-ID hashes
+//! to it, so it needs no locks. Time comes only from the messages and ticks it is given.
+
+mod dialog;
+
+pub use dialog::{Leg, Phase, TRANSACTION_SECS};
+
+use crate::capture::route::{Batch, Item, Msg};
+use crate::cdr::cause::q850_name;
+use crate::cdr::{Cdr, Direction, Disposition, EndReason, Row};
+use crate::config::Cidr;
+use crate::sip::sdp::{audio_on_hold, find_sdp};
+use crate::sip::value::{NameAddr, cseq, delta_seconds, fold_ws, q850_cause, uri_user};
+use crate::sip::{Framing, Message, Method, StartLine};
+use crate::time::Timestamp;
+use crossbeam_channel::{Receiver, Sender};
+use dialog::{Ending, LegText};
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+
+/// What the tracker needs to know.
+#[derive(Clone, Debug, Default)]
+pub struct TrackerConfig {
+    /// Our networks: a leg whose INVITE arrives into them is inbound, one that leaves is outbound.
+    pub local_nets: Vec<Cidr>,
+}
+
+/// Counters of one shard; summed over shards at the end.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrackerStats {
+    pub messages: u64,
+    pub malformed: u64,
+    pub retransmissions: u64,
+    /// Requests and responses for a Call-ID whose INVITE was never seen (REGISTER, OPTIONS,
+    /// calls already running when the capture started).
+    pub without_invite: u64,
+    /// Messages for a leg that had already ended (late retransmissions, the 200 to a BYE).
+    pub after_end: u64,
+    pub legs: u64,
+    pub by_reason: [u64; 5],
+}
+
+impl TrackerStats {
+    pub fn add(&mut self, o: &TrackerStats) {
+        self.messages += o.messages;
+        self.malformed += o.malformed;
+        self.retransmissions += o.retransmissions;
+        self.without_invite += o.without_invite;
+        self.after_end += o.after_end;
+        self.legs += o.legs;
+        for (a, b) in self.by_reason.iter_mut().zip(o.by_reason) {
+            *a += b;
+        }
+    }
+}
+
+/// The CDRs one shard sends the writer.
+#[derive(Debug)]
+pub struct RowBatch {
+    pub shard: usize,
+    /// No row with a sequence number up to this one will come from this shard any more.
+    pub upto: u64,
+    pub rows: Vec<Row>,
+}
+
+struct Call {
+    legs: Vec<Leg>,
+    /// The deadline this call has in the timer set, if any.
+    armed: Option<Timestamp>,
+}
+
+impl Call {
+    fn next_deadline(&self) -> Option<Timestamp> {
+        let live = self.legs.iter().filter_map(Leg::deadline).min();
+        if live.is_some() || self.legs.iter().any(|l| l.phase != Phase::Ended) {
+            return live;
+        }
+        // All ended: remember the call a while for stragglers, then forget it.
+        self.legs.iter().filter_map(|l| l.ended_at).max().map(|t| t.plus_secs(TRANSACTION_SECS))
+    }
+}
+
+pub struct Tracker {
+    cfg: TrackerConfig,
+    calls: HashMap<Box<[u8]>, Call, ahash::RandomState>,
+    timers: BTreeSet<(Timestamp, Box<[u8]>)>,
+    tags: ahash::RandomState,
+    pub stats: TrackerStats,
+}
+
+/// Where ended legs' records go: (sequence number of the event that ended them, record).
+pub type Out = Vec<(u64, Cdr)>;
+
+impl Tracker {
+    pub fn new(cfg: TrackerConfig) -> Tracker {
+        Tracker {
+            cfg,
+            calls: HashMap::default(),
+            timers: BTreeSet::new(),
+            tags: ahash::RandomState::new(),
+            stats: TrackerStats::default(),
+        }
+    }
+
+    /// Legs not yet ended.
+    pub fn open_legs(&self) -> usize {
+        self.calls.values().flat_map(|c| &c.legs).filter(|l| l.phase != Phase::Ended).count()
+    }
+
+    /// Applies one SIP message.
+    pub fn handle(&mut self, bytes: &[u8], meta: &Msg, out: &mut Out) {
+        self.stats.messages += 1;
+        let Ok(m) = Message::parse(bytes, Framing::Datagram) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let (Some(call_id), Some((cseq_num, cseq_method))) = (m.call_id, m.cseq.and_then(cseq)) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        // Timers of this call that have passed fire before the message is applied.
+        if let Some(call) = self.calls.get_mut(call_id) {
+            expire_call(call, call_id, meta.ts, meta.seq, &mut self.stats, out);
+        }
+        let to_tag = m.to.map(NameAddr::parse).and_then(|n| n.tag());
+        match m.start {
+            StartLine::Request { method: Method::Invite, uri } if to_tag.is_none() => {
+                self.initial_invite(&m, call_id, uri, cseq_num, meta);
+            }
+            StartLine::Request { method, .. } => self.request(&m, call_id, method, meta, out),
+            StartLine::Response { code, .. } => {
+                self.response(&m, call_id, code, cseq_num, cseq_method, meta, out);
+            }
+        }
+        self.rearm(call_id);
+    }
+
+    fn initial_invite(&mut self, m: &Message<'_>, call_id: &[u8], ruri: &[u8], cseq_num: u32, meta: &Msg) {
+        let call = match self.calls.get_mut(call_id) {
+            Some(c) => c,
+            None => self.calls.entry(call_id.into()).or_insert(Call { legs: Vec::new(), armed: None }),
+        };
+        if let Some(i) = find_leg(&call.legs, meta.src, meta.dst, true) {
+            let leg = &mut call.legs[i];
+            if cseq_num <= leg.invite_cseq {
+                self.stats.retransmissions += 1;
+                return;
+            }
+            if leg.phase == Phase::Setup {
+                // The retry after a 401/407 challenge (or any new INVITE before a final answer)
+                // continues the same leg: start stays at the first INVITE.
+                leg.invite_cseq = cseq_num;
+                leg.challenged = None;
+                leg.final_code = None;
+                return;
+            }
+            if leg.phase == Phase::Answered {
+                self.stats.retransmissions += 1;
+                return;
+            }
+            // Ended: a new attempt on the same hop is a new leg.
+        }
+        let from = m.from.map(NameAddr::parse).unwrap_or_default();
+        let to = m.to.map(NameAddr::parse).unwrap_or_default();
+        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let text = LegText::new([
+            &from.display_name(),
+            &lossy(uri_user(from.uri)),
+            &lossy(uri_user(ruri)),
+            &lossy(from.uri),
+            &lossy(to.uri),
+            &m.user_agent.map(fold_ws).unwrap_or_default(),
+        ]);
+        let direction = direction(&self.cfg.local_nets, meta.src, meta.dst);
+        call.legs.push(Leg {
+            text,
+            src: meta.src,
+            dst: meta.dst,
+            transport: meta.transport,
+            direction,
+            from_tag: from.tag().map_or(0, |t| self.tags.hash_one(t) | 1),
+            invite_cseq: cseq_num,
+            start: meta.ts,
+            progress: None,
+            progress_media: None,
+            answer: None,
+            phase: Phase::Setup,
+            final_code: None,
+            hold_since: None,
+            hold_ms: 0,
+            timer: None,
+            canceled: None,
+            challenged: None,
+            ended_at: None,
+        });
+        self.stats.legs += 1;
+    }
+
+    fn request(&mut self, m: &Message<'_>, call_id: &[u8], method: Method<'_>, meta: &Msg, out: &mut Out) {
+        let Some(call) = self.calls.get_mut(call_id) else {
+            self.stats.without_invite += 1;
+            return;
+        };
+        let Some(i) = find_leg(&call.legs, meta.src, meta.dst, false) else {
+            self.stats.without_invite += 1;
+            return;
+        };
+        let leg = &mut call.legs[i];
+        if leg.phase == Phase::Ended {
+            self.stats.after_end += 1;
+            return;
+        }
+        let cause = m.reasons().find_map(q850_cause);
+        match method {
+            Method::Bye => {
+                let from_tag = m.from.map(NameAddr::parse).and_then(|n| n.tag());
+                let by_caller = match from_tag {
+                    Some(t) if leg.from_tag != 0 => self.tags.hash_one(t) | 1 == leg.from_tag,
+                    _ => meta.src.ip() == leg.src.ip(),
+                };
+                let e = leg.end(Ending {
+                    at: Some(meta.ts),
+                    reason: EndReason::NormalRelease,
+                    cause: Some(cause.and_then(q850_name).unwrap_or("NORMAL_CLEARING")),
+                    disposition: Some(if by_caller { Disposition::Caller } else { Disposition::Callee }),
+                });
+                emit(out, &mut self.stats, meta.seq, call_id, leg, &e);
+            }
+            Method::Cancel => {
+                if leg.phase == Phase::Setup && leg.canceled.is_none() {
+                    leg.canceled = Some((meta.ts, cause));
+                }
+            }
+            Method::Invite | Method::Update if leg.phase == Phase::Answered => {
+                let hold = find_sdp(m.content_type, m.body).and_then(audio_on_hold);
+                leg.refreshed(hold, meta.ts);
+            }
+            _ => {}
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn response(
+        &mut self,
+        m: &Message<'_>,
+        call_id: &[u8],
+        code: u16,
+        cseq_num: u32,
+        cseq_method: Method<'_>,
+        meta: &Msg,
+        out: &mut Out,
+    ) {
+        let Some(call) = self.calls.get_mut(call_id) else {
+            self.stats.without_invite += 1;
+            return;
+        };
+        let Some(i) = find_leg(&call.legs, meta.dst, meta.src, false) else {
+            self.stats.without_invite += 1;
+            return;
+        };
+        let leg = &mut call.legs[i];
+        if leg.phase == Phase::Ended {
+            self.stats.after_end += 1;
+            return;
+        }
+        let session_expires = m.session_expires.and_then(delta_seconds);
+        let is_2xx = (200..300).contains(&code);
+        let initial = cseq_method == Method::Invite && cseq_num == leg.invite_cseq;
+        if !initial {
+            // A 2xx to a re-INVITE or UPDATE may renegotiate the session interval.
+            let refresh = matches!(cseq_method, Method::Invite | Method::Update);
+            if refresh && is_2xx && leg.phase == Phase::Answered {
+                if let Some(interval) = session_expires.filter(|&s| s > 0) {
+                    let last_refresh = leg.timer.map_or(meta.ts, |t| t.last_refresh);
+                    leg.timer = Some(dialog::SessionTimer { interval, last_refresh });
+                }
+            }
+            return;
+        }
+        if leg.phase != Phase::Setup {
+            self.stats.retransmissions += 1; // a repeated 2xx, or a 2xx from a second fork
+            return;
+        }
+        match code {
+            100 => {}
+            101..=199 => {
+                if find_sdp(m.content_type, m.body).is_some() {
+                    leg.progress_media.get_or_insert(meta.ts);
+                } else {
+                    leg.progress.get_or_insert(meta.ts);
+                }
+            }
+            200..=299 => leg.answered(code, session_expires, meta.ts),
+            _ => {
+                let cause = m.reasons().find_map(q850_cause);
+                if let Some(e) = leg.rejected(code, cause, meta.ts) {
+                    emit(out, &mut self.stats, meta.seq, call_id, leg, &e);
+                }
+            }
+        }
+    }
+
+    /// Capture time reached `now`: fire every timer that has passed.
+    pub fn tick(&mut self, seq: u64, now: Timestamp, out: &mut Out) {
+        while let Some((t, _)) = self.timers.first() {
+            if *t >= now {
+                break;
+            }
+            let Some((t, id)) = self.timers.pop_first() else { break };
+            let Some(call) = self.calls.get_mut(&id) else { continue };
+            if call.armed != Some(t) {
+                continue; // superseded by a later deadline
+            }
+            call.armed = None;
+            if call.legs.iter().all(|l| l.phase == Phase::Ended) {
+                self.calls.remove(&id);
+                continue;
+            }
+            expire_call(call, &id, now, seq, &mut self.stats, out);
+            self.rearm(&id);
+        }
+    }
+
+    /// End of input: every leg still open gets its record.
+    pub fn finish(&mut self, out: &mut Out) {
+        for (id, call) in self.calls.iter_mut() {
+            for leg in call.legs.iter_mut().filter(|l| l.phase != Phase::Ended) {
+                let e = leg.end_of_input();
+                emit(out, &mut self.stats, u64::MAX, id, leg, &e);
+            }
+        }
+        self.calls.clear();
+        self.timers.clear();
+    }
+
+    fn rearm(&mut self, call_id: &[u8]) {
+        let Some(call) = self.calls.get_mut(call_id) else { return };
+        let next = call.next_deadline();
+        if next != call.armed {
+            call.armed = next;
+            if let Some(t) = next {
+                self.timers.insert((t, call_id.into()));
+            }
+        }
+    }
+
+    /// The shard thread's loop: batches in, rows out, until the capture side hangs up.
+    pub fn run(mut self, shard: usize, rx: Receiver<Batch>, tx: Sender<RowBatch>) -> TrackerStats {
+        let mut enc = crate::cdr::Encoder::default();
+        let mut out = Out::new();
+        let to_rows = |out: &mut Out, enc: &mut crate::cdr::Encoder| -> Vec<Row> {
+            out.drain(..).map(|(seq, cdr)| Row::new(seq, &cdr, enc)).collect()
+        };
+        for batch in rx {
+            for item in &batch.items {
+                match item {
+                    Item::Msg(m) => self.handle(batch.bytes_of(m), m, &mut out),
+                    Item::Tick { seq, now } => self.tick(*seq, *now, &mut out),
+                }
+            }
+            let rows = to_rows(&mut out, &mut enc);
+            if tx.send(RowBatch { shard, upto: batch.upto, rows }).is_err() {
+                return self.stats; // the writer failed; it reports why
+            }
+        }
+        self.finish(&mut out);
+        let rows = to_rows(&mut out, &mut enc);
+        let _ = tx.send(RowBatch { shard, upto: u64::MAX, rows });
+        self.stats
+    }
+}
+
+/// Fires the timers of one call that have passed by `now`.
+fn expire_call(call: &mut Call, call_id: &[u8], now: Timestamp, seq: u64, stats: &mut TrackerStats, out: &mut Out) {
+    for leg in &mut call.legs {
+        if let Some(e) = leg.expire(now) {
+            emit(out, stats, seq, call_id, leg, &e);
+        }
+    }
+}
+
+fn emit(out: &mut Out, stats: &mut TrackerStats, seq: u64, call_id: &[u8], leg: &Leg, e: &Ending) {
+    if let Some(i) = EndReason::ALL.iter().position(|r| *r == e.reason) {
+        stats.by_reason[i] += 1;
+    }
+    out.push((seq, leg.to_cdr(call_id, e)));
+}
+
+/// The leg of a call that a message from `src` to `dst` belongs to: the same address pair (in the
+/// INVITE's direction, or either direction unless `forward_only`), else the same pair of hosts,
+/// else the only leg of the call. The newest leg wins a tie.
+fn find_leg(legs: &[Leg], src: SocketAddr, dst: SocketAddr, forward_only: bool) -> Option<usize> {
+    let fwd = |l: &Leg| l.src == src && l.dst == dst;
+    let rev = |l: &Leg| !forward_only && l.src == dst && l.dst == src;
+    let hosts = |l: &Leg| {
+        (l.src.ip() == src.ip() && l.dst.ip() == dst.ip())
+            || (!forward_only && l.src.ip() == dst.ip() && l.dst.ip() == src.ip())
+    };
+    legs.iter()
+        .rposition(|l| fwd(l) || rev(l))
+        .or_else(|| legs.iter().rposition(hosts))
+        .or_else(|| (!forward_only && legs.len() == 1).then_some(0))
+}
+
+fn direction(nets: &[Cidr], src: SocketAddr, dst: SocketAddr) -> Option<Direction> {
+    let ours = |a: SocketAddr| nets.iter().any(|n| n.contains(a.ip()));
+    match (ours(src), ours(dst)) {
+        (false, true) => Some(Direction::Inbound),
+        (true, false) => Some(Direction::Outbound),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

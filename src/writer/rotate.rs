@@ -1,0 +1,102 @@
+//! A directory of CSV files that rotate by record time and by size. The file being written is
+//! `NAME.csv.part`; it is renamed to `NAME.csv` once complete, so a collector scanning the
+//! directory only ever sees finished files. Existing files are never overwritten.
+
+use crate::time::Timestamp;
+use anyhow::{Context, Result};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+struct Current {
+    file: BufWriter<File>,
+    part: PathBuf,
+    done: PathBuf,
+    bucket: Timestamp,
+    bytes: u64,
+    rows: u64,
+}
+
+pub struct RotatingDir {
+    dir: PathBuf,
+    prefix: String,
+    header: Vec<u8>,
+    interval: Option<u64>,
+    max_bytes: Option<u64>,
+    current: Option<Current>,
+    /// Finished files, in the order they were closed.
+    pub closed: Vec<PathBuf>,
+}
+
+impl RotatingDir {
+    pub fn new(dir: &Path, prefix: &str, header: Vec<u8>, interval: Option<u64>, max_bytes: Option<u64>) -> Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create output directory {}", dir.display()))?;
+        Ok(RotatingDir {
+            dir: dir.to_owned(),
+            prefix: prefix.to_owned(),
+            header,
+            interval,
+            max_bytes,
+            current: None,
+            closed: Vec::new(),
+        })
+    }
+
+    /// Appends one CSV line that belongs to `time`, rolling to a new file first when the line
+    /// falls in a later interval or would pass the size limit.
+    pub fn write(&mut self, time: Timestamp, line: &[u8]) -> Result<()> {
+        let bucket = match self.interval {
+            Some(i) => time.floor_to(i),
+            None => time.floor_to(1),
+        };
+        let roll = match &self.current {
+            None => true,
+            Some(c) => {
+                (self.interval.is_some() && bucket > c.bucket)
+                    || self.max_bytes.is_some_and(|m| c.rows > 0 && c.bytes + line.len() as u64 > m)
+            }
+        };
+        if roll {
+            // A late row (earlier interval) goes into the current interval's next file.
+            let prev = self.current.as_ref().map(|c| c.bucket);
+            self.close()?;
+            self.open(prev.map_or(bucket, |b| b.max(bucket)))?;
+        }
+        let Some(c) = self.current.as_mut() else { return Ok(()) };
+        c.file.write_all(line).with_context(|| format!("cannot write {}", c.part.display()))?;
+        c.bytes += line.len() as u64;
+        c.rows += 1;
+        Ok(())
+    }
+
+    fn open(&mut self, bucket: Timestamp) -> Result<()> {
+        let stamp = bucket.file_stamp();
+        let (part, done) = (1u32..)
+            .map(|n| {
+                let name = if n == 1 { format!("{}{stamp}", self.prefix) } else { format!("{}{stamp}-{n}", self.prefix) };
+                (self.dir.join(format!("{name}.csv.part")), self.dir.join(format!("{name}.csv")))
+            })
+            .find(|(p, d)| !p.exists() && !d.exists())
+            .context("no free file name")?;
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&part)
+            .with_context(|| format!("cannot create {}", part.display()))?;
+        let mut file = BufWriter::with_capacity(256 * 1024, f);
+        file.write_all(&self.header).with_context(|| format!("cannot write {}", part.display()))?;
+        self.current = Some(Current { file, part, done, bucket, bytes: self.header.len() as u64, rows: 0 });
+        Ok(())
+    }
+
+    /// Flushes, syncs and renames the current file, if any.
+    pub fn close(&mut self) -> Result<()> {
+        let Some(c) = self.current.take() else { return Ok(()) };
+        let f = c.file.into_inner().map_err(|e| e.into_error()).with_context(|| format!("cannot write {}", c.part.display()))?;
+        f.sync_all().with_context(|| format!("cannot sync {}", c.part.display()))?;
+        std::fs::rename(&c.part, &c.done)
+            .with_context(|| format!("cannot rename {} to {}", c.part.display(), c.done.display()))?;
+        self.closed.push(c.done);
+        Ok(())
+    }
+}
