@@ -125,15 +125,18 @@ impl Streams {
         if data.is_empty() && flow.synced {
             return;
         }
-        if !flow.synced && find_start_line(data) == Some(0) {
-            // Segments usually start at a message: take this one rather than the damaged bytes.
-            stats.bytes_skipped += flow.buf.len() as u64;
-            flow.buf.clear();
-            flow.synced = true;
-        }
+        let segment_starts_message = !flow.synced && find_start_line(data) == Some(0);
         flow.buf.extend_from_slice(data);
         if !flow.synced {
             match find_start_line(&flow.buf) {
+                Some(0) => flow.synced = true,
+                // Segments usually start at a message: prefer that to a guess in damaged bytes.
+                _ if segment_starts_message => {
+                    let old = flow.buf.len() - data.len();
+                    stats.bytes_skipped += old as u64;
+                    flow.buf.drain(..old);
+                    flow.synced = true;
+                }
                 Some(at) => {
                     stats.bytes_skipped += at as u64;
                     flow.buf.drain(..at);

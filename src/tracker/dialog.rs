@@ -8,9 +8,12 @@ use crate::cdr::{Cdr, Direction, Disposition, EndReason};
 use crate::time::Timestamp;
 use std::net::SocketAddr;
 
-/// How long a CANCELed or challenged INVITE waits for its final response or its retry (Timer B,
-/// 64·T1), and how long an ended call is remembered so its stragglers are not orphans.
+/// How long a CANCELed INVITE waits for its final response (Timer B, 64·T1), and how long an
+/// ended call is remembered so its stragglers are not orphans.
 pub const TRANSACTION_SECS: u32 = 32;
+/// How long a 401/407-challenged INVITE waits for its retry with credentials: a person may be
+/// typing a password (the public capture sngrep_aaa.pcap retries after 32.5 s).
+pub const CHALLENGE_SECS: u32 = 300;
 
 /// Strings of a leg, packed in one allocation.
 #[derive(Debug)]
@@ -106,7 +109,7 @@ impl Leg {
         match self.phase {
             Phase::Setup => {
                 let c = self.canceled.map(|(t, _)| t.plus_secs(TRANSACTION_SECS));
-                let a = self.challenged.map(|t| t.plus_secs(TRANSACTION_SECS));
+                let a = self.challenged.map(|t| t.plus_secs(CHALLENGE_SECS));
                 c.into_iter().chain(a).min()
             }
             Phase::Answered => self.timer.map(|t| t.last_refresh.plus_secs(t.interval)),

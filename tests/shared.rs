@@ -1,0 +1,167 @@
+//! Every public capture in `../shared/captures/` (see its README) runs through the sipcdr binary
+//! without a crash or an error exit, and its CDRs agree with the tshark-decoded truth file on
+//! call_id, start/answer/end times and the final response code.
+//!
+//! A custom harness: on a clone without `../shared` it prints that every case was SKIPPED (never
+//! that it passed); captures that need a decoder a later issue adds are listed in `KNOWN_GAPS`
+//! and reported as skipped with the reason, and the run fails if one of them starts to agree
+//! (so the list cannot go stale).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Captures whose calls this version cannot decode yet, with the reason.
+const KNOWN_GAPS: &[(&str, &str)] = &[
+    ("heplify_sip_sctp.pcap", "SIP over SCTP: issue #4"),
+    ("heplify_sip_tcp_websocket.pcap", "SIP over WebSocket: issue #4"),
+];
+
+fn main() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        println!("shared captures: SKIPPED, {} not found: NONE of the public-capture tests ran", dir.display());
+        println!("shared: 0 passed, 0 failed, 1 skipped");
+        return;
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    files.sort();
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for f in &files {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let gap = KNOWN_GAPS.iter().find(|(n, _)| *n == name).map(|(_, why)| *why);
+        match check(f, &dir.join("truth").join(format!("{name}.csv"))) {
+            Ok(n) if gap.is_none() => {
+                println!("ok      {name}: {n} calls agree");
+                passed += 1;
+            }
+            Ok(_) => {
+                println!("FAILED  {name}: listed as a known gap but now agrees: remove it from KNOWN_GAPS");
+                failed += 1;
+            }
+            Err(e) if e.starts_with("crash") => {
+                println!("FAILED  {name}: {e}");
+                failed += 1;
+            }
+            Err(e) => match gap {
+                Some(why) => {
+                    println!("skipped {name}: known gap ({why}): {e}");
+                    skipped += 1;
+                }
+                None => {
+                    println!("FAILED  {name}: {e}");
+                    failed += 1;
+                }
+            },
+        }
+    }
+    println!("shared: {passed} passed, {failed} failed, {skipped} skipped");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
+
+/// Runs sipcdr on `pcap` and compares with the truth file; returns the number of calls checked.
+fn check(pcap: &Path, truth: &Path) -> Result<usize, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_sipcdr"))
+        .args(["-q", "-o", "-", "--shards", "2", "-r"])
+        .arg(pcap)
+        .output()
+        .map_err(|e| format!("crash: cannot run sipcdr: {e}"))?;
+    if out.status.code() != Some(0) {
+        return Err(format!(
+            "crash: exit status {:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let ours = parse_csv(&String::from_utf8_lossy(&out.stdout));
+    let truth = parse_csv(&std::fs::read_to_string(truth).map_err(|e| format!("truth file: {e}"))?);
+    // tshark's truth has one row per Call-ID; a proxy capture has two legs with one Call-ID. Fold
+    // our legs the same way: earliest start, answer and end; every final code.
+    let mut by_call: HashMap<&str, Call> = HashMap::new();
+    for r in &ours {
+        let c = by_call.entry(&r["call_id"]).or_default();
+        let min = |a: Option<i64>, b: Option<i64>| a.into_iter().chain(b).min();
+        c.start = min(c.start, rfc3339_us(&r["start_time"]));
+        c.answer = min(c.answer, rfc3339_us(&r["answer_time"]));
+        c.end = min(c.end, rfc3339_us(&r["end_time"]));
+        c.codes.extend(r["sip_resp_code"].parse::<u16>().ok());
+    }
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for t in &truth {
+        let id = t["call_id"].as_str();
+        let seen = t["invite_seen"] == "1";
+        match (seen, by_call.get(id)) {
+            (false, None) => continue,
+            (false, Some(_)) => problems.push(format!("{id}: a CDR although the capture has no INVITE for it")),
+            (true, None) => problems.push(format!("{id}: no CDR")),
+            (true, Some(c)) => {
+                checked += 1;
+                let mut cmp = |what: &str, truth_v: Option<i64>, ours_v: Option<i64>| {
+                    if truth_v != ours_v {
+                        problems.push(format!("{id}: {what} tshark {truth_v:?} sipcdr {ours_v:?}"));
+                    }
+                };
+                cmp("start", epoch_us(&t["first_invite_time"]), c.start);
+                cmp("answer", epoch_us(&t["answer_time"]), c.answer);
+                if !t["end_time"].is_empty() {
+                    cmp("end", epoch_us(&t["end_time"]), c.end);
+                }
+                if let Ok(code) = t["final_code"].parse::<u16>() {
+                    if !c.codes.contains(&code) {
+                        problems.push(format!("{id}: final code tshark {code} sipcdr {:?}", c.codes));
+                    }
+                }
+            }
+        }
+    }
+    let calls_in_truth = truth.iter().filter(|t| t["invite_seen"] == "1").count();
+    if by_call.len() != calls_in_truth {
+        problems.push(format!("{} Call-IDs with CDRs, tshark has {calls_in_truth}", by_call.len()));
+    }
+    if problems.is_empty() { Ok(checked) } else { Err(problems.join("; ")) }
+}
+
+#[derive(Default)]
+struct Call {
+    start: Option<i64>,
+    answer: Option<i64>,
+    end: Option<i64>,
+    codes: Vec<u16>,
+}
+
+fn parse_csv(text: &str) -> Vec<HashMap<String, String>> {
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let headers = rdr.headers().cloned().unwrap_or_default();
+    rdr.records()
+        .filter_map(Result::ok)
+        .map(|r| headers.iter().zip(r.iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect())
+        .collect()
+}
+
+/// `1340495109.792454` → microseconds.
+fn epoch_us(s: &str) -> Option<i64> {
+    let (secs, frac) = s.split_once('.').unwrap_or((s, "0"));
+    let frac = format!("{frac:0<6}");
+    Some(secs.parse::<i64>().ok()? * 1_000_000 + frac.get(..6)?.parse::<i64>().ok()?)
+}
+
+/// `2012-06-23T23:45:09.792454Z` → microseconds.
+fn rfc3339_us(s: &str) -> Option<i64> {
+    let num = |a: usize, b: usize| s.get(a..b).and_then(|x| x.parse::<i64>().ok());
+    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hh, mm, ss, us) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 26)?);
+    // days from civil (Howard Hinnant)
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000) + us)
+}
