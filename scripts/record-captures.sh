@@ -7,7 +7,8 @@
 # for both UDP (-t u1) and TCP (-t t1) this script:
 #   1. starts tcpdump on lo, filtered to the scenario's two ports,
 #   2. starts a sipp UAS, then a sipp UAC, on 127.0.0.1 with fixed ports and a
-#      fixed, small number of calls (-m N),
+#      fixed, small number of calls (-m N); if NAME_options_uac.xml exists
+#      (session_timer_no_bye) a second UAC runs right after the first,
 #   3. waits for both sipp processes and checks their exit codes,
 #   4. stops tcpdump with SIGINT and waits for it, so the pcap is complete,
 #   5. checks the per-Call-ID message ladder in the pcap with tshark.
@@ -17,7 +18,8 @@
 # files end up in the repository (KEEP_WORK=1 keeps that directory for
 # debugging). Needs root (tcpdump on lo, apt-get).
 # An optional argument records a single capture, e.g. `udp_busy_486` (the
-# README is then not rewritten).
+# README is then not rewritten); `--readme-only` only rewrites the README
+# from the pcaps already in captures/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -76,7 +78,7 @@ forget_pid() {
     return 0
 }
 
-# wait_for FILE PATTERN TIMEOUT_TENTHS
+# wait_for_text FILE PATTERN TIMEOUT_TENTHS
 wait_for_text() {
     local file=$1 pattern=$2 tries=$3
     while ((tries-- > 0)); do
@@ -144,7 +146,7 @@ declare -A LADDER_TEXT=(
     [cancel_after_180]="INVITE(SDP) / 100 / 180, ~0.5 s, CANCEL / 200 (CANCEL) / 487 (INVITE) / ACK"
     [auth_407_then_answer]="INVITE / 100 / 407 (Proxy-Authenticate) / ACK, INVITE (CSeq 2, Proxy-Authorization) / 100 / 180 / 200 / ACK, ~1 s, BYE / 200"
     [reinvite_hold_resume]="INVITE / 100 / 180 / 200 / ACK, ~1 s, re-INVITE a=sendonly (CSeq 2) / 200 a=recvonly / ACK, ~1 s, re-INVITE a=sendrecv (CSeq 3) / 200 / ACK, ~1 s, BYE (CSeq 4) / 200"
-    [session_timer_no_bye]="INVITE (Session-Expires: 2;refresher=uac, Supported: timer) / 100 / 180 / 200 (Session-Expires: 2;refresher=uac, Require: timer) / ACK, no refresh, no BYE; ~4 s later OPTIONS / 200 with Call-ID options-..."
+    [session_timer_no_bye]="INVITE (Session-Expires: 2;refresher=uac, Supported: timer) / 100 / 180 / 200 (Session-Expires: 2;refresher=uac, Require: timer) / ACK, no refresh, no BYE; ~4 s after the ACK an out-of-dialog OPTIONS / 200 (Call-ID options-..., sent by a second sipp from the same port; over TCP on a new connection)"
 )
 
 declare -A OUTCOME_TEXT=(
@@ -184,12 +186,11 @@ ladder_signature() {
             for (i = 1; i <= nmsg; i++) {
                 p = parts[i]
                 sub(/^ +/, "", p)
-                if (p == "") continue
+                if (p !~ /^(Request|Status): /) continue
                 k++
                 cid = (k <= ncid) ? cids[k] : cids[ncid]
-                if (p ~ /^Request: /) { split(p, w, " "); m = w[2] }
-                else if (p ~ /^Status: /) { split(p, w, " "); m = w[2] }
-                else continue
+                split(p, w, " ")
+                m = w[2]
                 if (!(cid in seq)) order[++n] = cid
                 seq[cid] = seq[cid] " " m
             }
@@ -197,18 +198,32 @@ ladder_signature() {
         END { for (i = 1; i <= n; i++) print order[i] ":" seq[order[i]] }'
 }
 
-# The human-readable ladder used in the README and by reviewers.
+# The human-readable ladder used in the README and by reviewers: one line per
+# SIP message (a TCP segment carrying several messages gives several lines).
 ladder_table() {
     local pcap=$1 transport=$2
     # shellcheck disable=SC2046
     tshark_q -r "$pcap" $(tshark_opts "$transport") -Y sip -T fields \
-        -E separator=' ' -E occurrence=f \
+        -E separator=$'\t' -E occurrence=a -E aggregator=',' \
         -e frame.time_epoch -e ip.src -e "$transport.srcport" -e ip.dst -e "$transport.dstport" \
-        -e sip.Call-ID -e sip.CSeq -e sip.Method -e sip.Status-Code |
-        awk '{
+        -e sip.Call-ID -e sip.CSeq -e _ws.col.Info |
+        awk -F'\t' '{
+            t = $1
             # frame.time_epoch has nanosecond digits; pcap resolution is microseconds.
-            sub(/000$/, "", $1)
-            printf "%s  %s:%s -> %s:%s  %-44s %-10s %s\n", $1, $2, $3, $4, $5, $6, $7" "$8, $9 ($10 != "" ? " " $10 : "")
+            sub(/000$/, "", t)
+            ncid = split($6, cids, ",")
+            ncseq = split($7, cseqs, ",")
+            nmsg = split($8, parts, / \| ?/)
+            k = 0
+            for (i = 1; i <= nmsg; i++) {
+                p = parts[i]
+                sub(/^ +/, "", p)
+                if (p !~ /^(Request|Status): /) continue
+                k++
+                split(p, w, " ")
+                printf "%s  %s:%s -> %s:%s  %-48s %-8s CSeq: %s\n", t, $2, $3, $4, $5,
+                    cids[k <= ncid ? k : ncid], w[2], cseqs[k <= ncseq ? k : ncseq]
+            }
         }'
 }
 
@@ -256,33 +271,64 @@ record() {
     fi
     sleep 0.3
 
-    # shellcheck disable=SC2086
-    (cd "$dir" && exec sipp -sf "$SCEN_DIR/${name}_uac.xml" "127.0.0.1:$uas_port" "${common[@]}" \
-        -p "$uac_port" -mp $((20000 + (uac_port - 5000) * 10)) -m "$uac_calls" \
-        -cid_str "$cid_str" $extra \
-        >"$dir/uac.log" 2>&1) &
-    local uac_pid=$!
-    PIDS+=("$uac_pid")
+    # UAC runs, one after the other: the main one, then, if the scenario has
+    # one, a follow-up UAC (${name}_options_uac.xml) from the same port with
+    # its own Call-IDs ("options-" prefix).
+    local runs=("uac|$cid_str|$uac_calls")
+    if [[ -r "$SCEN_DIR/${name}_options_uac.xml" ]]; then
+        runs+=("options_uac|options-$cid_str|1")
+    fi
 
-    # Wait for both. If one side fails, the other would sit until its
-    # -timeout; stop it shortly after instead.
-    local uac_rc=0 uas_rc=0 uac_done=0 uas_done=0 stop_at=0 ticks=0
-    while ((!uac_done || !uas_done)); do
-        if ((!uac_done)) && ! kill -0 "$uac_pid" 2>/dev/null; then
-            wait "$uac_pid" || uac_rc=$?
-            uac_done=1
-            forget_pid "$uac_pid"
-            ((uac_rc == 0)) || stop_at=$((ticks + 5))
+    local run role run_cid run_calls uac_pid uac_rc=0 uas_rc=0 uas_done=0 stop_at ticks
+    for run in "${runs[@]}"; do
+        IFS='|' read -r role run_cid run_calls <<<"$run"
+        # shellcheck disable=SC2086
+        (cd "$dir" && exec sipp -sf "$SCEN_DIR/${name}_${role}.xml" "127.0.0.1:$uas_port" "${common[@]}" \
+            -p "$uac_port" -mp $((20000 + (uac_port - 5000) * 10)) -m "$run_calls" \
+            -cid_str "$run_cid" $extra \
+            >"$dir/$role.log" 2>&1) &
+        uac_pid=$!
+        PIDS+=("$uac_pid")
+
+        # Wait for this UAC. If it fails, or the UAS dies early, stop the
+        # other side shortly after instead of waiting for its -timeout.
+        stop_at=0 ticks=0
+        while :; do
+            if ! kill -0 "$uac_pid" 2>/dev/null; then
+                wait "$uac_pid" || uac_rc=$?
+                forget_pid "$uac_pid"
+                break
+            fi
+            if ((!uas_done)) && ! kill -0 "$uas_pid" 2>/dev/null; then
+                wait "$uas_pid" || uas_rc=$?
+                uas_done=1
+                forget_pid "$uas_pid"
+                ((uas_rc == 0)) || stop_at=$((ticks + 5))
+            fi
+            if ((stop_at && ticks >= stop_at)); then
+                kill -INT "$uac_pid" 2>/dev/null || true
+            fi
+            sleep 0.1
+            ticks=$((ticks + 1))
+        done
+        if ((uac_rc != 0)); then
+            echo "sipp UAC ($role) failed with exit $uac_rc" >&2
+            break
         fi
-        if ((!uas_done)) && ! kill -0 "$uas_pid" 2>/dev/null; then
+    done
+
+    # Then the UAS, which exits by itself after its -m calls.
+    ticks=0
+    while ((!uas_done)); do
+        if ! kill -0 "$uas_pid" 2>/dev/null; then
             wait "$uas_pid" || uas_rc=$?
             uas_done=1
             forget_pid "$uas_pid"
-            ((uas_rc == 0)) || stop_at=$((ticks + 5))
+            break
         fi
-        if ((stop_at && ticks >= stop_at)); then
-            ((uac_done)) || kill -INT "$uac_pid" 2>/dev/null || true
-            ((uas_done)) || kill -INT "$uas_pid" 2>/dev/null || true
+        # After a UAC failure the UAS may never see its last call: stop it.
+        if ((uac_rc != 0 && ticks == 5)); then
+            kill -INT "$uas_pid" 2>/dev/null || true
         fi
         sleep 0.1
         ticks=$((ticks + 1))
@@ -296,10 +342,12 @@ record() {
 
     if ((uac_rc != 0 || uas_rc != 0)); then
         echo "sipp failed: UAC exit $uac_rc, UAS exit $uas_rc" >&2
-        echo "--- UAC ($dir/uac.log)" >&2
-        grep -v '^\s*$' "$dir/uac.log" | tail -30 >&2 || true
-        echo "--- UAS ($dir/uas.log)" >&2
-        grep -v '^\s*$' "$dir/uas.log" | tail -30 >&2 || true
+        local log
+        for log in "$dir"/*uac.log "$dir/uas.log"; do
+            [[ -r $log ]] || continue
+            echo "--- $log" >&2
+            grep -v '^\s*$' "$log" | tail -30 >&2 || true
+        done
         return 1
     fi
 
@@ -367,8 +415,8 @@ EOF
 
 ## Ladders
 
-Produced with (TCP files additionally with `-o tcp.desegment_tcp_streams:TRUE`,
-and `tcp.srcport`/`tcp.dstport`):
+Produced from the output of (TCP files additionally with
+`-o tcp.desegment_tcp_streams:TRUE` and `tcp.srcport`/`tcp.dstport`):
 
 ```sh
 tshark -r captures/udp_answered_caller_bye.pcap -Y sip -T fields \
@@ -376,8 +424,8 @@ tshark -r captures/udp_answered_caller_bye.pcap -Y sip -T fields \
   -e sip.Call-ID -e sip.CSeq -e sip.Method -e sip.Status-Code
 ```
 
-Columns: epoch time (microseconds), source -> destination, Call-ID, CSeq,
-method or status code.
+reformatted into columns: epoch time (microseconds), source -> destination,
+Call-ID, method or status code, CSeq.
 EOF
         for transport in udp tcp; do
             for entry in "${SCENARIOS[@]}"; do
@@ -393,6 +441,11 @@ EOF
 
 # --------------------------------------------------------------------------
 main() {
+    if [[ ${1:-} == --readme-only ]]; then
+        write_readme
+        echo "wrote $OUT_DIR/README.md"
+        return 0
+    fi
     if [[ $(id -u) -ne 0 ]]; then
         echo "run as root (tcpdump on lo, apt-get)" >&2
         exit 1

@@ -21,7 +21,12 @@ pub struct Args {
     pub read: Vec<PathBuf>,
 
     /// Directory for CDR files, or '-' for standard output.
-    #[arg(short = 'o', long = "out-dir", value_name = "DIR", default_value = "./cdr")]
+    #[arg(
+        short = 'o',
+        long = "out-dir",
+        value_name = "DIR",
+        default_value = "./cdr"
+    )]
     pub out_dir: String,
 
     /// Tracker threads; calls are sharded over them by Call-ID [default: number of CPUs].
@@ -45,6 +50,10 @@ pub struct Args {
     pub quiet: bool,
 
     /// Capture filter in tcpdump (BPF) syntax, e.g. 'udp port 5060 or tcp port 5060'.
-    #[arg(value_name = "FILTER", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "FILTER",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub filter: Vec<String>,
 }

@@ -28,7 +28,10 @@ impl Config {
         let local_nets = a
             .local_net
             .iter()
-            .map(|s| s.parse::<Cidr>().with_context(|| format!("--local-net: bad CIDR '{s}'")))
+            .map(|s| {
+                s.parse::<Cidr>()
+                    .with_context(|| format!("--local-net: bad CIDR '{s}'"))
+            })
             .collect::<Result<Vec<_>>>()?;
         let rotate_interval = parse_duration(&a.rotate_interval)
             .with_context(|| format!("--rotate-interval: bad duration '{}'", a.rotate_interval))?;
@@ -37,9 +40,17 @@ impl Config {
             .as_deref()
             .map(|s| parse_size(s).with_context(|| format!("--rotate-size: bad size '{s}'")))
             .transpose()?;
-        let output = if a.out_dir == "-" { Output::Stdout } else { Output::Dir(a.out_dir.clone().into()) };
+        let output = if a.out_dir == "-" {
+            Output::Stdout
+        } else {
+            Output::Dir(a.out_dir.clone().into())
+        };
         Ok(Config {
-            capture: CaptureConfig { files: a.read.clone(), filter, ..CaptureConfig::default() },
+            capture: CaptureConfig {
+                files: a.read.clone(),
+                filter,
+                ..CaptureConfig::default()
+            },
             tracker: TrackerConfig { local_nets },
             writer: WriterConfig {
                 output,
@@ -87,7 +98,12 @@ impl FromStr for Cidr {
         let addr: IpAddr = a.trim().parse().context("not an IP address")?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
-            Some(p) => p.trim().parse::<u8>().ok().filter(|&n| n <= max).context("bad prefix length")?,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|&n| n <= max)
+                .context("bad prefix length")?,
             None => max,
         };
         Ok(Cidr { addr, prefix })
@@ -104,7 +120,9 @@ pub fn parse_duration(s: &str) -> Result<u64> {
         Some((i, 'd')) => (&s[..i], 86_400),
         _ => (s, 1),
     };
-    let n: u64 = num.parse().context("expected a number with an optional unit s, m, h or d")?;
+    let n: u64 = num
+        .parse()
+        .context("expected a number with an optional unit s, m, h or d")?;
     n.checked_mul(mult).context("too large")
 }
 
@@ -117,7 +135,9 @@ pub fn parse_size(s: &str) -> Result<u64> {
         Some((i, 'g' | 'G')) => (&s[..i], 1 << 30),
         _ => (s, 1),
     };
-    let n: u64 = num.parse().context("expected a number with an optional unit k, M or G")?;
+    let n: u64 = num
+        .parse()
+        .context("expected a number with an optional unit k, M or G")?;
     let bytes = n.checked_mul(mult).context("too large")?;
     if bytes == 0 {
         bail!("must be larger than 0");

@@ -63,16 +63,25 @@ pub fn run(cfg: &Config) -> Result<RunSummary> {
         .spawn(move || capture::run_files(&ccfg, Router::new(txs)))
         .context("cannot start the capture thread")?;
 
-    let capture_result = capture.join().map_err(|_| anyhow!("the capture thread panicked"))?;
+    let capture_result = capture
+        .join()
+        .map_err(|_| anyhow!("the capture thread panicked"))?;
     let mut tracker = TrackerStats::default();
     for h in trackers {
         tracker.add(&h.join().map_err(|_| anyhow!("a tracker thread panicked"))?);
     }
-    let writer_result = writer.join().map_err(|_| anyhow!("the writer thread panicked"))?;
+    let writer_result = writer
+        .join()
+        .map_err(|_| anyhow!("the writer thread panicked"))?;
     // A writer error explains a capture abort, so it is reported first.
     let writer = writer_result?;
     let capture = capture_result?;
-    Ok(RunSummary { capture, tracker, writer, elapsed: started.elapsed() })
+    Ok(RunSummary {
+        capture,
+        tracker,
+        writer,
+        elapsed: started.elapsed(),
+    })
 }
 
 impl std::fmt::Display for RunSummary {
@@ -80,13 +89,25 @@ impl std::fmt::Display for RunSummary {
         let c = &self.capture;
         let t = &self.tracker;
         let secs = self.elapsed.as_secs_f64();
-        let pps = if secs > 0.0 { c.packets as f64 / secs } else { 0.0 };
+        let pps = if secs > 0.0 {
+            c.packets as f64 / secs
+        } else {
+            0.0
+        };
         writeln!(f, "sipcdr summary")?;
-        writeln!(f, "  packets          {} ({} bytes), {} filtered out, {} cut by snaplen", c.packets, c.bytes, c.filtered_out, c.snaplen_cut)?;
+        writeln!(
+            f,
+            "  packets          {} ({} bytes), {} filtered out, {} cut by snaplen",
+            c.packets, c.bytes, c.filtered_out, c.snaplen_cut
+        )?;
         writeln!(
             f,
             "  not decoded      {} unknown link type, {} malformed, {} not IP, {} other transport, {} unknown tunnel",
-            c.skipped_link_type, c.skipped_malformed, c.skipped_not_ip, c.skipped_other_transport, c.skipped_tunnel
+            c.skipped_link_type,
+            c.skipped_malformed,
+            c.skipped_not_ip,
+            c.skipped_other_transport,
+            c.skipped_tunnel
         )?;
         writeln!(
             f,
@@ -96,20 +117,39 @@ impl std::fmt::Display for RunSummary {
         writeln!(
             f,
             "  tcp              {} segments, {} retransmitted, {} gaps, {} bytes skipped, {} buffer overflows, {} bad Content-Length",
-            c.tcp.segments, c.tcp.retransmitted, c.tcp.gaps, c.tcp.bytes_skipped, c.tcp.overflows, c.tcp.bad_content_length
+            c.tcp.segments,
+            c.tcp.retransmitted,
+            c.tcp.gaps,
+            c.tcp.bytes_skipped,
+            c.tcp.overflows,
+            c.tcp.bad_content_length
         )?;
-        writeln!(f, "  udp              {} datagrams, {} not SIP", c.udp_datagrams, c.not_sip)?;
+        writeln!(
+            f,
+            "  udp              {} datagrams, {} not SIP",
+            c.udp_datagrams, c.not_sip
+        )?;
         writeln!(
             f,
             "  sip messages     {} ({} without Call-ID, {} malformed, {} retransmissions, {} without INVITE, {} after the leg ended)",
-            c.sip_messages, c.no_call_id, t.malformed, t.retransmissions, t.without_invite, t.after_end
+            c.sip_messages,
+            c.no_call_id,
+            t.malformed,
+            t.retransmissions,
+            t.without_invite,
+            t.after_end
         )?;
         write!(f, "  legs             {}:", t.legs)?;
         for (r, n) in crate::cdr::EndReason::ALL.iter().zip(t.by_reason) {
             write!(f, " {} {n},", r.as_str())?;
         }
         writeln!(f)?;
-        writeln!(f, "  cdrs written     {} in {} files", self.writer.rows, self.writer.files.len())?;
+        writeln!(
+            f,
+            "  cdrs written     {} in {} files",
+            self.writer.rows,
+            self.writer.files.len()
+        )?;
         for e in &c.file_errors {
             writeln!(f, "  error            {e}")?;
         }

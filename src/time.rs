@@ -92,7 +92,10 @@ mod tests {
         assert_eq!(t.to_string(), "2026-01-01T01:56:40.019566Z");
         assert_eq!(Timestamp::ZERO.to_string(), "1970-01-01T00:00:00.000000Z");
         // a leap day
-        assert_eq!(Timestamp::from_secs(951_782_400).to_string(), "2000-02-29T00:00:00.000000Z");
+        assert_eq!(
+            Timestamp::from_secs(951_782_400).to_string(),
+            "2000-02-29T00:00:00.000000Z"
+        );
         assert_eq!(t.file_stamp(), "20260101T015640Z");
     }
 

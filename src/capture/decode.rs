@@ -114,7 +114,12 @@ impl Decoder {
         }
     }
 
-    fn walk<'a>(&mut self, p: SlicedPacket<'a>, ts: Timestamp, depth: u8) -> Result<Walk<'a>, Skip> {
+    fn walk<'a>(
+        &mut self,
+        p: SlicedPacket<'a>,
+        ts: Timestamp,
+        depth: u8,
+    ) -> Result<Walk<'a>, Skip> {
         let (src, dst, ip_payload, fragmented) = match &p.net {
             Some(NetSlice::Ipv4(v4)) => {
                 let h = v4.header();
@@ -215,7 +220,9 @@ impl Decoder {
 
     /// Drops reassemblies older than the timeout, and all of them past the cap. Call on ticks.
     pub fn expire(&mut self, now: Timestamp) {
-        let cutoff = Timestamp::from_micros(now.as_micros() - i64::from(REASSEMBLY_TIMEOUT_SECS) * 1_000_000);
+        let cutoff = Timestamp::from_micros(
+            now.as_micros() - i64::from(REASSEMBLY_TIMEOUT_SECS) * 1_000_000,
+        );
         let before = self.pending();
         if before == 0 {
             return;
@@ -264,7 +271,12 @@ fn slice_link(linktype: u32, data: &[u8]) -> Result<SlicedPacket<'_>, Skip> {
     r.map_err(|_| Skip::Malformed)
 }
 
-fn transport<'a>(src: IpAddr, dst: IpAddr, proto: IpNumber, b: &'a [u8]) -> Result<Decoded<'a>, Skip> {
+fn transport<'a>(
+    src: IpAddr,
+    dst: IpAddr,
+    proto: IpNumber,
+    b: &'a [u8],
+) -> Result<Decoded<'a>, Skip> {
     match proto {
         IpNumber::UDP => {
             let u = UdpSlice::from_slice(b).map_err(|_| Skip::Malformed)?;
@@ -332,16 +344,25 @@ mod tests {
     fn sll2_null_and_raw() {
         let f = udp_frame(b"x");
         let ip = &f[18..]; // after Ethernet + one VLAN tag
-        let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
         sll2.extend_from_slice(ip);
         let mut null = 2u32.to_le_bytes().to_vec();
         null.extend_from_slice(ip);
         let mut d = Decoder::default();
-        for (lt, bytes) in [(linktype::LINUX_SLL2, &sll2[..]), (linktype::NULL, &null[..]), (linktype::RAW, ip)] {
+        for (lt, bytes) in [
+            (linktype::LINUX_SLL2, &sll2[..]),
+            (linktype::NULL, &null[..]),
+            (linktype::RAW, ip),
+        ] {
             let got = d.decode(lt, bytes, Timestamp::ZERO).unwrap();
             assert_eq!(got.dst.port(), 5080, "link type {lt}");
         }
-        assert_eq!(d.decode(147, ip, Timestamp::ZERO).unwrap_err(), Skip::LinkType(147));
+        assert_eq!(
+            d.decode(147, ip, Timestamp::ZERO).unwrap_err(),
+            Skip::LinkType(147)
+        );
     }
 
     #[test]
@@ -368,7 +389,9 @@ mod tests {
         let mut gre = vec![0x20, 0x00, 0x08, 0x00, 0, 0, 0, 42]; // key present, IPv4
         gre.extend_from_slice(&inner);
         let gre_packet = outer(47, &gre);
-        let got = d.decode(linktype::RAW, &gre_packet, Timestamp::ZERO).unwrap();
+        let got = d
+            .decode(linktype::RAW, &gre_packet, Timestamp::ZERO)
+            .unwrap();
         assert_eq!(got.dst.to_string(), "192.168.1.2:5060");
     }
 
@@ -402,11 +425,17 @@ mod tests {
         let f1 = frag(0, &ip_payload[..1480], true);
         let f2 = frag(1480, &ip_payload[1480..], false);
         let mut d = Decoder::default();
-        assert_eq!(d.decode(linktype::RAW, &f1, Timestamp::ZERO).unwrap_err(), Skip::FragmentPending);
+        assert_eq!(
+            d.decode(linktype::RAW, &f1, Timestamp::ZERO).unwrap_err(),
+            Skip::FragmentPending
+        );
         let got = d.decode(linktype::RAW, &f2, Timestamp::ZERO).unwrap();
         assert!(matches!(got.l4, L4::Udp(p) if p.len() == 3000));
         // A lone first fragment is dropped after the timeout.
-        assert_eq!(d.decode(linktype::RAW, &f1, Timestamp::ZERO).unwrap_err(), Skip::FragmentPending);
+        assert_eq!(
+            d.decode(linktype::RAW, &f1, Timestamp::ZERO).unwrap_err(),
+            Skip::FragmentPending
+        );
         d.expire(Timestamp::from_secs(31));
         assert_eq!(d.reassembly_dropped, 1);
     }

@@ -49,7 +49,10 @@ impl fmt::Display for FileError {
         match &self.kind {
             FileErrorKind::Open(e) => write!(f, "{p}: cannot open: {e}"),
             FileErrorKind::Empty => write!(f, "{p}: empty file, not a pcap or pcapng capture"),
-            FileErrorKind::NotPcap => write!(f, "{p}: not a pcap or pcapng file (unknown magic at byte 0)"),
+            FileErrorKind::NotPcap => write!(
+                f,
+                "{p}: not a pcap or pcapng file (unknown magic at byte 0)"
+            ),
             FileErrorKind::Truncated => write!(
                 f,
                 "{p}: truncated at byte offset {} (after packet #{}): the last record is incomplete",
@@ -77,7 +80,12 @@ struct Iface {
 /// Reads every packet of one pcap or pcapng file (several sections and interfaces, mixed link
 /// types) and hands each to `on_packet`. Returns the number of packets read.
 pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u64, FileError> {
-    let err = |offset: u64, packets: u64, kind| FileError { path: path.to_owned(), offset, packets, kind };
+    let err = |offset: u64, packets: u64, kind| FileError {
+        path: path.to_owned(),
+        offset,
+        packets,
+        kind,
+    };
     let file = File::open(path).map_err(|e| err(0, 0, FileErrorKind::Open(e)))?;
     let mut reader = match create_reader(READ_BUFFER, file) {
         Ok(r) => r,
@@ -101,10 +109,19 @@ pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u
                         None
                     }
                     PcapBlockOwned::Legacy(b) => legacy.map(|(linktype, nanos)| {
-                        let frac = if nanos { i64::from(b.ts_usec) / 1000 } else { i64::from(b.ts_usec) };
+                        let frac = if nanos {
+                            i64::from(b.ts_usec) / 1000
+                        } else {
+                            i64::from(b.ts_usec)
+                        };
                         let ts = Timestamp::from_micros(i64::from(b.ts_sec) * 1_000_000 + frac);
                         let len = (b.caplen as usize).min(b.data.len());
-                        Packet { linktype, ts, data: &b.data[..len], orig_len: b.origlen }
+                        Packet {
+                            linktype,
+                            ts,
+                            data: &b.data[..len],
+                            orig_len: b.origlen,
+                        }
                     }),
                     PcapBlockOwned::NG(Block::SectionHeader(_)) => {
                         ifaces.clear();
@@ -120,21 +137,35 @@ pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u
                     }
                     PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
                         let Some(iface) = ifaces.get(epb.if_id as usize).copied() else {
-                            let e = format!("packet names interface {} that was never described", epb.if_id);
+                            let e = format!(
+                                "packet names interface {} that was never described",
+                                epb.if_id
+                            );
                             return Err(err(consumed, packets, FileErrorKind::Corrupt(e)));
                         };
                         let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
                         let secs = (ticks / iface.units_per_sec) as i64 + iface.offset_secs;
                         let frac = u128::from(ticks % iface.units_per_sec) * 1_000_000
                             / u128::from(iface.units_per_sec);
-                        let ts = Timestamp::from_micros(secs.saturating_mul(1_000_000) + frac as i64);
+                        let ts =
+                            Timestamp::from_micros(secs.saturating_mul(1_000_000) + frac as i64);
                         let len = (epb.caplen as usize).min(epb.data.len());
-                        Some(Packet { linktype: iface.linktype, ts, data: &epb.data[..len], orig_len: epb.origlen })
+                        Some(Packet {
+                            linktype: iface.linktype,
+                            ts,
+                            data: &epb.data[..len],
+                            orig_len: epb.origlen,
+                        })
                     }
                     PcapBlockOwned::NG(Block::SimplePacket(spb)) => ifaces.first().map(|iface| {
                         // No timestamp in a simple packet block: it gets the previous packet's.
                         let len = (spb.origlen as usize).min(spb.data.len());
-                        Packet { linktype: iface.linktype, ts: last_ts, data: &spb.data[..len], orig_len: spb.origlen }
+                        Packet {
+                            linktype: iface.linktype,
+                            ts: last_ts,
+                            data: &spb.data[..len],
+                            orig_len: spb.origlen,
+                        }
                     }),
                     PcapBlockOwned::NG(_) => None,
                 };
@@ -159,7 +190,9 @@ pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u
                     return Err(err(consumed, packets, FileErrorKind::Corrupt(e)));
                 }
             }
-            Err(PcapError::UnexpectedEof) => return Err(err(consumed, packets, FileErrorKind::Truncated)),
+            Err(PcapError::UnexpectedEof) => {
+                return Err(err(consumed, packets, FileErrorKind::Truncated));
+            }
             Err(PcapError::ReadError) => return Err(err(consumed, packets, FileErrorKind::Read)),
             Err(e) => {
                 let what = match e {

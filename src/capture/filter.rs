@@ -13,8 +13,12 @@ pub struct Filter {
 impl Filter {
     /// Checks the expression now (against Ethernet) so a typo fails before any file is read.
     pub fn new(expr: &str) -> Result<Filter> {
-        let mut f = Filter { expr: expr.to_owned(), programs: HashMap::new() };
-        let eth = compile(expr, 1).with_context(|| format!("invalid filter expression '{expr}'"))?;
+        let mut f = Filter {
+            expr: expr.to_owned(),
+            programs: HashMap::new(),
+        };
+        let eth =
+            compile(expr, 1).with_context(|| format!("invalid filter expression '{expr}'"))?;
         f.programs.insert(1, Some(eth));
         Ok(f)
     }
@@ -23,13 +27,18 @@ impl Filter {
     /// nothing (libpcap says why once per link type, on stderr).
     pub fn matches(&mut self, linktype: u32, frame: &[u8]) -> bool {
         let expr = &self.expr;
-        let prog = self.programs.entry(linktype).or_insert_with(|| match compile(expr, linktype) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                eprintln!("sipcdr: filter '{expr}' does not apply to link type {linktype}: {e:#}");
-                None
-            }
-        });
+        let prog = self
+            .programs
+            .entry(linktype)
+            .or_insert_with(|| match compile(expr, linktype) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!(
+                        "sipcdr: filter '{expr}' does not apply to link type {linktype}: {e:#}"
+                    );
+                    None
+                }
+            });
         prog.as_ref().is_some_and(|p| p.filter(frame))
     }
 }

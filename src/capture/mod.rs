@@ -85,13 +85,21 @@ pub fn run_files(cfg: &CaptureConfig, mut router: Router) -> anyhow::Result<Capt
             if (p.orig_len as usize) > p.data.len() {
                 stats.snaplen_cut += 1;
             }
-            if let Some(f) = filter.as_mut() {
-                if !f.matches(p.linktype, p.data) {
-                    stats.filtered_out += 1;
-                    return;
-                }
+            if let Some(f) = filter.as_mut()
+                && !f.matches(p.linktype, p.data)
+            {
+                stats.filtered_out += 1;
+                return;
             }
-            let res = on_packet(&mut router, &mut decoder, &mut streams, &mut stats, p.linktype, p.ts, p.data);
+            let res = on_packet(
+                &mut router,
+                &mut decoder,
+                &mut streams,
+                &mut stats,
+                p.linktype,
+                p.ts,
+                p.data,
+            );
             closed = res.is_err();
         });
         if let Err(e) = r {
@@ -101,7 +109,9 @@ pub fn run_files(cfg: &CaptureConfig, mut router: Router) -> anyhow::Result<Capt
             anyhow::bail!("a tracker thread stopped early; capture aborted");
         }
     }
-    router.flush_all().map_err(|_| anyhow::anyhow!("a tracker thread stopped early"))?;
+    router
+        .flush_all()
+        .map_err(|_| anyhow::anyhow!("a tracker thread stopped early"))?;
     stats.tcp = streams.stats;
     stats.reassembled = decoder.reassembled_count;
     stats.reassembly_dropped = decoder.reassembly_dropped;

@@ -33,7 +33,10 @@ pub struct Msg {
 pub enum Item {
     Msg(Msg),
     /// Capture time reached `now` (sent to every shard): timers up to `now` may fire.
-    Tick { seq: u64, now: Timestamp },
+    Tick {
+        seq: u64,
+        now: Timestamp,
+    },
 }
 
 /// What travels from the capture thread to a shard.
@@ -47,14 +50,32 @@ pub struct Batch {
 
 impl Batch {
     pub fn bytes_of(&self, m: &Msg) -> &[u8] {
-        self.bytes.get(m.at as usize..(m.at as usize + m.len as usize)).unwrap_or(&[])
+        self.bytes
+            .get(m.at as usize..(m.at as usize + m.len as usize))
+            .unwrap_or(&[])
     }
 
     /// Appends a message (used by the router, and by tests that drive a shard directly).
-    pub fn push_msg(&mut self, seq: u64, ts: Timestamp, src: SocketAddr, dst: SocketAddr, transport: Transport, msg: &[u8]) {
+    pub fn push_msg(
+        &mut self,
+        seq: u64,
+        ts: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+        transport: Transport,
+        msg: &[u8],
+    ) {
         let at = self.bytes.len() as u32;
         self.bytes.extend_from_slice(msg);
-        self.items.push(Item::Msg(Msg { seq, ts, src, dst, transport, at, len: msg.len() as u32 }));
+        self.items.push(Item::Msg(Msg {
+            seq,
+            ts,
+            src,
+            dst,
+            transport,
+            at,
+            len: msg.len() as u32,
+        }));
         self.upto = seq;
     }
 }
@@ -85,7 +106,15 @@ impl Router {
         let pending = txs.iter().map(|_| Batch::default()).collect();
         // Keyed with per-process random keys: Call-IDs come from strangers, and routing does not
         // affect the output order (the writer restores it from sequence numbers).
-        Router { txs, pending, hasher: ahash::RandomState::new(), seq: 0, clock: None, since_watermark: 0, stats: RouteStats::default() }
+        Router {
+            txs,
+            pending,
+            hasher: ahash::RandomState::new(),
+            seq: 0,
+            clock: None,
+            since_watermark: 0,
+            stats: RouteStats::default(),
+        }
     }
 
     /// Advances capture time with every packet (SIP or not). Returns true when a new second of
@@ -115,7 +144,14 @@ impl Router {
     }
 
     /// Sends one SIP message to its shard. Messages without a Call-ID are counted and dropped.
-    pub fn route(&mut self, ts: Timestamp, src: SocketAddr, dst: SocketAddr, transport: Transport, msg: &[u8]) -> Result<(), Closed> {
+    pub fn route(
+        &mut self,
+        ts: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+        transport: Transport,
+        msg: &[u8],
+    ) -> Result<(), Closed> {
         let Some(call_id) = find_call_id(msg) else {
             self.stats.no_call_id += 1;
             return Ok(());

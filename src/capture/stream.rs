@@ -26,7 +26,11 @@ pub struct StreamConfig {
 
 impl Default for StreamConfig {
     fn default() -> Self {
-        StreamConfig { max_flow_bytes: 256 * 1024, max_flows: 65_536, idle_secs: 300 }
+        StreamConfig {
+            max_flow_bytes: 256 * 1024,
+            max_flows: 65_536,
+            idle_secs: 300,
+        }
     }
 }
 
@@ -57,7 +61,11 @@ pub struct Streams {
 
 impl Streams {
     pub fn new(cfg: StreamConfig) -> Self {
-        Streams { cfg, flows: HashMap::default(), stats: StreamStats::default() }
+        Streams {
+            cfg,
+            flows: HashMap::default(),
+            stats: StreamStats::default(),
+        }
     }
 
     /// Adds a segment; calls `emit` with each complete SIP message it finishes.
@@ -78,7 +86,12 @@ impl Streams {
             self.flows.remove(&key);
             if seg.payload.is_empty() {
                 if self.flows.len() < self.cfg.max_flows {
-                    let flow = Flow { next_seq: seg.seq.wrapping_add(1), buf: Vec::new(), synced: true, last: ts };
+                    let flow = Flow {
+                        next_seq: seg.seq.wrapping_add(1),
+                        buf: Vec::new(),
+                        synced: true,
+                        last: ts,
+                    };
                     self.flows.insert(key, flow);
                 }
                 return;
@@ -144,7 +157,11 @@ impl Streams {
                 }
                 None => {
                     // Keep a possible partial start line (after the last line break).
-                    let keep_from = flow.buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                    let keep_from = flow
+                        .buf
+                        .iter()
+                        .rposition(|&b| b == b'\n')
+                        .map_or(0, |i| i + 1);
                     stats.bytes_skipped += keep_from as u64;
                     flow.buf.drain(..keep_from);
                 }
@@ -209,7 +226,10 @@ fn find_start_line(buf: &[u8]) -> Option<usize> {
         let rest = &buf[line..];
         let end = memchr::memchr(b'\n', rest)?;
         if looks_like_sip(&rest[..end + 1])
-            && !matches!(Message::parse(&rest[..end + 1], Framing::Datagram), Err(SipError::NotSip))
+            && !matches!(
+                Message::parse(&rest[..end + 1], Framing::Datagram),
+                Err(SipError::NotSip)
+            )
         {
             return Some(line);
         }
@@ -225,11 +245,20 @@ mod tests {
     const B: &[u8] = b"SIP/2.0 180 Ringing\r\nCall-ID: 1\r\nContent-Length: 0\r\n\r\n";
 
     fn key() -> FlowKey {
-        ("10.0.0.1:5060".parse().unwrap(), "10.0.0.2:5060".parse().unwrap())
+        (
+            "10.0.0.1:5060".parse().unwrap(),
+            "10.0.0.2:5060".parse().unwrap(),
+        )
     }
 
     fn seg(seq: u32, payload: &[u8]) -> TcpSegment<'_> {
-        TcpSegment { seq, syn: false, fin: false, rst: false, payload }
+        TcpSegment {
+            seq,
+            syn: false,
+            fin: false,
+            rst: false,
+            payload,
+        }
     }
 
     /// Feeds `chunks` as consecutive segments, returns the messages emitted.
@@ -237,7 +266,9 @@ mod tests {
         let mut out = Vec::new();
         let mut seq = start;
         for c in chunks {
-            s.push(key(), &seg(seq, c), Timestamp::ZERO, |m| out.push(m.to_vec()));
+            s.push(key(), &seg(seq, c), Timestamp::ZERO, |m| {
+                out.push(m.to_vec())
+            });
             seq = seq.wrapping_add(c.len() as u32);
         }
         out
@@ -259,9 +290,15 @@ mod tests {
     fn retransmission_adds_nothing() {
         let mut s = Streams::new(StreamConfig::default());
         let mut out = Vec::new();
-        s.push(key(), &seg(1, &A[..20]), Timestamp::ZERO, |m| out.push(m.to_vec()));
-        s.push(key(), &seg(1, &A[..20]), Timestamp::ZERO, |m| out.push(m.to_vec()));
-        s.push(key(), &seg(11, &A[10..]), Timestamp::ZERO, |m| out.push(m.to_vec()));
+        s.push(key(), &seg(1, &A[..20]), Timestamp::ZERO, |m| {
+            out.push(m.to_vec())
+        });
+        s.push(key(), &seg(1, &A[..20]), Timestamp::ZERO, |m| {
+            out.push(m.to_vec())
+        });
+        s.push(key(), &seg(11, &A[10..]), Timestamp::ZERO, |m| {
+            out.push(m.to_vec())
+        });
         s.push(key(), &seg(1, A), Timestamp::ZERO, |m| out.push(m.to_vec()));
         assert_eq!(out, vec![A.to_vec()]);
         assert_eq!(s.stats.retransmitted, 2);
@@ -276,16 +313,23 @@ mod tests {
         // A gap inside A drops A only.
         let mut s = Streams::new(StreamConfig::default());
         let mut out = Vec::new();
-        s.push(key(), &seg(1, &A[..30]), Timestamp::ZERO, |m| out.push(m.to_vec()));
+        s.push(key(), &seg(1, &A[..30]), Timestamp::ZERO, |m| {
+            out.push(m.to_vec())
+        });
         let after = 1 + A.len() as u32;
-        s.push(key(), &seg(after, B), Timestamp::ZERO, |m| out.push(m.to_vec()));
+        s.push(key(), &seg(after, B), Timestamp::ZERO, |m| {
+            out.push(m.to_vec())
+        });
         assert_eq!(out, vec![B.to_vec()]);
         assert_eq!(s.stats.gaps, 1);
     }
 
     #[test]
     fn garbage_is_skipped_and_capped() {
-        let cfg = StreamConfig { max_flow_bytes: 1000, ..StreamConfig::default() };
+        let cfg = StreamConfig {
+            max_flow_bytes: 1000,
+            ..StreamConfig::default()
+        };
         let mut s = Streams::new(cfg);
         let junk = vec![b'x'; 5000];
         assert!(run(&mut s, 1, &[&junk, b"\r\n", B]).len() == 1);

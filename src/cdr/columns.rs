@@ -50,7 +50,9 @@ impl Default for Encoder {
     fn default() -> Self {
         let lines = Lines::default();
         Encoder {
-            out: csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(lines.clone()),
+            out: csv::WriterBuilder::new()
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_writer(lines.clone()),
             lines,
             record: csv::ByteRecord::new(),
             scratch: String::new(),
@@ -87,7 +89,14 @@ impl Encoder {
         text(r, &c.src.port());
         text(r, &c.dst.ip());
         text(r, &c.dst.port());
-        for v in [&c.caller_name, &c.caller_number, &c.destination_number, &c.from_uri, &c.to_uri, &c.user_agent] {
+        for v in [
+            &c.caller_name,
+            &c.caller_number,
+            &c.destination_number,
+            &c.from_uri,
+            &c.to_uri,
+            &c.user_agent,
+        ] {
             r.push_field(v.as_bytes());
         }
         let time = |r: &mut csv::ByteRecord, s: &mut String, t: Option<Timestamp>| {
@@ -188,7 +197,9 @@ mod tests {
         let row = String::from_utf8(e.encode(&sample())).unwrap();
         assert!(row.starts_with("00000000-0000-0000-0000-000000000000,00000000-0000-0000-0000-000000000000,\"a,b\"\"c\",,udp,10.0.0.1,5060,2001:db8::1,5080,\"Alice\nSmith\",1001,"), "{row}");
         assert!(row.ends_with(",1970-01-01T00:00:01.000000Z,1970-01-01T00:00:01.500000Z,,1970-01-01T00:00:03.000000Z,1970-01-01T00:00:10.000999Z,9000,500,1500,7000,0,200,normal-release,NORMAL_CLEARING,caller\n"), "{row}");
-        let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(row.as_bytes());
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(row.as_bytes());
         let rec = rdr.records().next().unwrap().unwrap();
         assert_eq!(rec.len(), COLUMNS.len());
     }

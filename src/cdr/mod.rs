@@ -145,7 +145,13 @@ pub struct Row {
 
 impl Row {
     pub fn new(seq: u64, cdr: &Cdr, enc: &mut Encoder) -> Row {
-        Row { seq, time: cdr.record_time(), leg_id: cdr.leg_id, reason: cdr.reason, line: enc.encode(cdr) }
+        Row {
+            seq,
+            time: cdr.record_time(),
+            leg_id: cdr.leg_id,
+            reason: cdr.reason,
+            line: enc.encode(cdr),
+        }
     }
 
     /// Output order: by the event that ended the leg, then time, then leg id. It depends only on

@@ -52,12 +52,19 @@ pub struct Message<'a> {
 impl<'a> Message<'a> {
     /// Parses one message from the start of `buf`. Leading CR/LF (keep-alives) are skipped.
     pub fn parse(buf: &'a [u8], framing: Framing) -> Result<Message<'a>, Error> {
-        let skip = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let skip = buf
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
         let data = &buf[skip..];
         let (first, rest_at) = match memchr(b'\n', data) {
             Some(nl) => (trim_cr(&data[..nl]), nl + 1),
             None if framing == Framing::Stream => {
-                return if may_start_start_line(data) { Err(Error::Incomplete) } else { Err(Error::NotSip) };
+                return if may_start_start_line(data) {
+                    Err(Error::Incomplete)
+                } else {
+                    Err(Error::NotSip)
+                };
             }
             None => (trim_cr(data), data.len()),
         };
@@ -218,11 +225,16 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
         if !digits.iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|&b| b != b' ') {
             return None;
         }
-        let code = digits.iter().fold(0u16, |a, &d| a * 10 + u16::from(d - b'0'));
+        let code = digits
+            .iter()
+            .fold(0u16, |a, &d| a * 10 + u16::from(d - b'0'));
         if !(100..700).contains(&code) {
             return None;
         }
-        return Some(StartLine::Response { code, reason: rest.get(4..).unwrap_or(&[]) });
+        return Some(StartLine::Response {
+            code,
+            reason: rest.get(4..).unwrap_or(&[]),
+        });
     }
     let sp1 = memchr(b' ', line)?;
     let method = &line[..sp1];
@@ -236,7 +248,10 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
     if uri.is_empty() || !version.eq_ignore_ascii_case(b"SIP/2.0") {
         return None;
     }
-    Some(StartLine::Request { method: Method::from_bytes(method), uri })
+    Some(StartLine::Request {
+        method: Method::from_bytes(method),
+        uri,
+    })
 }
 
 /// Iterates `name: value` header lines from `pos`, joining folded continuation lines, until the
@@ -249,7 +264,11 @@ struct HeaderIter<'a> {
 
 impl<'a> HeaderIter<'a> {
     fn new(buf: &'a [u8], pos: usize) -> Self {
-        HeaderIter { buf, pos, body_at: None }
+        HeaderIter {
+            buf,
+            pos,
+            body_at: None,
+        }
     }
 }
 
@@ -322,7 +341,8 @@ pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
 
 fn strip_prefix_ci<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 /// A non-negative decimal that fits in u32, surrounded by optional whitespace.
@@ -331,7 +351,9 @@ pub(crate) fn parse_u32(s: &[u8]) -> Option<u32> {
     if s.is_empty() || s.len() > 10 || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter().try_fold(0u32, |a, &d| a.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+    s.iter().try_fold(0u32, |a, &d| {
+        a.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })
 }
 
 #[cfg(test)]
@@ -357,7 +379,10 @@ v=0\nEXTRA";
         let m = Message::parse(INVITE, Framing::Stream).unwrap();
         assert_eq!(m.method(), Some(Method::Invite));
         assert_eq!(m.request_uri(), Some(&b"sip:bob@biloxi.example.com"[..]));
-        assert_eq!(m.call_id, Some(&b"a84b4c76e66710@pc33.atlanta.example.com"[..]));
+        assert_eq!(
+            m.call_id,
+            Some(&b"a84b4c76e66710@pc33.atlanta.example.com"[..])
+        );
         assert_eq!(m.cseq, Some(&b"314159 INVITE"[..]));
         assert!(m.via.unwrap().starts_with(b"SIP/2.0/UDP pc33"));
         assert_eq!(m.user_agent, Some(&b"Soft\r\n phone 1.0"[..]));
@@ -369,9 +394,18 @@ v=0\nEXTRA";
     #[test]
     fn stream_framing_waits_for_body_and_headers() {
         let cut = INVITE.len() - 7; // body incomplete
-        assert_eq!(Message::parse(&INVITE[..cut], Framing::Stream).unwrap_err(), Error::Incomplete);
-        assert_eq!(Message::parse(&INVITE[..60], Framing::Stream).unwrap_err(), Error::Incomplete);
-        assert_eq!(Message::parse(&INVITE[..10], Framing::Stream).unwrap_err(), Error::Incomplete);
+        assert_eq!(
+            Message::parse(&INVITE[..cut], Framing::Stream).unwrap_err(),
+            Error::Incomplete
+        );
+        assert_eq!(
+            Message::parse(&INVITE[..60], Framing::Stream).unwrap_err(),
+            Error::Incomplete
+        );
+        assert_eq!(
+            Message::parse(&INVITE[..10], Framing::Stream).unwrap_err(),
+            Error::Incomplete
+        );
     }
 
     #[test]
@@ -415,7 +449,10 @@ v=0\nEXTRA";
             b"SIP/2.0 99 Low\r\n\r\n",
             b"",
         ] {
-            assert_eq!(Message::parse(junk, Framing::Datagram).unwrap_err(), Error::NotSip);
+            assert_eq!(
+                Message::parse(junk, Framing::Datagram).unwrap_err(),
+                Error::NotSip
+            );
         }
         assert!(!looks_like_sip(b"\x80\x08"));
         assert!(looks_like_sip(b"OPTIONS sip:x SIP/2.0"));
@@ -435,7 +472,10 @@ v=0\nEXTRA";
 
     #[test]
     fn finds_call_id_quickly_and_all_reasons() {
-        assert_eq!(find_call_id(INVITE), Some(&b"a84b4c76e66710@pc33.atlanta.example.com"[..]));
+        assert_eq!(
+            find_call_id(INVITE),
+            Some(&b"a84b4c76e66710@pc33.atlanta.example.com"[..])
+        );
         assert_eq!(find_call_id(b"BYE x SIP/2.0\r\n\r\ni: late\r\n"), None);
         let m = Message::parse(
             b"BYE sip:x SIP/2.0\r\nReason: SIP;cause=200\r\nreason: Q.850;cause=16\r\n\r\n",
@@ -450,5 +490,52 @@ v=0\nEXTRA";
         let m = b"INVITE sip:\xff@h SIP/2.0\r\nFrom: \"\xe9t\xe9\" <sip:\xe9@h>;tag=\xff\r\nCall-ID: \x00\xfe\r\n\r\n";
         let m = Message::parse(m, Framing::Datagram).unwrap();
         assert_eq!(m.call_id, Some(&b"\x00\xfe"[..]));
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::sip::{sdp, value};
+    use proptest::prelude::*;
+
+    /// Exercises the parser and every accessor on `bytes`; none may panic.
+    fn everything(bytes: &[u8]) {
+        for framing in [Framing::Datagram, Framing::Stream] {
+            if let Ok(m) = Message::parse(bytes, framing) {
+                assert!(m.len <= bytes.len());
+                let _ = (m.method(), m.status(), m.request_uri(), m.reasons().count());
+                for v in [m.from, m.to, m.contact].into_iter().flatten() {
+                    let n = value::NameAddr::parse(v);
+                    let _ = (n.display_name(), n.tag(), value::uri_user(n.uri));
+                }
+                let _ = m.cseq.map(value::cseq);
+                let _ = m.via.map(value::via_branch);
+                let _ = m.reason.map(value::q850_cause);
+                let _ = m.session_expires.map(value::delta_seconds);
+                let _ = m.user_agent.map(value::fold_ws);
+                let _ = sdp::find_sdp(m.content_type, m.body).and_then(sdp::audio_on_hold);
+            }
+        }
+        let _ = (find_call_id(bytes), looks_like_sip(bytes));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            everything(&bytes);
+        }
+
+        #[test]
+        fn never_panics_on_sip_shaped_bytes(
+            start in prop::sample::select(vec!["INVITE sip:a@b SIP/2.0", "SIP/2.0 200 OK", "BYE x SIP/2.0", "SIP/2.0 18"]),
+            lines in proptest::collection::vec("[A-Za-z:;=<>\"\\\\ ,@.0-9\r\n\t-]{0,40}", 0..12),
+            body in "[a-z=0-9 .\r\n]{0,80}",
+        ) {
+            let text = format!("{start}\r\n{}\r\n\r\n{body}", lines.join("\r\n"));
+            everything(text.as_bytes());
+        }
     }
 }

@@ -94,13 +94,27 @@ mod tests {
 
     #[test]
     fn hold_by_direction_and_by_zero_address() {
-        assert_eq!(audio_on_hold(&with("m=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n")), Some(false));
-        assert_eq!(audio_on_hold(&with("m=audio 4000 RTP/AVP 0\r\n")), Some(false));
-        assert_eq!(audio_on_hold(&with("m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n")), Some(true));
-        assert_eq!(audio_on_hold(&with("a=inactive\r\nm=audio 4000 RTP/AVP 0\r\n")), Some(true));
+        assert_eq!(
+            audio_on_hold(&with("m=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n")),
+            Some(false)
+        );
+        assert_eq!(
+            audio_on_hold(&with("m=audio 4000 RTP/AVP 0\r\n")),
+            Some(false)
+        );
+        assert_eq!(
+            audio_on_hold(&with("m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n")),
+            Some(true)
+        );
+        assert_eq!(
+            audio_on_hold(&with("a=inactive\r\nm=audio 4000 RTP/AVP 0\r\n")),
+            Some(true)
+        );
         // media level overrides session level
         assert_eq!(
-            audio_on_hold(&with("a=sendonly\r\nm=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n")),
+            audio_on_hold(&with(
+                "a=sendonly\r\nm=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n"
+            )),
             Some(false)
         );
         assert_eq!(
@@ -109,7 +123,9 @@ mod tests {
         );
         // a video stream's direction does not matter
         assert_eq!(
-            audio_on_hold(&with("m=audio 4000 RTP/AVP 0\r\nm=video 4002 RTP/AVP 96\r\na=inactive\r\n")),
+            audio_on_hold(&with(
+                "m=audio 4000 RTP/AVP 0\r\nm=video 4002 RTP/AVP 96\r\na=inactive\r\n"
+            )),
             Some(false)
         );
         assert_eq!(audio_on_hold(&with("m=audio 0 RTP/AVP 0\r\n")), None);
@@ -121,7 +137,10 @@ mod tests {
         let body = b"--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nm=audio 1 RTP/AVP 8\r\n--b\r\nContent-Type: application/isup\r\n\r\n\x01\x02\r\n--b--";
         let sdp = find_sdp(Some(b"multipart/mixed;boundary=b"), body).unwrap();
         assert!(sdp.starts_with(b"v=0") && sdp.ends_with(b"8\r\n"));
-        assert_eq!(find_sdp(Some(b"Application/SDP"), b"v=0"), Some(&b"v=0"[..]));
+        assert_eq!(
+            find_sdp(Some(b"Application/SDP"), b"v=0"),
+            Some(&b"v=0"[..])
+        );
         assert_eq!(find_sdp(Some(b"text/plain"), b"v=0"), None);
         assert_eq!(find_sdp(None, b"v=0"), None);
     }

@@ -1,8 +1,8 @@
 //! Header values, parsed on demand: name-addr (display name, URI, tag), URI user part, CSeq,
 //! Via branch, Reason cause, delta-seconds. All return views and never panic.
 
-use super::message::{parse_u32, trim};
 use super::Method;
+use super::message::{parse_u32, trim};
 use memchr::memchr;
 
 /// `"Display" <uri>;params` or `uri;params` (From, To, Contact, P-Asserted-Identity …).
@@ -19,10 +19,18 @@ impl<'a> NameAddr<'a> {
     pub fn parse(v: &'a [u8]) -> NameAddr<'a> {
         let v = trim(v);
         // Skip a quoted display name first: it may contain '<' or ';'.
-        let quoted_end = if v.first() == Some(&b'"') { closing_quote(v) } else { Some(0) };
+        let quoted_end = if v.first() == Some(&b'"') {
+            closing_quote(v)
+        } else {
+            Some(0)
+        };
         let Some(search_from) = quoted_end else {
             // Unterminated quote: all of it is display name.
-            return NameAddr { display: v, uri: &[], params: &[] };
+            return NameAddr {
+                display: v,
+                uri: &[],
+                params: &[],
+            };
         };
         match memchr(b'<', &v[search_from..]).map(|i| i + search_from) {
             Some(lt) => {
@@ -31,14 +39,22 @@ impl<'a> NameAddr<'a> {
                     Some(gt) => (&inner[..gt], &inner[gt + 1..]),
                     None => (inner, &[][..]),
                 };
-                NameAddr { display: trim(&v[..lt]), uri: trim(uri), params: trim(params) }
+                NameAddr {
+                    display: trim(&v[..lt]),
+                    uri: trim(uri),
+                    params: trim(params),
+                }
             }
             None => {
                 let (uri, params) = match memchr(b';', v) {
                     Some(sc) => (&v[..sc], &v[sc..]),
                     None => (v, &[][..]),
                 };
-                NameAddr { display: &[], uri: trim(uri), params }
+                NameAddr {
+                    display: &[],
+                    uri: trim(uri),
+                    params,
+                }
             }
         }
     }
@@ -86,13 +102,16 @@ fn closing_quote(v: &[u8]) -> Option<usize> {
 /// Value of the `;name=value` parameter in `params` (name compared case-insensitively). A
 /// parameter without `=` gives an empty value.
 pub fn param<'a>(params: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    params.split(|&b| b == b';').skip_while(|p| p.is_empty()).find_map(|p| {
-        let (n, v) = match memchr(b'=', p) {
-            Some(eq) => (&p[..eq], &p[eq + 1..]),
-            None => (p, &[][..]),
-        };
-        trim(n).eq_ignore_ascii_case(name).then(|| trim(v))
-    })
+    params
+        .split(|&b| b == b';')
+        .skip_while(|p| p.is_empty())
+        .find_map(|p| {
+            let (n, v) = match memchr(b'=', p) {
+                Some(eq) => (&p[..eq], &p[eq + 1..]),
+                None => (p, &[][..]),
+            };
+            trim(n).eq_ignore_ascii_case(name).then(|| trim(v))
+        })
 }
 
 /// The user part of a `sip:`/`sips:` URI (empty when it has none), or the number of a `tel:` URI.
@@ -161,7 +180,9 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let n = NameAddr::parse(b"\"Alice \\\"A\\\" <x>\" <sip:alice@atlanta.com;user=phone>;tag=88sja8x");
+        let n = NameAddr::parse(
+            b"\"Alice \\\"A\\\" <x>\" <sip:alice@atlanta.com;user=phone>;tag=88sja8x",
+        );
         assert_eq!(n.display_name(), "Alice \"A\" <x>");
         assert_eq!(n.uri, b"sip:alice@atlanta.com;user=phone");
         assert_eq!(n.tag(), Some(&b"88sja8x"[..]));
@@ -183,7 +204,10 @@ mod tests {
         assert_eq!(uri_user(b"sip:1001@10.0.0.1:5060;transport=udp"), b"1001");
         assert_eq!(uri_user(b"SIPS:bob@b"), b"bob");
         assert_eq!(uri_user(b"sip:10.0.0.1"), b"");
-        assert_eq!(uri_user(b"tel:+1-201-555-0123;phone-context=x"), b"+1-201-555-0123");
+        assert_eq!(
+            uri_user(b"tel:+1-201-555-0123;phone-context=x"),
+            b"+1-201-555-0123"
+        );
         assert_eq!(uri_user(b"mailto:x@y"), b"");
         assert_eq!(uri_user(b""), b"");
     }
@@ -194,9 +218,15 @@ mod tests {
         assert_eq!(cseq(b" 2   BYE "), Some((2, Method::Bye)));
         assert_eq!(cseq(b"x INVITE"), None);
         assert_eq!(cseq(b"99999999999 INVITE"), None);
-        assert_eq!(via_branch(b"SIP/2.0/UDP h:5060;rport;branch=z9hG4bK-1, SIP/2.0/UDP g;branch=2"), Some(&b"z9hG4bK-1"[..]));
+        assert_eq!(
+            via_branch(b"SIP/2.0/UDP h:5060;rport;branch=z9hG4bK-1, SIP/2.0/UDP g;branch=2"),
+            Some(&b"z9hG4bK-1"[..])
+        );
         assert_eq!(via_branch(b"SIP/2.0/UDP h"), None);
-        assert_eq!(q850_cause(b"SIP;cause=200;text=\"x\", Q.850 ;cause=17;text=\"busy\""), Some(17));
+        assert_eq!(
+            q850_cause(b"SIP;cause=200;text=\"x\", Q.850 ;cause=17;text=\"busy\""),
+            Some(17)
+        );
         assert_eq!(q850_cause(b"Q.850;text=\"no cause\""), None);
         assert_eq!(delta_seconds(b"1800;refresher=uac"), Some(1800));
         assert_eq!(delta_seconds(b"soon"), None);

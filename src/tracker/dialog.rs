@@ -41,7 +41,10 @@ impl LegText {
             buf.push_str(f);
             ends[i] = buf.len() as u32;
         }
-        LegText { buf: buf.into_boxed_str(), ends }
+        LegText {
+            buf: buf.into_boxed_str(),
+            ends,
+        }
     }
 
     pub fn get(&self, f: Field) -> &str {
@@ -157,7 +160,12 @@ impl Leg {
                 disposition: Some(Disposition::Callee),
             };
         }
-        Ending { at: None, reason: EndReason::Unterminated, cause: None, disposition: None }
+        Ending {
+            at: None,
+            reason: EndReason::Unterminated,
+            cause: None,
+            disposition: None,
+        }
     }
 
     /// Ends the leg at the end of input: CANCELed and challenged legs get their verdict, the
@@ -165,7 +173,12 @@ impl Leg {
     pub fn end_of_input(&mut self) -> Ending {
         let e = match self.phase {
             Phase::Setup => self.setup_gave_up(),
-            _ => Ending { at: None, reason: EndReason::Unterminated, cause: None, disposition: None },
+            _ => Ending {
+                at: None,
+                reason: EndReason::Unterminated,
+                cause: None,
+                disposition: None,
+            },
         };
         self.end(e)
     }
@@ -195,12 +208,18 @@ impl Leg {
             self.challenged = Some(ts);
             return None;
         }
-        Some(self.end(Ending {
-            at: Some(ts),
-            reason: EndReason::CallRejected,
-            cause: Some(cause.and_then(q850_name).unwrap_or_else(|| sip_code_cause(code))),
-            disposition: Some(Disposition::Callee),
-        }))
+        Some(
+            self.end(Ending {
+                at: Some(ts),
+                reason: EndReason::CallRejected,
+                cause: Some(
+                    cause
+                        .and_then(q850_name)
+                        .unwrap_or_else(|| sip_code_cause(code)),
+                ),
+                disposition: Some(Disposition::Callee),
+            }),
+        )
     }
 
     /// A 2xx to the initial INVITE.
@@ -210,7 +229,12 @@ impl Leg {
         self.final_code = Some(code);
         self.canceled = None;
         self.challenged = None;
-        self.timer = session_expires.filter(|&s| s > 0).map(|interval| SessionTimer { interval, last_refresh: ts });
+        self.timer = session_expires
+            .filter(|&s| s > 0)
+            .map(|interval| SessionTimer {
+                interval,
+                last_refresh: ts,
+            });
     }
 
     /// An in-dialog request that may put the call on or off hold and refreshes the session.
@@ -234,7 +258,14 @@ impl Leg {
         let mut leg_key = Vec::with_capacity(call_id.len() + 64);
         leg_key.extend_from_slice(call_id.as_bytes());
         leg_key.extend_from_slice(
-            format!("|{}|{}|{}|{}", self.src, self.dst, self.transport.as_str(), self.start.as_micros()).as_bytes(),
+            format!(
+                "|{}|{}|{}|{}",
+                self.src,
+                self.dst,
+                self.transport.as_str(),
+                self.start.as_micros()
+            )
+            .as_bytes(),
         );
         Cdr {
             leg_id: uuid::Uuid::new_v5(&LEG_NS, &leg_key),
@@ -267,7 +298,10 @@ impl Leg {
 /// The cause of a CANCELed call: the CANCEL's Reason, else the final response's, else
 /// ORIGINATOR_CANCEL.
 fn cancel_cause(cancel_reason: Option<u16>, response_cause: Option<&'static str>) -> &'static str {
-    cancel_reason.and_then(q850_name).or(response_cause).unwrap_or("ORIGINATOR_CANCEL")
+    cancel_reason
+        .and_then(q850_name)
+        .or(response_cause)
+        .unwrap_or("ORIGINATOR_CANCEL")
 }
 
 /// Namespaces of the name-based (v5) UUIDs: the same input gives the same ids on every run.

@@ -76,7 +76,11 @@ impl Call {
             return live;
         }
         // All ended: remember the call a while for stragglers, then forget it.
-        self.legs.iter().filter_map(|l| l.ended_at).max().map(|t| t.plus_secs(TRANSACTION_SECS))
+        self.legs
+            .iter()
+            .filter_map(|l| l.ended_at)
+            .max()
+            .map(|t| t.plus_secs(TRANSACTION_SECS))
     }
 }
 
@@ -104,7 +108,11 @@ impl Tracker {
 
     /// Legs not yet ended.
     pub fn open_legs(&self) -> usize {
-        self.calls.values().flat_map(|c| &c.legs).filter(|l| l.phase != Phase::Ended).count()
+        self.calls
+            .values()
+            .flat_map(|c| &c.legs)
+            .filter(|l| l.phase != Phase::Ended)
+            .count()
     }
 
     /// Applies one SIP message.
@@ -114,7 +122,8 @@ impl Tracker {
             self.stats.malformed += 1;
             return;
         };
-        let (Some(call_id), Some((cseq_num, cseq_method))) = (m.call_id, m.cseq.and_then(cseq)) else {
+        let (Some(call_id), Some((cseq_num, cseq_method))) = (m.call_id, m.cseq.and_then(cseq))
+        else {
             self.stats.malformed += 1;
             return;
         };
@@ -124,7 +133,10 @@ impl Tracker {
         }
         let to_tag = m.to.map(NameAddr::parse).and_then(|n| n.tag());
         match m.start {
-            StartLine::Request { method: Method::Invite, uri } if to_tag.is_none() => {
+            StartLine::Request {
+                method: Method::Invite,
+                uri,
+            } if to_tag.is_none() => {
                 self.initial_invite(&m, call_id, uri, cseq_num, meta);
             }
             StartLine::Request { method, .. } => self.request(&m, call_id, method, meta, out),
@@ -135,10 +147,20 @@ impl Tracker {
         self.rearm(call_id);
     }
 
-    fn initial_invite(&mut self, m: &Message<'_>, call_id: &[u8], ruri: &[u8], cseq_num: u32, meta: &Msg) {
+    fn initial_invite(
+        &mut self,
+        m: &Message<'_>,
+        call_id: &[u8],
+        ruri: &[u8],
+        cseq_num: u32,
+        meta: &Msg,
+    ) {
         let call = match self.calls.get_mut(call_id) {
             Some(c) => c,
-            None => self.calls.entry(call_id.into()).or_insert(Call { legs: Vec::new(), armed: None }),
+            None => self.calls.entry(call_id.into()).or_insert(Call {
+                legs: Vec::new(),
+                armed: None,
+            }),
         };
         if let Some(i) = find_leg(&call.legs, meta.src, meta.dst, true) {
             let leg = &mut call.legs[i];
@@ -196,7 +218,14 @@ impl Tracker {
         self.stats.legs += 1;
     }
 
-    fn request(&mut self, m: &Message<'_>, call_id: &[u8], method: Method<'_>, meta: &Msg, out: &mut Out) {
+    fn request(
+        &mut self,
+        m: &Message<'_>,
+        call_id: &[u8],
+        method: Method<'_>,
+        meta: &Msg,
+        out: &mut Out,
+    ) {
         let Some(call) = self.calls.get_mut(call_id) else {
             self.stats.without_invite += 1;
             return;
@@ -222,14 +251,16 @@ impl Tracker {
                     at: Some(meta.ts),
                     reason: EndReason::NormalRelease,
                     cause: Some(cause.and_then(q850_name).unwrap_or("NORMAL_CLEARING")),
-                    disposition: Some(if by_caller { Disposition::Caller } else { Disposition::Callee }),
+                    disposition: Some(if by_caller {
+                        Disposition::Caller
+                    } else {
+                        Disposition::Callee
+                    }),
                 });
                 emit(out, &mut self.stats, meta.seq, call_id, leg, &e);
             }
-            Method::Cancel => {
-                if leg.phase == Phase::Setup && leg.canceled.is_none() {
-                    leg.canceled = Some((meta.ts, cause));
-                }
+            Method::Cancel if leg.phase == Phase::Setup && leg.canceled.is_none() => {
+                leg.canceled = Some((meta.ts, cause));
             }
             Method::Invite | Method::Update if leg.phase == Phase::Answered => {
                 let hold = find_sdp(m.content_type, m.body).and_then(audio_on_hold);
@@ -269,11 +300,16 @@ impl Tracker {
         if !initial {
             // A 2xx to a re-INVITE or UPDATE may renegotiate the session interval.
             let refresh = matches!(cseq_method, Method::Invite | Method::Update);
-            if refresh && is_2xx && leg.phase == Phase::Answered {
-                if let Some(interval) = session_expires.filter(|&s| s > 0) {
-                    let last_refresh = leg.timer.map_or(meta.ts, |t| t.last_refresh);
-                    leg.timer = Some(dialog::SessionTimer { interval, last_refresh });
-                }
+            if refresh
+                && is_2xx
+                && leg.phase == Phase::Answered
+                && let Some(interval) = session_expires.filter(|&s| s > 0)
+            {
+                let last_refresh = leg.timer.map_or(meta.ts, |t| t.last_refresh);
+                leg.timer = Some(dialog::SessionTimer {
+                    interval,
+                    last_refresh,
+                });
             }
             return;
         }
@@ -306,8 +342,12 @@ impl Tracker {
             if *t >= now {
                 break;
             }
-            let Some((t, id)) = self.timers.pop_first() else { break };
-            let Some(call) = self.calls.get_mut(&id) else { continue };
+            let Some((t, id)) = self.timers.pop_first() else {
+                break;
+            };
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
             if call.armed != Some(t) {
                 continue; // superseded by a later deadline
             }
@@ -334,7 +374,9 @@ impl Tracker {
     }
 
     fn rearm(&mut self, call_id: &[u8]) {
-        let Some(call) = self.calls.get_mut(call_id) else { return };
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
         let next = call.next_deadline();
         if next != call.armed {
             call.armed = next;
@@ -349,7 +391,9 @@ impl Tracker {
         let mut enc = crate::cdr::Encoder::default();
         let mut out = Out::new();
         let to_rows = |out: &mut Out, enc: &mut crate::cdr::Encoder| -> Vec<Row> {
-            out.drain(..).map(|(seq, cdr)| Row::new(seq, &cdr, enc)).collect()
+            out.drain(..)
+                .map(|(seq, cdr)| Row::new(seq, &cdr, enc))
+                .collect()
         };
         for batch in rx {
             for item in &batch.items {
@@ -359,19 +403,37 @@ impl Tracker {
                 }
             }
             let rows = to_rows(&mut out, &mut enc);
-            if tx.send(RowBatch { shard, upto: batch.upto, rows }).is_err() {
+            if tx
+                .send(RowBatch {
+                    shard,
+                    upto: batch.upto,
+                    rows,
+                })
+                .is_err()
+            {
                 return self.stats; // the writer failed; it reports why
             }
         }
         self.finish(&mut out);
         let rows = to_rows(&mut out, &mut enc);
-        let _ = tx.send(RowBatch { shard, upto: u64::MAX, rows });
+        let _ = tx.send(RowBatch {
+            shard,
+            upto: u64::MAX,
+            rows,
+        });
         self.stats
     }
 }
 
 /// Fires the timers of one call that have passed by `now`.
-fn expire_call(call: &mut Call, call_id: &[u8], now: Timestamp, seq: u64, stats: &mut TrackerStats, out: &mut Out) {
+fn expire_call(
+    call: &mut Call,
+    call_id: &[u8],
+    now: Timestamp,
+    seq: u64,
+    stats: &mut TrackerStats,
+    out: &mut Out,
+) {
     for leg in &mut call.legs {
         if let Some(e) = leg.expire(now) {
             emit(out, stats, seq, call_id, leg, &e);

@@ -8,7 +8,8 @@ use crate::cdr::{Disposition, EndReason};
 const A: &str = "10.0.0.1:5060";
 const B: &str = "10.0.0.2:5060";
 const P: &str = "10.0.0.3:5060";
-const SDP: &str = "v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 8\n";
+const SDP: &str =
+    "v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 8\n";
 
 struct Harness {
     t: Tracker,
@@ -18,7 +19,11 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
-        Harness { t: Tracker::new(TrackerConfig::default()), out: Out::new(), seq: 0 }
+        Harness {
+            t: Tracker::new(TrackerConfig::default()),
+            out: Out::new(),
+            seq: 0,
+        }
     }
 
     /// Sends `text` (lines joined with CRLF) at `ms` milliseconds from `src` to `dst`.
@@ -27,14 +32,27 @@ impl Harness {
         let bytes = text.replace('\n', "\r\n");
         let mut b = Batch::default();
         let ts = Timestamp::from_micros(1_000_000_000_000_000 + ms * 1000);
-        b.push_msg(self.seq, ts, src.parse().unwrap(), dst.parse().unwrap(), Transport::Udp, bytes.as_bytes());
-        let Item::Msg(m) = b.items[0] else { unreachable!() };
+        b.push_msg(
+            self.seq,
+            ts,
+            src.parse().unwrap(),
+            dst.parse().unwrap(),
+            Transport::Udp,
+            bytes.as_bytes(),
+        );
+        let Item::Msg(m) = b.items[0] else {
+            unreachable!()
+        };
         self.t.handle(b.bytes_of(&m), &m, &mut self.out);
     }
 
     fn tick(&mut self, ms: i64) {
         self.seq += 1;
-        self.t.tick(self.seq, Timestamp::from_micros(1_000_000_000_000_000 + ms * 1000), &mut self.out);
+        self.t.tick(
+            self.seq,
+            Timestamp::from_micros(1_000_000_000_000_000 + ms * 1000),
+            &mut self.out,
+        );
     }
 
     fn finish(&mut self) -> Vec<Cdr> {
@@ -84,11 +102,39 @@ fn answered_call_hung_up_by_caller() {
     h.at(62_200, A, B, &req("BYE", 2, "ft", "tt", "", ""));
     h.at(62_210, B, A, &resp(200, "2 BYE", ""));
     let c = h.one();
-    assert_eq!((ms(Some(c.start)), ms(c.progress), ms(c.answer), ms(c.end)), (Some(0), Some(200), Some(2200), Some(62_200)));
-    assert_eq!((c.duration_ms(), c.pdd_ms(), c.ring_ms(), c.talk_ms()), (Some(62_200), Some(200), Some(2000), Some(60_000)));
-    assert_eq!((c.reason, c.sip_code, c.hangup_cause, c.disposition), (EndReason::NormalRelease, Some(200), Some("NORMAL_CLEARING"), Some(Disposition::Caller)));
-    assert_eq!((c.caller_name.as_str(), c.caller_number.as_str(), c.destination_number.as_str()), ("Alice", "1001", "2002"));
-    assert_eq!((c.from_uri.as_str(), c.to_uri.as_str(), c.user_agent.as_str()), ("sip:1001@a.example", "sip:2002@b.example", "phone/1"));
+    assert_eq!(
+        (ms(Some(c.start)), ms(c.progress), ms(c.answer), ms(c.end)),
+        (Some(0), Some(200), Some(2200), Some(62_200))
+    );
+    assert_eq!(
+        (c.duration_ms(), c.pdd_ms(), c.ring_ms(), c.talk_ms()),
+        (Some(62_200), Some(200), Some(2000), Some(60_000))
+    );
+    assert_eq!(
+        (c.reason, c.sip_code, c.hangup_cause, c.disposition),
+        (
+            EndReason::NormalRelease,
+            Some(200),
+            Some("NORMAL_CLEARING"),
+            Some(Disposition::Caller)
+        )
+    );
+    assert_eq!(
+        (
+            c.caller_name.as_str(),
+            c.caller_number.as_str(),
+            c.destination_number.as_str()
+        ),
+        ("Alice", "1001", "2002")
+    );
+    assert_eq!(
+        (
+            c.from_uri.as_str(),
+            c.to_uri.as_str(),
+            c.user_agent.as_str()
+        ),
+        ("sip:1001@a.example", "sip:2002@b.example", "phone/1")
+    );
     assert_eq!(h.t.stats.after_end, 1); // the 200 to the BYE
 }
 
@@ -97,9 +143,24 @@ fn callee_bye_with_q850_reason() {
     let mut h = Harness::new();
     h.at(0, A, B, &invite(1, "b1", ""));
     h.at(100, B, A, &resp(200, "1 INVITE", ""));
-    h.at(5000, B, A, &req("BYE", 7, "tt", "ft", "Reason: Q.850;cause=31;text=\"x\"\n", ""));
+    h.at(
+        5000,
+        B,
+        A,
+        &req(
+            "BYE",
+            7,
+            "tt",
+            "ft",
+            "Reason: Q.850;cause=31;text=\"x\"\n",
+            "",
+        ),
+    );
     let c = h.one();
-    assert_eq!((c.disposition, c.hangup_cause), (Some(Disposition::Callee), Some("NORMAL_UNSPECIFIED")));
+    assert_eq!(
+        (c.disposition, c.hangup_cause),
+        (Some(Disposition::Callee), Some("NORMAL_UNSPECIFIED"))
+    );
     assert_eq!(c.ring_ms(), None); // no ringing seen
 }
 
@@ -111,8 +172,19 @@ fn busy_is_rejected_at_the_response() {
     h.at(900, B, A, &resp(486, "1 INVITE", ""));
     h.at(910, A, B, &req("ACK", 1, "ft", "tt", "", ""));
     let c = h.one();
-    assert_eq!((c.reason, c.sip_code, c.hangup_cause, c.disposition), (EndReason::CallRejected, Some(486), Some("USER_BUSY"), Some(Disposition::Callee)));
-    assert_eq!((ms(c.end), c.ring_ms(), c.talk_ms()), (Some(900), Some(600), None));
+    assert_eq!(
+        (c.reason, c.sip_code, c.hangup_cause, c.disposition),
+        (
+            EndReason::CallRejected,
+            Some(486),
+            Some("USER_BUSY"),
+            Some(Disposition::Callee)
+        )
+    );
+    assert_eq!(
+        (ms(c.end), c.ring_ms(), c.talk_ms()),
+        (Some(900), Some(600), None)
+    );
 }
 
 #[test]
@@ -126,7 +198,15 @@ fn cancel_ends_at_the_cancel_when_the_487_comes() {
     h.at(3020, B, A, &resp(487, "1 INVITE", ""));
     assert_eq!(h.out.len(), 1);
     let c = h.one();
-    assert_eq!((c.reason, c.sip_code, c.hangup_cause, c.disposition), (EndReason::CallCanceled, Some(487), Some("ORIGINATOR_CANCEL"), Some(Disposition::Caller)));
+    assert_eq!(
+        (c.reason, c.sip_code, c.hangup_cause, c.disposition),
+        (
+            EndReason::CallCanceled,
+            Some(487),
+            Some("ORIGINATOR_CANCEL"),
+            Some(Disposition::Caller)
+        )
+    );
     assert_eq!((ms(c.end), c.ring_ms()), (Some(3000), Some(2700)));
 }
 
@@ -140,7 +220,10 @@ fn cancel_without_final_response_times_out_as_canceled() {
     h.tick(36_000);
     assert_eq!(h.out.len(), 1);
     let c = h.one();
-    assert_eq!((c.reason, c.sip_code, ms(c.end)), (EndReason::CallCanceled, Some(487), Some(3000)));
+    assert_eq!(
+        (c.reason, c.sip_code, ms(c.end)),
+        (EndReason::CallCanceled, Some(487), Some(3000))
+    );
 }
 
 #[test]
@@ -152,7 +235,10 @@ fn cancel_that_loses_the_race_to_a_200_is_an_answered_call() {
     h.at(3002, B, A, &resp(481, "1 CANCEL", ""));
     h.at(9000, A, B, &req("BYE", 2, "ft", "tt", "", ""));
     let c = h.one();
-    assert_eq!((c.reason, ms(c.answer), c.talk_ms()), (EndReason::NormalRelease, Some(3001), Some(5999)));
+    assert_eq!(
+        (c.reason, ms(c.answer), c.talk_ms()),
+        (EndReason::NormalRelease, Some(3001), Some(5999))
+    );
 }
 
 #[test]
@@ -161,12 +247,20 @@ fn challenge_then_retry_is_one_leg_from_the_first_invite() {
     h.at(0, A, B, &invite(1, "b1", ""));
     h.at(50, B, A, &resp(407, "1 INVITE", ""));
     h.at(60, A, B, &req("ACK", 1, "ft", "tt", "", ""));
-    h.at(40_000, A, B, &invite(2, "b2", "Proxy-Authorization: Digest x\n"));
+    h.at(
+        40_000,
+        A,
+        B,
+        &invite(2, "b2", "Proxy-Authorization: Digest x\n"),
+    );
     h.at(40_100, B, A, &resp(180, "2 INVITE", ""));
     h.at(41_000, B, A, &resp(200, "2 INVITE", ""));
     h.at(51_000, A, B, &req("BYE", 3, "ft", "tt", "", ""));
     let c = h.one();
-    assert_eq!((ms(Some(c.start)), ms(c.answer), c.sip_code, c.reason), (Some(0), Some(41_000), Some(200), EndReason::NormalRelease));
+    assert_eq!(
+        (ms(Some(c.start)), ms(c.answer), c.sip_code, c.reason),
+        (Some(0), Some(41_000), Some(200), EndReason::NormalRelease)
+    );
     assert_eq!(h.t.stats.legs, 1);
 }
 
@@ -179,7 +273,15 @@ fn challenge_never_retried_is_a_rejection() {
     assert!(h.out.is_empty(), "a challenge is not a rejection yet");
     h.tick(301_000);
     let c = h.one();
-    assert_eq!((c.reason, c.sip_code, ms(c.end), c.hangup_cause), (EndReason::CallRejected, Some(401), Some(50), Some("CALL_REJECTED")));
+    assert_eq!(
+        (c.reason, c.sip_code, ms(c.end), c.hangup_cause),
+        (
+            EndReason::CallRejected,
+            Some(401),
+            Some(50),
+            Some("CALL_REJECTED")
+        )
+    );
 }
 
 #[test]
@@ -194,7 +296,10 @@ fn retransmissions_change_nothing() {
     h.at(2000, A, B, &req("BYE", 2, "ft", "tt", "", ""));
     h.at(2500, A, B, &req("BYE", 2, "ft", "tt", "", ""));
     let c = h.one();
-    assert_eq!((ms(c.progress), ms(c.answer), ms(c.end)), (Some(600), Some(800), Some(2000)));
+    assert_eq!(
+        (ms(c.progress), ms(c.answer), ms(c.end)),
+        (Some(600), Some(800), Some(2000))
+    );
     assert_eq!(h.t.stats.retransmissions, 2);
     assert_eq!(h.t.stats.legs, 1);
 }
@@ -204,27 +309,66 @@ fn hold_and_resume_by_reinvite_sum_into_hold_ms() {
     let mut h = Harness::new();
     h.at(0, A, B, &invite(1, "b1", ""));
     h.at(100, B, A, &resp(200, "1 INVITE", ""));
-    h.at(1100, A, B, &req("INVITE", 2, "ft", "tt", "", &format!("{SDP}a=sendonly\n")));
+    h.at(
+        1100,
+        A,
+        B,
+        &req("INVITE", 2, "ft", "tt", "", &format!("{SDP}a=sendonly\n")),
+    );
     h.at(1110, B, A, &resp(200, "2 INVITE", ""));
-    h.at(4100, A, B, &req("INVITE", 3, "ft", "tt", "", &format!("{SDP}a=sendrecv\n")));
-    h.at(5000, B, A, &req("UPDATE", 8, "tt", "ft", "", &SDP.replace("IN IP4 10.0.0.1\nt", "IN IP4 0.0.0.0\nt")));
+    h.at(
+        4100,
+        A,
+        B,
+        &req("INVITE", 3, "ft", "tt", "", &format!("{SDP}a=sendrecv\n")),
+    );
+    h.at(
+        5000,
+        B,
+        A,
+        &req(
+            "UPDATE",
+            8,
+            "tt",
+            "ft",
+            "",
+            &SDP.replace("IN IP4 10.0.0.1\nt", "IN IP4 0.0.0.0\nt"),
+        ),
+    );
     h.at(6000, A, B, &req("BYE", 4, "ft", "tt", "", ""));
     let c = h.one();
     assert_eq!(c.hold_ms, 3000 + 1000); // re-INVITE hold, then UPDATE hold with c=0.0.0.0 until the BYE
-    assert_eq!(ms(c.answer), Some(100), "a re-INVITE's 200 is not an answer");
+    assert_eq!(
+        ms(c.answer),
+        Some(100),
+        "a re-INVITE's 200 is not an answer"
+    );
 }
 
 #[test]
 fn session_timer_expiry_without_refresh() {
     let mut h = Harness::new();
     h.at(0, A, B, &invite(1, "b1", "Session-Expires: 90\n"));
-    h.at(100, B, A, &resp(200, "1 INVITE", "Session-Expires: 90;refresher=uac\n"));
+    h.at(
+        100,
+        B,
+        A,
+        &resp(200, "1 INVITE", "Session-Expires: 90;refresher=uac\n"),
+    );
     h.at(45_100, A, B, &req("UPDATE", 2, "ft", "tt", "", ""));
     h.tick(100_000);
     assert!(h.out.is_empty(), "refreshed at 45.1 s, expires at 135.1 s");
     h.tick(136_000);
     let c = h.one();
-    assert_eq!((c.reason, ms(c.end), c.hangup_cause, c.disposition), (EndReason::SessionExpired, Some(135_100), None, Some(Disposition::Timeout)));
+    assert_eq!(
+        (c.reason, ms(c.end), c.hangup_cause, c.disposition),
+        (
+            EndReason::SessionExpired,
+            Some(135_100),
+            None,
+            Some(Disposition::Timeout)
+        )
+    );
     assert_eq!(c.talk_ms(), Some(135_000));
 }
 
@@ -235,7 +379,10 @@ fn session_expiry_fires_before_a_late_bye() {
     h.at(100, B, A, &resp(200, "1 INVITE", "x: 30\n"));
     h.at(40_000, A, B, &req("BYE", 2, "ft", "tt", "", ""));
     let c = h.one();
-    assert_eq!((c.reason, ms(c.end)), (EndReason::SessionExpired, Some(30_100)));
+    assert_eq!(
+        (c.reason, ms(c.end)),
+        (EndReason::SessionExpired, Some(30_100))
+    );
     assert_eq!(h.t.stats.after_end, 1);
 }
 
@@ -243,11 +390,31 @@ fn session_expiry_fires_before_a_late_bye() {
 fn open_legs_are_unterminated_at_the_end() {
     let mut h = Harness::new();
     h.at(0, A, B, &invite(1, "b1", ""));
-    h.at(100, B, A, &resp(183, "1 INVITE", "Content-Type: application/sdp\n").replace("Content-Length: 0\n\n", &format!("Content-Length: {}\n\n{SDP}", SDP.len() + 6)));
+    h.at(
+        100,
+        B,
+        A,
+        &resp(183, "1 INVITE", "Content-Type: application/sdp\n").replace(
+            "Content-Length: 0\n\n",
+            &format!("Content-Length: {}\n\n{SDP}", SDP.len() + 6),
+        ),
+    );
     h.at(200, B, A, &resp(200, "1 INVITE", ""));
     let c = h.one();
-    assert_eq!((c.reason, c.end, c.hangup_cause, c.disposition), (EndReason::Unterminated, None, None, None));
-    assert_eq!((ms(c.progress), ms(c.progress_media), c.pdd_ms(), c.ring_ms(), c.talk_ms()), (None, Some(100), Some(100), Some(100), None));
+    assert_eq!(
+        (c.reason, c.end, c.hangup_cause, c.disposition),
+        (EndReason::Unterminated, None, None, None)
+    );
+    assert_eq!(
+        (
+            ms(c.progress),
+            ms(c.progress_media),
+            c.pdd_ms(),
+            c.ring_ms(),
+            c.talk_ms()
+        ),
+        (None, Some(100), Some(100), Some(100), None)
+    );
 }
 
 #[test]
@@ -255,7 +422,12 @@ fn messages_without_an_invite_make_no_cdr() {
     let mut h = Harness::new();
     h.at(0, A, B, &req("BYE", 2, "ft", "tt", "", ""));
     h.at(1, B, A, &resp(200, "2 BYE", ""));
-    h.at(2, A, B, &req("REGISTER", 1, "ft", "", "", "").replace("Call-ID: c1", "Call-ID: r1"));
+    h.at(
+        2,
+        A,
+        B,
+        &req("REGISTER", 1, "ft", "", "", "").replace("Call-ID: c1", "Call-ID: r1"),
+    );
     assert!(h.finish().is_empty());
     assert_eq!(h.t.stats.without_invite, 3);
 }
@@ -273,17 +445,32 @@ fn two_hops_of_one_call_are_two_legs_of_one_session() {
     assert_eq!(v.len(), 2);
     assert_eq!(v[0].session_id, v[1].session_id);
     assert_ne!(v[0].leg_id, v[1].leg_id);
-    assert_eq!((v[0].dst.to_string(), ms(v[0].answer), ms(v[0].end)), (B.to_string(), Some(100), Some(9000)));
-    assert_eq!((v[1].dst.to_string(), ms(v[1].answer), ms(v[1].end)), (P.to_string(), Some(105), Some(9005)));
+    assert_eq!(
+        (v[0].dst.to_string(), ms(v[0].answer), ms(v[0].end)),
+        (B.to_string(), Some(100), Some(9000))
+    );
+    assert_eq!(
+        (v[1].dst.to_string(), ms(v[1].answer), ms(v[1].end)),
+        (P.to_string(), Some(105), Some(9005))
+    );
     assert!(v.iter().all(|c| c.disposition == Some(Disposition::Callee)));
 }
 
 #[test]
 fn direction_from_local_nets() {
     let nets = vec!["10.0.0.2/32".parse().unwrap()];
-    assert_eq!(direction(&nets, A.parse().unwrap(), B.parse().unwrap()), Some(Direction::Inbound));
-    assert_eq!(direction(&nets, B.parse().unwrap(), A.parse().unwrap()), Some(Direction::Outbound));
-    assert_eq!(direction(&nets, A.parse().unwrap(), P.parse().unwrap()), None);
+    assert_eq!(
+        direction(&nets, A.parse().unwrap(), B.parse().unwrap()),
+        Some(Direction::Inbound)
+    );
+    assert_eq!(
+        direction(&nets, B.parse().unwrap(), A.parse().unwrap()),
+        Some(Direction::Outbound)
+    );
+    assert_eq!(
+        direction(&nets, A.parse().unwrap(), P.parse().unwrap()),
+        None
+    );
     assert_eq!(direction(&[], A.parse().unwrap(), B.parse().unwrap()), None);
 }
 

@@ -45,12 +45,17 @@ pub struct Merge {
 
 impl Merge {
     pub fn new(shards: usize) -> Merge {
-        Merge { queues: (0..shards).map(|_| VecDeque::new()).collect(), upto: vec![0; shards] }
+        Merge {
+            queues: (0..shards).map(|_| VecDeque::new()).collect(),
+            upto: vec![0; shards],
+        }
     }
 
     /// Takes a batch; returns the rows now safe to write, in output order.
     pub fn push(&mut self, b: RowBatch) -> Vec<Row> {
-        let Some(q) = self.queues.get_mut(b.shard) else { return Vec::new() };
+        let Some(q) = self.queues.get_mut(b.shard) else {
+            return Vec::new();
+        };
         q.extend(b.rows);
         self.upto[b.shard] = self.upto[b.shard].max(b.upto);
         let watermark = self.upto.iter().copied().min().unwrap_or(0);
@@ -85,17 +90,26 @@ pub fn run(cfg: WriterConfig, shards: usize, rx: Receiver<RowBatch>) -> Result<W
     let mut sink = match &cfg.output {
         Output::Stdout => {
             let mut out = std::io::BufWriter::new(std::io::stdout());
-            out.write_all(&header).context("cannot write to standard output")?;
+            out.write_all(&header)
+                .context("cannot write to standard output")?;
             Sink::Stdout(out)
         }
-        Output::Dir(d) => Sink::Dir(RotatingDir::new(d, &cfg.prefix, header, cfg.rotate_interval, cfg.rotate_size)?),
+        Output::Dir(d) => Sink::Dir(RotatingDir::new(
+            d,
+            &cfg.prefix,
+            header,
+            cfg.rotate_interval,
+            cfg.rotate_size,
+        )?),
     };
     let mut stats = WriterStats::default();
     let mut merge = Merge::new(shards);
     let mut write = |rows: Vec<Row>, sink: &mut Sink| -> Result<()> {
         for r in rows {
             match sink {
-                Sink::Stdout(o) => o.write_all(&r.line).context("cannot write to standard output")?,
+                Sink::Stdout(o) => o
+                    .write_all(&r.line)
+                    .context("cannot write to standard output")?,
                 Sink::Dir(d) => d.write(r.time, &r.line)?,
             }
             stats.rows += 1;

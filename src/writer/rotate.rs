@@ -29,8 +29,15 @@ pub struct RotatingDir {
 }
 
 impl RotatingDir {
-    pub fn new(dir: &Path, prefix: &str, header: Vec<u8>, interval: Option<u64>, max_bytes: Option<u64>) -> Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    pub fn new(
+        dir: &Path,
+        prefix: &str,
+        header: Vec<u8>,
+        interval: Option<u64>,
+        max_bytes: Option<u64>,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create output directory {}", dir.display()))?;
         Ok(RotatingDir {
             dir: dir.to_owned(),
             prefix: prefix.to_owned(),
@@ -53,7 +60,9 @@ impl RotatingDir {
             None => true,
             Some(c) => {
                 (self.interval.is_some() && bucket > c.bucket)
-                    || self.max_bytes.is_some_and(|m| c.rows > 0 && c.bytes + line.len() as u64 > m)
+                    || self
+                        .max_bytes
+                        .is_some_and(|m| c.rows > 0 && c.bytes + line.len() as u64 > m)
             }
         };
         if roll {
@@ -62,8 +71,12 @@ impl RotatingDir {
             self.close()?;
             self.open(prev.map_or(bucket, |b| b.max(bucket)))?;
         }
-        let Some(c) = self.current.as_mut() else { return Ok(()) };
-        c.file.write_all(line).with_context(|| format!("cannot write {}", c.part.display()))?;
+        let Some(c) = self.current.as_mut() else {
+            return Ok(());
+        };
+        c.file
+            .write_all(line)
+            .with_context(|| format!("cannot write {}", c.part.display()))?;
         c.bytes += line.len() as u64;
         c.rows += 1;
         Ok(())
@@ -73,8 +86,15 @@ impl RotatingDir {
         let stamp = bucket.file_stamp();
         let (part, done) = (1u32..)
             .map(|n| {
-                let name = if n == 1 { format!("{}{stamp}", self.prefix) } else { format!("{}{stamp}-{n}", self.prefix) };
-                (self.dir.join(format!("{name}.csv.part")), self.dir.join(format!("{name}.csv")))
+                let name = if n == 1 {
+                    format!("{}{stamp}", self.prefix)
+                } else {
+                    format!("{}{stamp}-{n}", self.prefix)
+                };
+                (
+                    self.dir.join(format!("{name}.csv.part")),
+                    self.dir.join(format!("{name}.csv")),
+                )
             })
             .find(|(p, d)| !p.exists() && !d.exists())
             .context("no free file name")?;
@@ -84,18 +104,34 @@ impl RotatingDir {
             .open(&part)
             .with_context(|| format!("cannot create {}", part.display()))?;
         let mut file = BufWriter::with_capacity(256 * 1024, f);
-        file.write_all(&self.header).with_context(|| format!("cannot write {}", part.display()))?;
-        self.current = Some(Current { file, part, done, bucket, bytes: self.header.len() as u64, rows: 0 });
+        file.write_all(&self.header)
+            .with_context(|| format!("cannot write {}", part.display()))?;
+        self.current = Some(Current {
+            file,
+            part,
+            done,
+            bucket,
+            bytes: self.header.len() as u64,
+            rows: 0,
+        });
         Ok(())
     }
 
     /// Flushes, syncs and renames the current file, if any.
     pub fn close(&mut self) -> Result<()> {
-        let Some(c) = self.current.take() else { return Ok(()) };
-        let f = c.file.into_inner().map_err(|e| e.into_error()).with_context(|| format!("cannot write {}", c.part.display()))?;
-        f.sync_all().with_context(|| format!("cannot sync {}", c.part.display()))?;
-        std::fs::rename(&c.part, &c.done)
-            .with_context(|| format!("cannot rename {} to {}", c.part.display(), c.done.display()))?;
+        let Some(c) = self.current.take() else {
+            return Ok(());
+        };
+        let f = c
+            .file
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("cannot write {}", c.part.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot sync {}", c.part.display()))?;
+        std::fs::rename(&c.part, &c.done).with_context(|| {
+            format!("cannot rename {} to {}", c.part.display(), c.done.display())
+        })?;
         self.closed.push(c.done);
         Ok(())
     }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the system packages sipcdr needs to build and test on Debian/Ubuntu: libpcap's
+# development files (the pcap crate links libpcap for BPF filters and, later, live capture).
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+need=()
+[ -e /usr/include/pcap.h ] || [ -e /usr/include/pcap/pcap.h ] || need+=(libpcap-dev)
+[ ${#need[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "setup: installing ${need[*]}" >&2
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -1,0 +1,153 @@
+use crate::{capture, sipcdr};
+use std::fs;
+
+fn lines(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| c == b'\n').count()
+}
+
+#[test]
+fn truncated_file_keeps_what_was_read_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fs::read(capture("udp_answered_caller_bye.pcap")).unwrap();
+    let cut = dir.path().join("cut.pcap");
+    fs::write(&cut, &src[..src.len() - 30]).unwrap();
+    let out = sipcdr(&["-o", "-", "-r", cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cut.pcap: truncated at byte offset"), "{err}");
+    // Both calls started before the cut; their CDRs are still written.
+    assert_eq!(
+        lines(&out.stdout),
+        3,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn not_a_pcap_and_missing_file_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pcap");
+    fs::write(&junk, b"this is not a capture file at all").unwrap();
+    let out = sipcdr(&[
+        "-q",
+        "-o",
+        "-",
+        "-r",
+        junk.to_str().unwrap(),
+        "-r",
+        "/nonexistent.pcap",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("junk.pcap: not a pcap or pcapng file"),
+        "{err}"
+    );
+    assert!(err.contains("/nonexistent.pcap: cannot open"), "{err}");
+    assert_eq!(lines(&out.stdout), 1, "header only");
+}
+
+#[test]
+fn bad_filter_and_bad_flags_fail_before_reading() {
+    let f = capture("udp_busy_486.pcap");
+    let out = sipcdr(&["-o", "-", "-r", f.to_str().unwrap(), "port", "and", "and"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid filter expression"));
+    let out = sipcdr(&["-r", f.to_str().unwrap(), "--local-net", "10.0.0.0/99"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--local-net"));
+}
+
+#[test]
+fn bpf_filter_selects_packets() {
+    let f = capture("udp_busy_486.pcap");
+    let all = sipcdr(&["-q", "-o", "-", "-r", f.to_str().unwrap()]);
+    assert_eq!(lines(&all.stdout), 2);
+    let none = sipcdr(&["-q", "-o", "-", "-r", f.to_str().unwrap(), "tcp"]);
+    assert!(none.status.success());
+    assert_eq!(lines(&none.stdout), 1);
+    let udp = sipcdr(&["-o", "-", "-r", f.to_str().unwrap(), "udp"]);
+    assert_eq!(udp.stdout, all.stdout);
+    assert!(String::from_utf8_lossy(&udp.stderr).contains("0 filtered out"));
+}
+
+#[test]
+fn directory_output_rotates_by_size_with_headers_and_no_part_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("cdr");
+    let mut args = vec![
+        "-q",
+        "-o",
+        out_dir.to_str().unwrap(),
+        "--rotate-size",
+        "600",
+    ];
+    let files: Vec<String> = [
+        "udp_answered_caller_bye.pcap",
+        "udp_busy_486.pcap",
+        "udp_cancel_after_180.pcap",
+    ]
+    .iter()
+    .map(|n| capture(n).to_str().unwrap().to_owned())
+    .collect();
+    for f in &files {
+        args.extend(["-r", f.as_str()]);
+    }
+    let out = sipcdr(&args);
+    assert!(out.status.success(), "{out:?}");
+    let mut names: Vec<_> = fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 2, "{names:?}");
+    let mut rows = 0;
+    for n in &names {
+        assert_eq!(n.extension().unwrap(), "csv", "{n:?}");
+        let text = fs::read_to_string(n).unwrap();
+        assert!(text.starts_with("leg_id,session_id,call_id,"));
+        rows += lines(text.as_bytes()) - 1;
+    }
+    assert_eq!(rows, 4);
+    // Same input, same directory: nothing is overwritten, new names are used.
+    let again = sipcdr(&args);
+    assert!(again.status.success());
+    assert_eq!(fs::read_dir(&out_dir).unwrap().count(), names.len() * 2);
+}
+
+#[test]
+fn time_rotation_names_files_by_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("cdr");
+    let f = capture("udp_answered_caller_bye.pcap");
+    let out = sipcdr(&[
+        "-q",
+        "-o",
+        out_dir.to_str().unwrap(),
+        "--rotate-interval",
+        "1d",
+        "-r",
+        f.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let names: Vec<String> = fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 1);
+    assert!(
+        names[0].starts_with("cdr-") && names[0].ends_with("T000000Z.csv"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn summary_reports_counts() {
+    let f = capture("udp_cancel_after_180.pcap");
+    let out = sipcdr(&["-o", "-", "-r", f.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("call-canceled 1"), "{err}");
+    assert!(err.contains("cdrs written     1"), "{err}");
+    assert!(err.contains("packets/s"), "{err}");
+}

@@ -1,0 +1,26 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Integration tests: the sipcdr binary on real captures.
+//! - `golden`: every `captures/*.pcap` recorded from real sipp peers (scripts/record-captures.sh)
+//!   gives exactly its committed `captures/*.csv`, with 1 and with 4 shards.
+//! - `cli`: errors name the file and offset and keep what was read; rotation; BPF filters.
+
+mod cli;
+mod golden;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn sipcdr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sipcdr"))
+        .args(args)
+        .output()
+        .expect("run sipcdr")
+}
+
+pub fn capture(name: &str) -> PathBuf {
+    root().join("captures").join(name)
+}
