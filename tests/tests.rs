@@ -5,6 +5,7 @@
 //! - `cli`: errors name the file and offset and keep what was read; rotation; BPF filters.
 
 mod cli;
+mod formats;
 mod golden;
 
 use std::path::{Path, PathBuf};

@@ -30,6 +30,16 @@ fn main() {
     let shared = root.join("../shared/captures");
     if shared.is_dir() {
         check_dir(&shared, &shared.join("truth"), &mut t);
+        match direction_of_proxy_legs(&shared.join("sngrep_ipv6frag.pcap")) {
+            Ok(()) => {
+                println!("ok      --local-net on the two legs of a proxied call");
+                t.passed += 1;
+            }
+            Err(e) => {
+                println!("FAILED  --local-net on the two legs of a proxied call: {e}");
+                t.failed += 1;
+            }
+        }
     } else {
         println!(
             "SKIPPED {}: not found: NONE of the public-capture tests ran",
@@ -95,6 +105,47 @@ fn check_dir(dir: &Path, truth_dir: &Path, t: &mut Tally) {
                 }
             },
         }
+    }
+}
+
+/// A proxy capture (caller → proxy → callee, one Call-ID): with the proxy's address as our
+/// network, the leg into it is inbound and the leg out of it outbound; they share a session id.
+fn direction_of_proxy_legs(pcap: &Path) -> Result<(), String> {
+    let proxy = "fd17:625c:f037:2:a00:27ff:feb9:3519";
+    let out = Command::new(env!("CARGO_BIN_EXE_sipcdr"))
+        .args([
+            "-q",
+            "-o",
+            "-",
+            "--local-net",
+            &format!("{proxy}/128"),
+            "-r",
+        ])
+        .arg(pcap)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let rows = parse_csv(&String::from_utf8_lossy(&out.stdout));
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["direction"].as_str(),
+                r["src_ip"].as_str(),
+                r["dst_ip"].as_str(),
+            )
+        })
+        .collect();
+    let inbound = got
+        .iter()
+        .any(|&(d, _, dst)| d == "inbound" && dst == proxy);
+    let outbound = got
+        .iter()
+        .any(|&(d, src, _)| d == "outbound" && src == proxy);
+    let one_session = rows.len() == 2 && rows[0]["session_id"] == rows[1]["session_id"];
+    if inbound && outbound && one_session {
+        Ok(())
+    } else {
+        Err(format!("{got:?}"))
     }
 }
 

@@ -44,7 +44,12 @@ impl Filter {
 }
 
 fn compile(expr: &str, linktype: u32) -> Result<BpfProgram> {
-    let lt = i32::try_from(linktype).context("link type out of range")?;
+    // libpcap wants a DLT value, which differs from the file's LINKTYPE value for raw IP.
+    let dlt = match linktype {
+        101 => 12, // LINKTYPE_RAW → DLT_RAW (Linux value)
+        other => other,
+    };
+    let lt = i32::try_from(dlt).context("link type out of range")?;
     let cap = Capture::dead(Linktype(lt)).context("libpcap cannot open a dead handle")?;
     Ok(cap.compile(expr, true)?)
 }
