@@ -25,7 +25,7 @@ fn read_pcap(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
 
 fn block(kind: u32, body: &[u8]) -> Vec<u8> {
     let mut body = body.to_vec();
-    while body.len() % 4 != 0 {
+    while !body.len().is_multiple_of(4) {
         body.push(0);
     }
     let len = (12 + body.len()) as u32;
