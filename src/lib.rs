@@ -14,6 +14,8 @@
 //! [`time`] (packet time) is the only leaf shared by all stages; [`cli`] and [`config`] turn flags
 //! into one validated configuration per stage.
 
+#![forbid(unsafe_code)]
+
 pub mod capture;
 pub mod cdr;
 pub mod cli;
