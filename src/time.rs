@@ -1,42 +1,55 @@
 //! Packet time. Everything downstream of capture measures time from packet timestamps only, so a
 //! replay of the same file gives the same CDRs (no wall clock in offline mode).
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::num::NonZeroI64;
 
 /// Microseconds since the Unix epoch, UTC, taken from the capture.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(i64);
+///
+/// Stored with its sign bit flipped in a `NonZeroI64`, so that `Option<Timestamp>` takes 8 bytes
+/// instead of 16 (a leg holds several optional times; memory per open leg is a target). The one
+/// value this cannot hold, `i64::MIN` µs, is 292 000 years before the epoch.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timestamp(NonZeroI64);
 
 impl Timestamp {
-    pub const ZERO: Timestamp = Timestamp(0);
+    pub const ZERO: Timestamp = Timestamp::from_micros(0);
 
     pub const fn from_micros(us: i64) -> Self {
-        Timestamp(us)
+        let us = if us == i64::MIN { i64::MIN + 1 } else { us };
+        match NonZeroI64::new(us ^ i64::MIN) {
+            Some(v) => Timestamp(v),
+            None => Timestamp(NonZeroI64::MAX), // unreachable: only i64::MIN maps to 0
+        }
     }
 
     pub const fn from_secs(s: i64) -> Self {
-        Timestamp(s.saturating_mul(1_000_000))
+        Timestamp::from_micros(s.saturating_mul(1_000_000))
     }
 
     pub const fn as_micros(self) -> i64 {
-        self.0
+        self.0.get() ^ i64::MIN
     }
 
     /// `self + secs` seconds, saturating.
     pub const fn plus_secs(self, secs: u32) -> Self {
-        Timestamp(self.0.saturating_add(secs as i64 * 1_000_000))
+        Timestamp::from_micros(self.as_micros().saturating_add(secs as i64 * 1_000_000))
     }
 
     /// Whole milliseconds from `earlier` to `self`, never negative (captures can hold packets
     /// whose timestamps step backwards; a duration is then 0, not negative).
     pub fn millis_since(self, earlier: Timestamp) -> i64 {
-        (self.0 - earlier.0).max(0) / 1000
+        self.as_micros().saturating_sub(earlier.as_micros()).max(0) / 1000
     }
 
     /// Start of the `interval_secs`-long bucket this time falls in.
     pub fn floor_to(self, interval_secs: u64) -> Timestamp {
-        let step = (interval_secs as i64).saturating_mul(1_000_000).max(1);
-        Timestamp(self.0.div_euclid(step) * step)
+        let step = i64::try_from(interval_secs)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000)
+            .max(1);
+        Timestamp::from_micros(self.as_micros().div_euclid(step) * step)
     }
 
     /// Writes RFC 3339 UTC with microseconds: `2026-01-01T01:56:40.019566Z`.
@@ -52,12 +65,36 @@ impl Timestamp {
     }
 
     fn civil(self) -> (i64, u32, u32, u32, u32, u32, u32) {
-        let secs = self.0.div_euclid(1_000_000);
-        let us = self.0.rem_euclid(1_000_000) as u32;
+        let secs = self.as_micros().div_euclid(1_000_000);
+        let us = self.as_micros().rem_euclid(1_000_000) as u32;
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400) as u32;
         let (y, mo, d) = civil_from_days(days);
         (y, mo, d, sod / 3600, sod / 60 % 60, sod % 60, us)
+    }
+}
+
+impl Default for Timestamp {
+    fn default() -> Self {
+        Timestamp::ZERO
+    }
+}
+
+impl Ord for Timestamp {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_micros().cmp(&other.as_micros())
+    }
+}
+
+impl PartialOrd for Timestamp {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({})", self.as_micros())
     }
 }
 
@@ -97,6 +134,18 @@ mod tests {
             "2000-02-29T00:00:00.000000Z"
         );
         assert_eq!(t.file_stamp(), "20260101T015640Z");
+    }
+
+    #[test]
+    fn option_is_small_and_order_is_numeric() {
+        assert_eq!(std::mem::size_of::<Option<Timestamp>>(), 8);
+        let v = [-5_000_000, -1, 0, 1, 1_767_232_600_019_566, i64::MAX];
+        for w in v.windows(2) {
+            let (a, b) = (Timestamp::from_micros(w[0]), Timestamp::from_micros(w[1]));
+            assert!(a < b, "{w:?}");
+            assert_eq!(a.as_micros(), w[0]);
+        }
+        assert_eq!(Timestamp::from_micros(i64::MIN).as_micros(), i64::MIN + 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::capture::Transport;
 use crate::cdr::cause::{q850_name, sip_code_cause};
 use crate::cdr::{Cdr, Direction, Disposition, EndReason};
 use crate::time::Timestamp;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 /// How long a CANCELed INVITE waits for its final response (Timer B, 64·T1), and how long an
 /// ended call is remembered so its stragglers are not orphans.
@@ -14,6 +14,38 @@ pub const TRANSACTION_SECS: u32 = 32;
 /// How long a 401/407-challenged INVITE waits for its retry with credentials: a person may be
 /// typing a password (the public capture sngrep_aaa.pcap retries after 32.5 s).
 pub const CHALLENGE_SECS: u32 = 300;
+
+/// An address and port in 18 bytes (a `SocketAddr` takes 32): IPv4 is kept IPv4-mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    ip: [u8; 16],
+    port: u16,
+}
+
+impl From<SocketAddr> for Endpoint {
+    fn from(a: SocketAddr) -> Self {
+        let ip = match a.ip() {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            IpAddr::V6(v6) => v6.octets(),
+        };
+        Endpoint { ip, port: a.port() }
+    }
+}
+
+impl Endpoint {
+    pub fn ip(self) -> IpAddr {
+        Ipv6Addr::from(self.ip).to_canonical()
+    }
+
+    pub fn addr(self) -> SocketAddr {
+        SocketAddr::new(self.ip(), self.port)
+    }
+
+    /// Same host (port ignored).
+    pub fn same_host(self, other: Endpoint) -> bool {
+        self.ip == other.ip
+    }
+}
 
 /// Strings of a leg, packed in one allocation.
 #[derive(Debug)]
@@ -82,8 +114,8 @@ pub struct Ending {
 #[derive(Debug)]
 pub struct Leg {
     pub text: LegText,
-    pub src: SocketAddr,
-    pub dst: SocketAddr,
+    pub src: Endpoint,
+    pub dst: Endpoint,
     pub transport: Transport,
     pub direction: Option<Direction>,
     /// Hash of the caller's From tag (0 when absent): tells which side sent a BYE.
@@ -260,8 +292,8 @@ impl Leg {
         leg_key.extend_from_slice(
             format!(
                 "|{}|{}|{}|{}",
-                self.src,
-                self.dst,
+                self.src.addr(),
+                self.dst.addr(),
                 self.transport.as_str(),
                 self.start.as_micros()
             )
@@ -272,8 +304,8 @@ impl Leg {
             session_id: uuid::Uuid::new_v5(&SESSION_NS, call_id.as_bytes()),
             direction: self.direction,
             transport: self.transport,
-            src: self.src,
-            dst: self.dst,
+            src: self.src.addr(),
+            dst: self.dst.addr(),
             caller_name: self.text.get(Field::CallerName).to_owned(),
             caller_number: self.text.get(Field::CallerNumber).to_owned(),
             destination_number: self.text.get(Field::DestinationNumber).to_owned(),
@@ -307,3 +339,13 @@ fn cancel_cause(cancel_reason: Option<u16>, response_cause: Option<&'static str>
 /// Namespaces of the name-based (v5) UUIDs: the same input gives the same ids on every run.
 const LEG_NS: uuid::Uuid = uuid::Uuid::from_u128(0x6a1f_2c52_8b0e_4c1d_9f3a_51c2_d7e4_0a11);
 const SESSION_NS: uuid::Uuid = uuid::Uuid::from_u128(0x6a1f_2c52_8b0e_4c1d_9f3a_51c2_d7e4_0a12);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn leg_stays_small() {
+        // Memory per open leg is a product target (issue #3): keep the struct compact.
+        let size = std::mem::size_of::<super::Leg>();
+        assert!(size <= 192, "Leg grew to {size} bytes");
+    }
+}

@@ -3,7 +3,7 @@
 
 mod dialog;
 
-pub use dialog::{Leg, Phase, TRANSACTION_SECS};
+pub use dialog::{Endpoint, Leg, Phase, TRANSACTION_SECS};
 
 use crate::capture::route::{Batch, Item, Msg};
 use crate::cdr::cause::q850_name;
@@ -158,7 +158,7 @@ impl Tracker {
         let call = match self.calls.get_mut(call_id) {
             Some(c) => c,
             None => self.calls.entry(call_id.into()).or_insert(Call {
-                legs: Vec::new(),
+                legs: Vec::with_capacity(1),
                 armed: None,
             }),
         };
@@ -196,8 +196,8 @@ impl Tracker {
         let direction = direction(&self.cfg.local_nets, meta.src, meta.dst);
         call.legs.push(Leg {
             text,
-            src: meta.src,
-            dst: meta.dst,
+            src: meta.src.into(),
+            dst: meta.dst.into(),
             transport: meta.transport,
             direction,
             from_tag: from.tag().map_or(0, |t| self.tags.hash_one(t) | 1),
@@ -245,7 +245,7 @@ impl Tracker {
                 let from_tag = m.from.map(NameAddr::parse).and_then(|n| n.tag());
                 let by_caller = match from_tag {
                     Some(t) if leg.from_tag != 0 => self.tags.hash_one(t) | 1 == leg.from_tag,
-                    _ => meta.src.ip() == leg.src.ip(),
+                    _ => leg.src.same_host(meta.src.into()),
                 };
                 let e = leg.end(Ending {
                     at: Some(meta.ts),
@@ -452,11 +452,12 @@ fn emit(out: &mut Out, stats: &mut TrackerStats, seq: u64, call_id: &[u8], leg: 
 /// INVITE's direction, or either direction unless `forward_only`), else the same pair of hosts,
 /// else the only leg of the call. The newest leg wins a tie.
 fn find_leg(legs: &[Leg], src: SocketAddr, dst: SocketAddr, forward_only: bool) -> Option<usize> {
+    let (src, dst) = (Endpoint::from(src), Endpoint::from(dst));
     let fwd = |l: &Leg| l.src == src && l.dst == dst;
     let rev = |l: &Leg| !forward_only && l.src == dst && l.dst == src;
     let hosts = |l: &Leg| {
-        (l.src.ip() == src.ip() && l.dst.ip() == dst.ip())
-            || (!forward_only && l.src.ip() == dst.ip() && l.dst.ip() == src.ip())
+        (l.src.same_host(src) && l.dst.same_host(dst))
+            || (!forward_only && l.src.same_host(dst) && l.dst.same_host(src))
     };
     legs.iter()
         .rposition(|l| fwd(l) || rev(l))
