@@ -139,5 +139,40 @@ fn track(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, decode, parse, track);
+fn encode(c: &mut Criterion) {
+    // Every CDR of the sipp captures, encoded as CSV lines.
+    let mut cdrs = Vec::new();
+    let mut d = Decoder::default();
+    let mut t = Tracker::new(TrackerConfig::default());
+    let mut out = Out::new();
+    let mut batch = Batch::default();
+    for (seq, (lt, ts, data)) in frames().iter().enumerate() {
+        if let Ok(x) = d.decode(*lt, data, *ts)
+            && let L4::Udp(p) = x.l4
+        {
+            batch.push_msg(seq as u64, *ts, x.src, x.dst, Transport::Udp, p);
+        }
+    }
+    for item in &batch.items {
+        if let Item::Msg(m) = item {
+            t.handle(batch.bytes_of(m), m, &mut out);
+        }
+    }
+    t.finish(&mut out);
+    cdrs.extend(out.into_iter().map(|(_, c)| c));
+    let mut g = c.benchmark_group("encode");
+    g.throughput(Throughput::Elements(cdrs.len() as u64));
+    g.bench_function("csv rows", |b| {
+        let mut enc = sipcdr::cdr::Encoder::default();
+        b.iter(|| {
+            let mut n = 0;
+            for c in &cdrs {
+                n += enc.encode(c).len();
+            }
+            black_box(n)
+        })
+    });
+}
+
+criterion_group!(benches, decode, parse, track, encode);
 criterion_main!(benches);

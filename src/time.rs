@@ -58,6 +58,27 @@ impl Timestamp {
         write!(out, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{us:06}Z")
     }
 
+    /// RFC 3339 as bytes without formatting machinery (the CSV encoder's hot path). Years
+    /// outside 0..=9999 are clamped to 0000 or 9999.
+    pub fn rfc3339_bytes(self) -> [u8; 27] {
+        let (y, mo, d, h, mi, s, us) = self.civil();
+        let mut b = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut v: u32| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y.clamp(0, 9999) as u32);
+        put(5, 2, mo);
+        put(8, 2, d);
+        put(11, 2, h);
+        put(14, 2, mi);
+        put(17, 2, s);
+        put(20, 6, us);
+        b
+    }
+
     /// Compact form for file names: `20260101T015640Z`.
     pub fn file_stamp(self) -> String {
         let (y, mo, d, h, mi, s, _) = self.civil();
@@ -127,6 +148,7 @@ mod tests {
         // 1767232600.019566 = 2026-01-01T01:56:40.019566Z (checked with `date -u -d @1767232600`)
         let t = Timestamp::from_micros(1_767_232_600_019_566);
         assert_eq!(t.to_string(), "2026-01-01T01:56:40.019566Z");
+        assert_eq!(&t.rfc3339_bytes(), b"2026-01-01T01:56:40.019566Z");
         assert_eq!(Timestamp::ZERO.to_string(), "1970-01-01T00:00:00.000000Z");
         // a leap day
         assert_eq!(

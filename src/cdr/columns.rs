@@ -1,7 +1,6 @@
 //! The CSV schema: column names in order, and the encoder of one record into one CSV line.
 
 use super::Cdr;
-use crate::time::Timestamp;
 use std::fmt::Write as _;
 
 /// Column names, in output order.
@@ -80,15 +79,16 @@ impl Encoder {
             let _ = write!(s, "{v}");
             r.push_field(s.as_bytes());
         };
-        text(r, &c.leg_id);
-        text(r, &c.session_id);
+        let mut uuid = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        r.push_field(c.leg_id.hyphenated().encode_lower(&mut uuid).as_bytes());
+        r.push_field(c.session_id.hyphenated().encode_lower(&mut uuid).as_bytes());
         r.push_field(c.call_id.as_bytes());
         r.push_field(c.direction.map_or("", |d| d.as_str()).as_bytes());
         r.push_field(c.transport.as_str().as_bytes());
         text(r, &c.src.ip());
-        text(r, &c.src.port());
+        r.push_field(Digits::new(i64::from(c.src.port())).as_bytes());
         text(r, &c.dst.ip());
-        text(r, &c.dst.port());
+        r.push_field(Digits::new(i64::from(c.dst.port())).as_bytes());
         for v in [
             &c.caller_name,
             &c.caller_number,
@@ -99,31 +99,26 @@ impl Encoder {
         ] {
             r.push_field(v.as_bytes());
         }
-        let time = |r: &mut csv::ByteRecord, s: &mut String, t: Option<Timestamp>| {
-            s.clear();
-            if let Some(t) = t {
-                let _ = t.write_rfc3339(s);
+        for t in [Some(c.start), c.progress, c.progress_media, c.answer, c.end] {
+            match t {
+                Some(t) => r.push_field(&t.rfc3339_bytes()),
+                None => r.push_field(b""),
             }
-            r.push_field(s.as_bytes());
-        };
-        time(r, s, Some(c.start));
-        time(r, s, c.progress);
-        time(r, s, c.progress_media);
-        time(r, s, c.answer);
-        time(r, s, c.end);
-        let num = |r: &mut csv::ByteRecord, s: &mut String, n: Option<i64>| {
-            s.clear();
-            if let Some(n) = n {
-                let _ = write!(s, "{n}");
+        }
+        let nums = [
+            c.duration_ms(),
+            c.pdd_ms(),
+            c.ring_ms(),
+            c.talk_ms(),
+            Some(c.hold_ms),
+            c.sip_code.map(i64::from),
+        ];
+        for n in nums {
+            match n {
+                Some(n) => r.push_field(Digits::new(n).as_bytes()),
+                None => r.push_field(b""),
             }
-            r.push_field(s.as_bytes());
-        };
-        num(r, s, c.duration_ms());
-        num(r, s, c.pdd_ms());
-        num(r, s, c.ring_ms());
-        num(r, s, c.talk_ms());
-        num(r, s, Some(c.hold_ms));
-        num(r, s, c.sip_code.map(i64::from));
+        }
         r.push_field(c.reason.as_str().as_bytes());
         r.push_field(c.hangup_cause.unwrap_or("").as_bytes());
         r.push_field(c.disposition.map_or("", |d| d.as_str()).as_bytes());
@@ -136,7 +131,45 @@ impl Encoder {
         if self.out.write_byte_record(&self.record).is_err() || self.out.flush().is_err() {
             return Vec::new();
         }
-        self.lines.0.take()
+        // One exact allocation for the line; the buffer keeps its capacity for the next one.
+        let mut buf = self.lines.0.borrow_mut();
+        let line = buf.clone();
+        buf.clear();
+        line
+    }
+}
+
+/// Decimal digits of an integer, on the stack.
+struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    fn new(n: i64) -> Digits {
+        let mut d = Digits {
+            buf: [0; 20],
+            start: 20,
+        };
+        let neg = n < 0;
+        let mut v = n.unsigned_abs();
+        loop {
+            d.start -= 1;
+            d.buf[d.start] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 || d.start == 1 {
+                break;
+            }
+        }
+        if neg {
+            d.start -= 1;
+            d.buf[d.start] = b'-';
+        }
+        d
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
     }
 }
 
@@ -160,6 +193,7 @@ mod tests {
     use super::*;
     use crate::capture::Transport;
     use crate::cdr::{Disposition, EndReason};
+    use crate::time::Timestamp;
 
     fn sample() -> Cdr {
         Cdr {
@@ -186,6 +220,13 @@ mod tests {
             reason: EndReason::NormalRelease,
             hangup_cause: Some("NORMAL_CLEARING"),
             disposition: Some(Disposition::Caller),
+        }
+    }
+
+    #[test]
+    fn digits() {
+        for n in [0, 7, -5, 1_234_567, i64::MIN, i64::MAX] {
+            assert_eq!(Digits::new(n).as_bytes(), n.to_string().as_bytes());
         }
     }
 
