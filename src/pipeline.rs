@@ -111,7 +111,7 @@ impl std::fmt::Display for RunSummary {
         )?;
         writeln!(
             f,
-            "  ip fragments     {} datagrams reassembled, {} fragments waiting, {} bad, {} reassemblies timed out",
+            "  ip fragments     {} datagrams reassembled from {} fragments held, {} bad fragments, {} reassemblies timed out",
             c.reassembled, c.fragments_pending, c.fragments_bad, c.reassembly_dropped
         )?;
         writeln!(
