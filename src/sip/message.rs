@@ -282,17 +282,31 @@ impl<'a> Iterator for HeaderIter<'a> {
                 return None;
             }
             let start = self.pos;
-            let Some(nl) = memchr(b'\n', &buf[start..]) else {
+            // The empty line ends the headers.
+            match (buf[start], buf.get(start + 1)) {
+                (b'\n', _) => {
+                    self.body_at = Some(start + 1);
+                    self.pos = start + 1;
+                    return None;
+                }
+                (b'\r', Some(b'\n')) => {
+                    self.body_at = Some(start + 2);
+                    self.pos = start + 2;
+                    return None;
+                }
+                _ => {}
+            }
+            // The name is short: a plain loop to the colon beats a memchr call.
+            let mut colon = start;
+            while colon < buf.len() && buf[colon] != b':' && buf[colon] != b'\n' {
+                colon += 1;
+            }
+            let Some(nl) = memchr(b'\n', &buf[colon..]) else {
                 // An unterminated last line: the headers did not end.
                 self.pos = buf.len();
                 return None;
             };
-            let mut end = start + nl; // index of '\n'
-            if trim_cr(&buf[start..end]).is_empty() {
-                self.body_at = Some(end + 1);
-                self.pos = end + 1;
-                return None;
-            }
+            let mut end = colon + nl; // index of '\n'
             // Folded continuation lines start with SP or HT.
             while matches!(buf.get(end + 1), Some(b' ' | b'\t')) {
                 match memchr(b'\n', &buf[end + 1..]) {
@@ -304,10 +318,11 @@ impl<'a> Iterator for HeaderIter<'a> {
                 }
             }
             self.pos = (end + 1).min(buf.len());
-            let line = &buf[start..end.min(buf.len())];
-            if let Some(colon) = memchr(b':', line) {
-                return Some((trim(&line[..colon]), trim(&line[colon + 1..])));
+            if colon < end {
+                let value = &buf[colon + 1..end.min(buf.len())];
+                return Some((trim(&buf[start..colon]), trim(value)));
             }
+            // A line without a colon is skipped.
         }
     }
 }

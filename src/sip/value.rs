@@ -4,6 +4,7 @@
 use super::Method;
 use super::message::{parse_u32, trim};
 use memchr::memchr;
+use std::borrow::Cow;
 
 /// `"Display" <uri>;params` or `uri;params` (From, To, Contact, P-Asserted-Identity …).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,25 +65,30 @@ impl<'a> NameAddr<'a> {
     }
 
     /// The display name without quotes and backslash escapes, whitespace folded, lossy UTF-8.
-    pub fn display_name(&self) -> String {
+    /// Borrows when nothing needs changing (the usual case).
+    pub fn display_name(&self) -> Cow<'a, str> {
         let d = self.display;
+        let quoted = d.first() == Some(&b'"');
         let inner = match d {
             [b'"', rest @ ..] => rest.strip_suffix(b"\"").unwrap_or(rest),
             _ => d,
         };
+        if !quoted || !inner.contains(&b'\\') {
+            return fold_ws(inner);
+        }
         let mut out = Vec::with_capacity(inner.len());
         let mut escaped = false;
         for &b in inner {
             if escaped {
                 out.push(b);
                 escaped = false;
-            } else if b == b'\\' && d.first() == Some(&b'"') {
+            } else if b == b'\\' {
                 escaped = true;
             } else {
                 out.push(b);
             }
         }
-        fold_ws(&out)
+        Cow::Owned(fold_ws(&out).into_owned())
     }
 }
 
@@ -165,13 +171,14 @@ pub fn delta_seconds(v: &[u8]) -> Option<u32> {
     parse_u32(&v[..memchr(b';', v).unwrap_or(v.len())])
 }
 
-/// Lossy UTF-8 with every run of whitespace (folded lines included) made one space.
-pub fn fold_ws(b: &[u8]) -> String {
+/// Lossy UTF-8 with every run of whitespace (folded lines included) made one space. Borrows
+/// when nothing needs changing.
+pub fn fold_ws(b: &[u8]) -> Cow<'_, str> {
     let s = String::from_utf8_lossy(trim(b));
     if !s.bytes().any(|c| c == b'\r' || c == b'\n' || c == b'\t') && !s.contains("  ") {
-        return s.into_owned();
+        return s;
     }
-    s.split_ascii_whitespace().collect::<Vec<_>>().join(" ")
+    Cow::Owned(s.split_ascii_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use crate::capture::Transport;
 use crate::cdr::cause::{q850_name, sip_code_cause};
 use crate::cdr::{Cdr, Direction, Disposition, EndReason};
 use crate::time::Timestamp;
+use std::io::Write as _;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 /// How long a CANCELed INVITE waits for its final response (Timer B, 64·T1), and how long an
@@ -287,17 +288,15 @@ impl Leg {
     /// The record for an ended leg.
     pub fn to_cdr(&self, call_id: &[u8], e: &Ending) -> Cdr {
         let call_id = String::from_utf8_lossy(call_id).into_owned();
-        let mut leg_key = Vec::with_capacity(call_id.len() + 64);
+        let mut leg_key = Vec::with_capacity(call_id.len() + 128);
         leg_key.extend_from_slice(call_id.as_bytes());
-        leg_key.extend_from_slice(
-            format!(
-                "|{}|{}|{}|{}",
-                self.src.addr(),
-                self.dst.addr(),
-                self.transport.as_str(),
-                self.start.as_micros()
-            )
-            .as_bytes(),
+        let _ = write!(
+            leg_key,
+            "|{}|{}|{}|{}",
+            self.src.addr(),
+            self.dst.addr(),
+            self.transport.as_str(),
+            self.start.as_micros()
         );
         Cdr {
             leg_id: uuid::Uuid::new_v5(&LEG_NS, &leg_key),

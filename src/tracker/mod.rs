@@ -184,7 +184,7 @@ impl Tracker {
         }
         let from = m.from.map(NameAddr::parse).unwrap_or_default();
         let to = m.to.map(NameAddr::parse).unwrap_or_default();
-        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let lossy = String::from_utf8_lossy;
         let text = LegText::new([
             &from.display_name(),
             &lossy(uri_user(from.uri)),
