@@ -6,6 +6,7 @@
 
 mod cli;
 mod formats;
+mod generated;
 mod golden;
 
 use std::path::{Path, PathBuf};
