@@ -175,7 +175,9 @@ pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u
                     on_packet(p);
                 }
                 consumed += used as u64;
-                reader.consume(used);
+                // No shift here: `consume` would move half the buffer every time it passes the middle;
+                // `refill` moves only the unread tail (measured: 4.6% of all instructions).
+                reader.consume_noshift(used);
             }
             Err(PcapError::Eof) => return Ok(packets),
             Err(PcapError::Incomplete(_)) => {

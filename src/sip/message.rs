@@ -211,12 +211,25 @@ fn may_start_start_line(p: &[u8]) -> bool {
     p.first().is_some_and(u8::is_ascii_uppercase) && p[..method_end].iter().all(|&b| is_token(b))
 }
 
-/// Finds the Call-ID value without parsing the rest (used to route a message to its shard).
+/// Finds the Call-ID value without parsing the rest (used to route a message to its shard). Only
+/// lines that start with `c` or `i` can be a Call-ID header; the others are skipped with one
+/// search for the line end each.
 pub fn find_call_id(buf: &[u8]) -> Option<&[u8]> {
-    let first_end = memchr(b'\n', buf)? + 1;
-    HeaderIter::new(buf, first_end)
-        .find(|(n, _)| HeaderName::from_bytes(n) == HeaderName::CallId)
-        .map(|(_, v)| v)
+    let mut pos = memchr(b'\n', buf)? + 1;
+    loop {
+        match *buf.get(pos)? {
+            b'\r' | b'\n' => return None, // end of headers
+            b'c' | b'C' | b'i' | b'I' => {
+                let mut it = HeaderIter::new(buf, pos);
+                let (name, value) = it.next()?;
+                if HeaderName::from_bytes(name) == HeaderName::CallId {
+                    return Some(value);
+                }
+                pos = it.pos;
+            }
+            _ => pos += memchr(b'\n', &buf[pos..])? + 1,
+        }
+    }
 }
 
 fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
@@ -492,6 +505,15 @@ v=0\nEXTRA";
             Some(&b"a84b4c76e66710@pc33.atlanta.example.com"[..])
         );
         assert_eq!(find_call_id(b"BYE x SIP/2.0\r\n\r\ni: late\r\n"), None);
+        assert_eq!(
+            find_call_id(b"BYE x SIP/2.0\nContact: <sip:x>\n folded\ncall-id:  7 \n"),
+            Some(&b"7"[..])
+        );
+        assert_eq!(
+            find_call_id(b"BYE x SIP/2.0\r\nCSeq: 1 BYE\r\nI:x\r\n\r\n"),
+            Some(&b"x"[..])
+        );
+        assert_eq!(find_call_id(b"BYE x SIP/2.0\r\nCSeq: 1 BYE\r\n"), None);
         let m = Message::parse(
             b"BYE sip:x SIP/2.0\r\nReason: SIP;cause=200\r\nreason: Q.850;cause=16\r\n\r\n",
             Framing::Datagram,
