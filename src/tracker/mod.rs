@@ -226,19 +226,15 @@ impl Tracker {
         meta: &Msg,
         out: &mut Out,
     ) {
-        let Some(call) = self.calls.get_mut(call_id) else {
-            self.stats.without_invite += 1;
+        let Some(leg) = open_leg(
+            &mut self.calls,
+            &mut self.stats,
+            call_id,
+            meta.src,
+            meta.dst,
+        ) else {
             return;
         };
-        let Some(i) = find_leg(&call.legs, meta.src, meta.dst, false) else {
-            self.stats.without_invite += 1;
-            return;
-        };
-        let leg = &mut call.legs[i];
-        if leg.phase == Phase::Ended {
-            self.stats.after_end += 1;
-            return;
-        }
         let cause = m.reasons().find_map(q850_cause);
         match method {
             Method::Bye => {
@@ -281,19 +277,16 @@ impl Tracker {
         meta: &Msg,
         out: &mut Out,
     ) {
-        let Some(call) = self.calls.get_mut(call_id) else {
-            self.stats.without_invite += 1;
+        // A response travels against its INVITE: look the leg up the other way round.
+        let Some(leg) = open_leg(
+            &mut self.calls,
+            &mut self.stats,
+            call_id,
+            meta.dst,
+            meta.src,
+        ) else {
             return;
         };
-        let Some(i) = find_leg(&call.legs, meta.dst, meta.src, false) else {
-            self.stats.without_invite += 1;
-            return;
-        };
-        let leg = &mut call.legs[i];
-        if leg.phase == Phase::Ended {
-            self.stats.after_end += 1;
-            return;
-        }
         let session_expires = m.session_expires.and_then(delta_seconds);
         let is_2xx = (200..300).contains(&code);
         let initial = cseq_method == Method::Invite && cseq_num == leg.invite_cseq;
@@ -446,6 +439,31 @@ fn emit(out: &mut Out, stats: &mut TrackerStats, seq: u64, call_id: &[u8], leg: 
         stats.by_reason[i] += 1;
     }
     out.push((seq, leg.to_cdr(call_id, e)));
+}
+
+/// The open leg an in-dialog message from `src` to `dst` belongs to; a message with none is
+/// counted (no INVITE seen, or the leg already ended).
+fn open_leg<'c>(
+    calls: &'c mut HashMap<Box<[u8]>, Call, ahash::RandomState>,
+    stats: &mut TrackerStats,
+    call_id: &[u8],
+    src: SocketAddr,
+    dst: SocketAddr,
+) -> Option<&'c mut Leg> {
+    let Some(call) = calls.get_mut(call_id) else {
+        stats.without_invite += 1;
+        return None;
+    };
+    let Some(i) = find_leg(&call.legs, src, dst, false) else {
+        stats.without_invite += 1;
+        return None;
+    };
+    let leg = &mut call.legs[i];
+    if leg.phase == Phase::Ended {
+        stats.after_end += 1;
+        return None;
+    }
+    Some(leg)
 }
 
 /// The leg of a call that a message from `src` to `dst` belongs to: the same address pair (in the
