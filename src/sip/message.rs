@@ -172,9 +172,14 @@ impl<'a> Message<'a> {
         }
     }
 
-    /// Every Reason header value, in order.
+    /// Every Reason header value, in order. Rescans the headers only when there is one.
     pub fn reasons(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        HeaderIter::new(self.headers, 0)
+        let headers = if self.reason.is_some() {
+            self.headers
+        } else {
+            &[]
+        };
+        HeaderIter::new(headers, 0)
             .filter(|(n, _)| HeaderName::from_bytes(n) == HeaderName::Reason)
             .map(|(_, v)| v)
     }

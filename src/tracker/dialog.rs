@@ -6,7 +6,6 @@ use crate::capture::Transport;
 use crate::cdr::cause::{q850_name, sip_code_cause};
 use crate::cdr::{Cdr, Direction, Disposition, EndReason};
 use crate::time::Timestamp;
-use std::io::Write as _;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 /// How long a CANCELed INVITE waits for its final response (Timer B, 64·T1), and how long an
@@ -288,16 +287,15 @@ impl Leg {
     /// The record for an ended leg.
     pub fn to_cdr(&self, call_id: &[u8], e: &Ending) -> Cdr {
         let call_id = String::from_utf8_lossy(call_id).into_owned();
-        let mut leg_key = Vec::with_capacity(call_id.len() + 128);
+        // Call-ID, hop and start time, as bytes: only determinism matters, not readability.
+        let mut leg_key = Vec::with_capacity(call_id.len() + 48);
         leg_key.extend_from_slice(call_id.as_bytes());
-        let _ = write!(
-            leg_key,
-            "|{}|{}|{}|{}",
-            self.src.addr(),
-            self.dst.addr(),
-            self.transport.as_str(),
-            self.start.as_micros()
-        );
+        for e in [self.src, self.dst] {
+            leg_key.extend_from_slice(&e.ip);
+            leg_key.extend_from_slice(&e.port.to_be_bytes());
+        }
+        leg_key.push(self.transport as u8);
+        leg_key.extend_from_slice(&self.start.as_micros().to_be_bytes());
         Cdr {
             leg_id: uuid::Uuid::new_v5(&LEG_NS, &leg_key),
             session_id: uuid::Uuid::new_v5(&SESSION_NS, call_id.as_bytes()),
