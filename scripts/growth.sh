@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Cost growth with the number of concurrently open legs: for each concurrency C (default 1000,
+# 100000 and 1000000) a capture of CALLS all-SIP calls (default 1 500 000) whose calls last about
+# C / CPS seconds, so that about C legs are open at once; prints sipcdr's median wall time over RUNS
+# runs, packets/s and peak RSS. Files go to DIR (default /tmp) and are deleted after use.
+# Usage: scripts/growth.sh [CALLS] [RUNS] [DIR] [C…]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+calls=${1:-1500000}; runs=${2:-3}; dir=${3:-/tmp}; shift $(( $# >= 3 ? 3 : $# ))
+levels=("$@"); [ ${#levels[@]} -gt 0 ] || levels=(1000 100000 1000000)
+cargo build --release --quiet --bin sipcdr --example gen --example floor
+for c in "${levels[@]}"; do
+  cps=$(( c / 5 < 2000 ? c / 5 : 2000 )); [ "$cps" -ge 1 ] || cps=1
+  f="$dir/growth-$c.pcap"
+  ./target/release/examples/gen --out "$f" --calls "$calls" --seed 11 --rtp-share 0 \
+    --concurrency "$c" --cps "$cps" 2>/dev/null
+  packets=$(./target/release/examples/floor "$f" | cut -d' ' -f1)
+  results=$(for _ in $(seq "$runs"); do
+    /usr/bin/time -f "%e %M" ./target/release/sipcdr -q -o - -r "$f" 2>&1 >/dev/null
+  done | sort -n)
+  median=$(echo "$results" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  rss=$(echo "$results" | awk '{if ($2 > m) m = $2} END {print m}')
+  awk -v c="$c" -v p="$packets" -v t="$median" -v r="$rss" \
+    'BEGIN { printf "open legs ~%-8d %9d packets  %6.2f s  %9.0f packets/s  peak RSS %d MiB\n", c, p, t, p / t, r / 1024 }'
+  rm -f "$f"
+done
