@@ -85,11 +85,16 @@ impl Call {
 }
 
 pub struct Tracker {
-    cfg: TrackerConfig,
+    rules: Rules,
     calls: HashMap<Box<[u8]>, Call, ahash::RandomState>,
     timers: BTreeSet<(Timestamp, Box<[u8]>)>,
-    tags: ahash::RandomState,
     pub stats: TrackerStats,
+}
+
+/// What applying a message needs besides the call itself: configuration and the tag hasher.
+struct Rules {
+    cfg: TrackerConfig,
+    tags: ahash::RandomState,
 }
 
 /// Where ended legs' records go: (sequence number of the event that ended them, record).
@@ -98,10 +103,12 @@ pub type Out = Vec<(u64, Cdr)>;
 impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Tracker {
         Tracker {
-            cfg,
+            rules: Rules {
+                cfg,
+                tags: ahash::RandomState::new(),
+            },
             calls: HashMap::default(),
             timers: BTreeSet::new(),
-            tags: ahash::RandomState::new(),
             stats: TrackerStats::default(),
         }
     }
@@ -127,45 +134,56 @@ impl Tracker {
             self.stats.malformed += 1;
             return;
         };
-        // Timers of this call that have passed fire before the message is applied.
-        if let Some(call) = self.calls.get_mut(call_id) {
-            expire_call(call, call_id, meta.ts, meta.seq, &mut self.stats, out);
-        }
         let to_tag = m.to.map(NameAddr::parse).and_then(|n| n.tag());
-        match m.start {
-            StartLine::Request {
-                method: Method::Invite,
-                uri,
-            } if to_tag.is_none() => {
-                self.initial_invite(&m, call_id, uri, cseq_num, meta);
+        let initial = to_tag.is_none() && m.method() == Some(Method::Invite);
+        // One lookup per message; only an initial INVITE creates a call.
+        let call = match self.calls.get_mut(call_id) {
+            Some(c) => c,
+            None if initial => self.calls.entry(call_id.into()).or_insert(Call {
+                legs: Vec::with_capacity(1),
+                armed: None,
+            }),
+            None => {
+                self.stats.without_invite += 1;
+                return;
             }
-            StartLine::Request { method, .. } => self.request(&m, call_id, method, meta, out),
+        };
+        let stats = &mut self.stats;
+        // Timers of this call that have passed fire before the message is applied.
+        expire_call(call, call_id, meta.ts, meta.seq, stats, out);
+        match m.start {
+            StartLine::Request { uri, .. } if initial => {
+                self.rules
+                    .initial_invite(call, stats, &m, uri, cseq_num, meta);
+            }
+            StartLine::Request { method, .. } => {
+                self.rules
+                    .request(call, stats, &m, call_id, method, meta, out);
+            }
             StartLine::Response { code, .. } => {
-                self.response(&m, call_id, code, cseq_num, cseq_method, meta, out);
+                let cseq = (cseq_num, cseq_method);
+                self.rules
+                    .response(call, stats, &m, call_id, code, cseq, meta, out);
             }
         }
-        self.rearm(call_id);
+        rearm(call, call_id, &mut self.timers);
     }
+}
 
+impl Rules {
     fn initial_invite(
-        &mut self,
+        &self,
+        call: &mut Call,
+        stats: &mut TrackerStats,
         m: &Message<'_>,
-        call_id: &[u8],
         ruri: &[u8],
         cseq_num: u32,
         meta: &Msg,
     ) {
-        let call = match self.calls.get_mut(call_id) {
-            Some(c) => c,
-            None => self.calls.entry(call_id.into()).or_insert(Call {
-                legs: Vec::with_capacity(1),
-                armed: None,
-            }),
-        };
         if let Some(i) = find_leg(&call.legs, meta.src, meta.dst, true) {
             let leg = &mut call.legs[i];
             if cseq_num <= leg.invite_cseq {
-                self.stats.retransmissions += 1;
+                stats.retransmissions += 1;
                 return;
             }
             if leg.phase == Phase::Setup {
@@ -177,7 +195,7 @@ impl Tracker {
                 return;
             }
             if leg.phase == Phase::Answered {
-                self.stats.retransmissions += 1;
+                stats.retransmissions += 1;
                 return;
             }
             // Ended: a new attempt on the same hop is a new leg.
@@ -215,24 +233,21 @@ impl Tracker {
             challenged: None,
             ended_at: None,
         });
-        self.stats.legs += 1;
+        stats.legs += 1;
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn request(
-        &mut self,
+        &self,
+        call: &mut Call,
+        stats: &mut TrackerStats,
         m: &Message<'_>,
         call_id: &[u8],
         method: Method<'_>,
         meta: &Msg,
         out: &mut Out,
     ) {
-        let Some(leg) = open_leg(
-            &mut self.calls,
-            &mut self.stats,
-            call_id,
-            meta.src,
-            meta.dst,
-        ) else {
+        let Some(leg) = open_leg(call, stats, meta.src, meta.dst) else {
             return;
         };
         let cause = m.reasons().find_map(q850_cause);
@@ -253,7 +268,7 @@ impl Tracker {
                         Disposition::Callee
                     }),
                 });
-                emit(out, &mut self.stats, meta.seq, call_id, leg, &e);
+                emit(out, stats, meta.seq, call_id, leg, &e);
             }
             Method::Cancel if leg.phase == Phase::Setup && leg.canceled.is_none() => {
                 leg.canceled = Some((meta.ts, cause));
@@ -268,23 +283,18 @@ impl Tracker {
 
     #[allow(clippy::too_many_arguments)]
     fn response(
-        &mut self,
+        &self,
+        call: &mut Call,
+        stats: &mut TrackerStats,
         m: &Message<'_>,
         call_id: &[u8],
         code: u16,
-        cseq_num: u32,
-        cseq_method: Method<'_>,
+        (cseq_num, cseq_method): (u32, Method<'_>),
         meta: &Msg,
         out: &mut Out,
     ) {
         // A response travels against its INVITE: look the leg up the other way round.
-        let Some(leg) = open_leg(
-            &mut self.calls,
-            &mut self.stats,
-            call_id,
-            meta.dst,
-            meta.src,
-        ) else {
+        let Some(leg) = open_leg(call, stats, meta.dst, meta.src) else {
             return;
         };
         let session_expires = m.session_expires.and_then(delta_seconds);
@@ -307,7 +317,7 @@ impl Tracker {
             return;
         }
         if leg.phase != Phase::Setup {
-            self.stats.retransmissions += 1; // a repeated 2xx, or a 2xx from a second fork
+            stats.retransmissions += 1; // a repeated 2xx, or a 2xx from a second fork
             return;
         }
         match code {
@@ -323,12 +333,14 @@ impl Tracker {
             _ => {
                 let cause = m.reasons().find_map(q850_cause);
                 if let Some(e) = leg.rejected(code, cause, meta.ts) {
-                    emit(out, &mut self.stats, meta.seq, call_id, leg, &e);
+                    emit(out, stats, meta.seq, call_id, leg, &e);
                 }
             }
         }
     }
+}
 
+impl Tracker {
     /// Capture time reached `now`: fire every timer that has passed.
     pub fn tick(&mut self, seq: u64, now: Timestamp, out: &mut Out) {
         while let Some((t, _)) = self.timers.first() {
@@ -350,7 +362,7 @@ impl Tracker {
                 continue;
             }
             expire_call(call, &id, now, seq, &mut self.stats, out);
-            self.rearm(&id);
+            rearm(call, &id, &mut self.timers);
         }
     }
 
@@ -364,19 +376,6 @@ impl Tracker {
         }
         self.calls.clear();
         self.timers.clear();
-    }
-
-    fn rearm(&mut self, call_id: &[u8]) {
-        let Some(call) = self.calls.get_mut(call_id) else {
-            return;
-        };
-        let next = call.next_deadline();
-        if next != call.armed {
-            call.armed = next;
-            if let Some(t) = next {
-                self.timers.insert((t, call_id.into()));
-            }
-        }
     }
 
     /// The shard thread's loop: batches in, rows out, until the capture side hangs up.
@@ -418,6 +417,17 @@ impl Tracker {
     }
 }
 
+/// Puts the call's next deadline in the timer set, unless it is there already.
+fn rearm(call: &mut Call, call_id: &[u8], timers: &mut BTreeSet<(Timestamp, Box<[u8]>)>) {
+    let next = call.next_deadline();
+    if next != call.armed {
+        call.armed = next;
+        if let Some(t) = next {
+            timers.insert((t, call_id.into()));
+        }
+    }
+}
+
 /// Fires the timers of one call that have passed by `now`.
 fn expire_call(
     call: &mut Call,
@@ -441,19 +451,14 @@ fn emit(out: &mut Out, stats: &mut TrackerStats, seq: u64, call_id: &[u8], leg: 
     out.push((seq, leg.to_cdr(call_id, e)));
 }
 
-/// The open leg an in-dialog message from `src` to `dst` belongs to; a message with none is
-/// counted (no INVITE seen, or the leg already ended).
+/// The open leg of `call` an in-dialog message from `src` to `dst` belongs to; a message with
+/// none is counted (its hop has no INVITE, or the leg already ended).
 fn open_leg<'c>(
-    calls: &'c mut HashMap<Box<[u8]>, Call, ahash::RandomState>,
+    call: &'c mut Call,
     stats: &mut TrackerStats,
-    call_id: &[u8],
     src: SocketAddr,
     dst: SocketAddr,
 ) -> Option<&'c mut Leg> {
-    let Some(call) = calls.get_mut(call_id) else {
-        stats.without_invite += 1;
-        return None;
-    };
     let Some(i) = find_leg(&call.legs, src, dst, false) else {
         stats.without_invite += 1;
         return None;
