@@ -41,6 +41,10 @@ pub struct Args {
     #[arg(long, value_name = "SIZE")]
     pub rotate_size: Option<String>,
 
+    /// Compress each CDR file (written as NAME.csv.zst; only with --out-dir).
+    #[arg(long, value_name = "ALGORITHM")]
+    pub compress: Option<crate::writer::Compression>,
+
     /// Our networks (CIDR, comma-separated or repeated): sets the direction column.
     #[arg(long, value_name = "CIDR", value_delimiter = ',')]
     pub local_net: Vec<String>,

@@ -40,6 +40,11 @@ impl Config {
             .as_deref()
             .map(|s| parse_size(s).with_context(|| format!("--rotate-size: bad size '{s}'")))
             .transpose()?;
+        if a.out_dir == "-" && a.compress.is_some() {
+            bail!(
+                "--compress applies to files in --out-dir, not to standard output (pipe it through zstd)"
+            );
+        }
         let output = if a.out_dir == "-" {
             Output::Stdout
         } else {
@@ -57,6 +62,7 @@ impl Config {
                 rotate_interval: (rotate_interval > 0).then_some(rotate_interval),
                 rotate_size,
                 prefix: "cdr-".into(),
+                compress: a.compress,
             },
             shards,
         })

@@ -151,3 +151,38 @@ fn summary_reports_counts() {
     assert!(err.contains("cdrs written     1"), "{err}");
     assert!(err.contains("packets/s"), "{err}");
 }
+
+#[test]
+fn zstd_compressed_files_hold_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, packed) = (dir.path().join("plain"), dir.path().join("zst"));
+    let f = capture("udp_answered_caller_bye.pcap");
+    let f = f.to_str().unwrap();
+    let a = sipcdr(&["-q", "-o", plain.to_str().unwrap(), "-r", f]);
+    let b = sipcdr(&[
+        "-q",
+        "-o",
+        packed.to_str().unwrap(),
+        "--compress",
+        "zstd",
+        "-r",
+        f,
+    ]);
+    assert!(a.status.success() && b.status.success(), "{b:?}");
+    let names = |d: &std::path::Path| {
+        let mut v: Vec<String> = fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let (pn, zn) = (names(&plain), names(&packed));
+    assert_eq!(zn.len(), 1);
+    assert_eq!(zn[0], format!("{}.zst", pn[0]));
+    let text = zstd::decode_all(fs::File::open(packed.join(&zn[0])).unwrap()).unwrap();
+    assert_eq!(text, fs::read(plain.join(&pn[0])).unwrap());
+    // Standard output is never compressed by sipcdr.
+    let c = sipcdr(&["-q", "-o", "-", "--compress", "zstd", "-r", f]);
+    assert_eq!(c.status.code(), Some(1));
+}

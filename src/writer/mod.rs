@@ -27,6 +27,15 @@ pub struct WriterConfig {
     pub rotate_size: Option<u64>,
     /// File name prefix, before the UTC time stamp.
     pub prefix: String,
+    /// Compress each file (rotation sizes count uncompressed bytes).
+    pub compress: Option<Compression>,
+}
+
+/// How output files are compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    /// Zstandard, one frame per file (`NAME.csv.zst`; read with `zstdcat`).
+    Zstd,
 }
 
 #[derive(Debug, Default)]
@@ -81,7 +90,7 @@ impl Merge {
 
 enum Sink {
     Stdout(std::io::BufWriter<std::io::Stdout>),
-    Dir(RotatingDir),
+    Dir(Box<RotatingDir>),
 }
 
 /// The writer thread's loop.
@@ -94,13 +103,7 @@ pub fn run(cfg: WriterConfig, shards: usize, rx: Receiver<RowBatch>) -> Result<W
                 .context("cannot write to standard output")?;
             Sink::Stdout(out)
         }
-        Output::Dir(d) => Sink::Dir(RotatingDir::new(
-            d,
-            &cfg.prefix,
-            header,
-            cfg.rotate_interval,
-            cfg.rotate_size,
-        )?),
+        Output::Dir(d) => Sink::Dir(Box::new(RotatingDir::new(d, &cfg, header)?)),
     };
     let mut stats = WriterStats::default();
     let mut merge = Merge::new(shards);

@@ -1,15 +1,44 @@
 //! A directory of CSV files that rotate by record time and by size. The file being written is
-//! `NAME.csv.part`; it is renamed to `NAME.csv` once complete, so a collector scanning the
-//! directory only ever sees finished files. Existing files are never overwritten.
+//! `NAME.csv.part` (`NAME.csv.zst.part` compressed); it is renamed to `NAME.csv` (`NAME.csv.zst`)
+//! once complete, so a collector scanning the directory only ever sees finished files. Existing
+//! files are never overwritten.
 
+use super::{Compression, WriterConfig};
 use crate::time::Timestamp;
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// zstd level for rotated files: the library's default, a good speed/ratio balance for CSV.
+const ZSTD_LEVEL: i32 = 3;
+
+/// An open output file, plain or compressed.
+enum Sink {
+    Plain(BufWriter<File>),
+    Zstd(zstd::stream::write::Encoder<'static, BufWriter<File>>),
+}
+
+impl Sink {
+    fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.write_all(b),
+            Sink::Zstd(w) => w.write_all(b),
+        }
+    }
+
+    /// Flushes (and ends the zstd frame), returning the file.
+    fn finish(self) -> io::Result<File> {
+        let buffered = match self {
+            Sink::Plain(w) => w,
+            Sink::Zstd(w) => w.finish()?,
+        };
+        buffered.into_inner().map_err(|e| e.into_error())
+    }
+}
+
 struct Current {
-    file: BufWriter<File>,
+    file: Sink,
     part: PathBuf,
     done: PathBuf,
     bucket: Timestamp,
@@ -23,27 +52,23 @@ pub struct RotatingDir {
     header: Vec<u8>,
     interval: Option<u64>,
     max_bytes: Option<u64>,
+    compress: Option<Compression>,
     current: Option<Current>,
     /// Finished files, in the order they were closed.
     pub closed: Vec<PathBuf>,
 }
 
 impl RotatingDir {
-    pub fn new(
-        dir: &Path,
-        prefix: &str,
-        header: Vec<u8>,
-        interval: Option<u64>,
-        max_bytes: Option<u64>,
-    ) -> Result<Self> {
+    pub fn new(dir: &Path, cfg: &WriterConfig, header: Vec<u8>) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create output directory {}", dir.display()))?;
         Ok(RotatingDir {
             dir: dir.to_owned(),
-            prefix: prefix.to_owned(),
+            prefix: cfg.prefix.clone(),
             header,
-            interval,
-            max_bytes,
+            interval: cfg.rotate_interval,
+            max_bytes: cfg.rotate_size,
+            compress: cfg.compress,
             current: None,
             closed: Vec::new(),
         })
@@ -91,9 +116,13 @@ impl RotatingDir {
                 } else {
                     format!("{}{stamp}-{n}", self.prefix)
                 };
+                let ext = match self.compress {
+                    None => "csv",
+                    Some(Compression::Zstd) => "csv.zst",
+                };
                 (
-                    self.dir.join(format!("{name}.csv.part")),
-                    self.dir.join(format!("{name}.csv")),
+                    self.dir.join(format!("{name}.{ext}.part")),
+                    self.dir.join(format!("{name}.{ext}")),
                 )
             })
             .find(|(p, d)| !p.exists() && !d.exists())
@@ -103,7 +132,14 @@ impl RotatingDir {
             .create_new(true)
             .open(&part)
             .with_context(|| format!("cannot create {}", part.display()))?;
-        let mut file = BufWriter::with_capacity(256 * 1024, f);
+        let buffered = BufWriter::with_capacity(256 * 1024, f);
+        let mut file = match self.compress {
+            None => Sink::Plain(buffered),
+            Some(Compression::Zstd) => Sink::Zstd(
+                zstd::stream::write::Encoder::new(buffered, ZSTD_LEVEL)
+                    .with_context(|| format!("cannot start zstd for {}", part.display()))?,
+            ),
+        };
         file.write_all(&self.header)
             .with_context(|| format!("cannot write {}", part.display()))?;
         self.current = Some(Current {
@@ -124,8 +160,7 @@ impl RotatingDir {
         };
         let f = c
             .file
-            .into_inner()
-            .map_err(|e| e.into_error())
+            .finish()
             .with_context(|| format!("cannot write {}", c.part.display()))?;
         f.sync_all()
             .with_context(|| format!("cannot sync {}", c.part.display()))?;
