@@ -297,8 +297,8 @@ impl Leg {
         leg_key.push(self.transport as u8);
         leg_key.extend_from_slice(&self.start.as_micros().to_be_bytes());
         Cdr {
-            leg_id: uuid::Uuid::new_v5(&LEG_NS, &leg_key),
-            session_id: uuid::Uuid::new_v5(&SESSION_NS, call_id.as_bytes()),
+            leg_id: name_uuid(LEG_NS, &leg_key),
+            session_id: name_uuid(SESSION_NS, call_id.as_bytes()),
             direction: self.direction,
             transport: self.transport,
             src: self.src.addr(),
@@ -333,12 +333,44 @@ fn cancel_cause(cancel_reason: Option<u16>, response_cause: Option<&'static str>
         .unwrap_or("ORIGINATOR_CANCEL")
 }
 
-/// Namespaces of the name-based (v5) UUIDs: the same input gives the same ids on every run.
-const LEG_NS: uuid::Uuid = uuid::Uuid::from_u128(0x6a1f_2c52_8b0e_4c1d_9f3a_51c2_d7e4_0a11);
-const SESSION_NS: uuid::Uuid = uuid::Uuid::from_u128(0x6a1f_2c52_8b0e_4c1d_9f3a_51c2_d7e4_0a12);
+/// Namespaces of the name-based UUIDs.
+const LEG_NS: &[u8] = b"sipcdr leg\0";
+const SESSION_NS: &[u8] = b"sipcdr session\0";
+
+/// A name-based UUID, version 8 (RFC 9562 custom): XXH3-128 of `namespace ‖ name` with the version
+/// and variant bits set. The same input gives the same id on every run and machine. Chosen over
+/// version 5 (SHA-1) because the two SHA-1s per record were 11 % of all instructions on an
+/// all-SIP capture (callgrind); XXH3 costs a few percent of that.
+pub fn name_uuid(namespace: &[u8], name: &[u8]) -> uuid::Uuid {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(namespace);
+    h.update(name);
+    uuid::Builder::from_custom_bytes(h.digest128().to_be_bytes()).into_uuid()
+}
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn name_uuids_are_stable_version_8() {
+        let u = super::name_uuid(b"sipcdr session\0", b"1-16732@127.0.1.1");
+        assert_eq!(u.get_version_num(), 8);
+        assert_eq!(u.get_variant(), uuid::Variant::RFC4122);
+        // Pinned: a change here changes every session_id ever written.
+        assert_eq!(
+            u,
+            super::name_uuid(b"sipcdr session\0", b"1-16732@127.0.1.1")
+        );
+        assert_eq!(u.to_string(), PINNED_SESSION_ID);
+        assert_ne!(
+            u,
+            super::name_uuid(b"sipcdr session\0", b"1-16732@127.0.1.2")
+        );
+    }
+
+    // Checked independently with Python: xxhash.xxh3_128(b"sipcdr session\0" + call_id), then
+    // version 8 and variant bits (README, CDR fields).
+    const PINNED_SESSION_ID: &str = "2fe7903a-2e2a-84aa-be0c-9d3c23174cc0";
+
     #[test]
     fn leg_stays_small() {
         // Memory per open leg is a product target (issue #3): keep the struct compact.
