@@ -21,6 +21,10 @@ use stream::{StreamConfig, StreamStats, Streams};
 pub enum Transport {
     Udp,
     Tcp,
+    /// SIP over WebSocket (RFC 7118), on TCP.
+    Ws,
+    /// SIP in SCTP DATA chunks (RFC 4168).
+    Sctp,
 }
 
 impl Transport {
@@ -28,6 +32,8 @@ impl Transport {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Ws => "ws",
+            Transport::Sctp => "sctp",
         }
     }
 }
