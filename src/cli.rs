@@ -49,6 +49,14 @@ pub struct Args {
     #[arg(long, value_name = "CIDR", value_delimiter = ',')]
     pub local_net: Vec<String>,
 
+    /// Most bytes one TCP flow may buffer (an unfinished message plus out-of-order segments).
+    #[arg(long, value_name = "SIZE", default_value = "256K")]
+    pub tcp_max_flow_bytes: String,
+
+    /// Most bytes all TCP flows together may buffer.
+    #[arg(long, value_name = "SIZE", default_value = "256M")]
+    pub tcp_max_bytes: String,
+
     /// Do not print the summary on standard error.
     #[arg(short = 'q', long)]
     pub quiet: bool,

@@ -2,6 +2,7 @@
 //! [`Config::from_args`] checks them and fills in defaults.
 
 use crate::capture::CaptureConfig;
+use crate::capture::stream::StreamConfig;
 use crate::tracker::TrackerConfig;
 use crate::writer::{Output, WriterConfig};
 use anyhow::{Context, Result, bail};
@@ -40,6 +41,15 @@ impl Config {
             .as_deref()
             .map(|s| parse_size(s).with_context(|| format!("--rotate-size: bad size '{s}'")))
             .transpose()?;
+        let size = |flag: &str, v: &str| -> Result<usize> {
+            let n = parse_size(v).with_context(|| format!("{flag}: bad size '{v}'"))?;
+            usize::try_from(n).with_context(|| format!("{flag}: '{v}' is too large"))
+        };
+        let stream = StreamConfig {
+            max_flow_bytes: size("--tcp-max-flow-bytes", &a.tcp_max_flow_bytes)?,
+            max_total_bytes: size("--tcp-max-bytes", &a.tcp_max_bytes)?,
+            ..StreamConfig::default()
+        };
         if a.out_dir == "-" && a.compress.is_some() {
             bail!(
                 "--compress applies to files in --out-dir, not to standard output (pipe it through zstd)"
@@ -54,7 +64,7 @@ impl Config {
             capture: CaptureConfig {
                 files: a.read.clone(),
                 filter,
-                ..CaptureConfig::default()
+                stream,
             },
             tracker: TrackerConfig { local_nets },
             writer: WriterConfig {

@@ -114,16 +114,41 @@ impl std::fmt::Display for RunSummary {
             "  ip fragments     {} datagrams reassembled from {} fragments held, {} bad fragments, {} reassemblies timed out",
             c.reassembled, c.fragments_pending, c.fragments_bad, c.reassembly_dropped
         )?;
+        let tcp = &c.tcp;
         writeln!(
             f,
-            "  tcp              {} segments, {} retransmitted, {} gaps, {} bytes skipped, {} buffer overflows, {} bad Content-Length",
-            c.tcp.segments,
-            c.tcp.retransmitted,
-            c.tcp.gaps,
-            c.tcp.bytes_skipped,
-            c.tcp.overflows,
-            c.tcp.bad_content_length
+            "  tcp              {} segments: {} out of order, {} retransmitted, {} overlapping; {} gaps, {} bytes skipped, {} bad Content-Length",
+            tcp.segments,
+            tcp.out_of_order,
+            tcp.retransmitted,
+            tcp.overlapping,
+            tcp.gaps,
+            tcp.bytes_skipped,
+            tcp.bad_content_length
         )?;
+        writeln!(
+            f,
+            "  tcp flows        {} closed, {} idle timed out, {} refused (too many); buffer caps reached: {} per flow, {} total",
+            tcp.flows_closed,
+            tcp.flows_expired,
+            tcp.flows_refused,
+            tcp.flow_overflows,
+            tcp.total_overflows
+        )?;
+        if tcp.ws_flows + tcp.ws_bad_frames > 0 {
+            writeln!(
+                f,
+                "  websocket        {} connections, {} SIP messages, {} frames unreadable (bad, compressed or not SIP)",
+                tcp.ws_flows, tcp.ws_messages, tcp.ws_bad_frames
+            )?;
+        }
+        if tcp.tls_flows > 0 {
+            writeln!(
+                f,
+                "  tls              {} connections, {} bytes: encrypted, not decoded (a passive sniffer cannot read TLS)",
+                tcp.tls_flows, tcp.tls_bytes
+            )?;
+        }
         writeln!(
             f,
             "  udp              {} datagrams, {} not SIP",

@@ -7,14 +7,16 @@ pub mod file;
 pub mod filter;
 pub mod route;
 pub mod stream;
+pub mod ws;
 
 use crate::sip::looks_like_sip;
 use crate::time::Timestamp;
 use decode::{Decoder, L4, Skip};
 use file::FileError;
 use route::{Closed, Router};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use stream::{StreamConfig, StreamStats, Streams};
+use stream::{FlowKey, StreamConfig, StreamStats, Streams};
 
 /// How a SIP message travelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -115,6 +117,9 @@ pub fn run_files(cfg: &CaptureConfig, mut router: Router) -> anyhow::Result<Capt
             anyhow::bail!("a tracker thread stopped early; capture aborted");
         }
     }
+    let mut res = Ok(());
+    streams.finish(&mut route_to(&mut router, &mut res));
+    res.map_err(|_| anyhow::anyhow!("a tracker thread stopped early"))?;
     router
         .flush_all()
         .map_err(|_| anyhow::anyhow!("a tracker thread stopped early"))?;
@@ -137,7 +142,9 @@ fn on_packet(
 ) -> Result<(), Closed> {
     if router.observe(ts)? {
         decoder.expire(ts);
-        streams.expire(ts);
+        let mut res = Ok(());
+        streams.expire(ts, &mut route_to(router, &mut res));
+        res?;
     }
     let d = match decoder.decode(linktype, data, ts) {
         Ok(d) => d,
@@ -165,13 +172,21 @@ fn on_packet(
         }
         L4::Tcp(seg) => {
             let mut res = Ok(());
-            streams.push((d.src, d.dst), &seg, ts, |msg| {
-                if res.is_ok() {
-                    res = router.route(ts, d.src, d.dst, Transport::Tcp, msg);
-                }
-            });
+            streams.push((d.src, d.dst), &seg, ts, &mut route_to(router, &mut res));
             res?;
         }
     }
     Ok(())
+}
+
+/// Routes messages that TCP reassembly finishes; the first failure is kept in `res`.
+fn route_to<'a>(
+    router: &'a mut Router,
+    res: &'a mut Result<(), Closed>,
+) -> impl FnMut(FlowKey, Timestamp, Transport, &[u8]) + 'a {
+    move |(src, dst): (SocketAddr, SocketAddr), ts, transport, msg| {
+        if res.is_ok() {
+            *res = router.route(ts, src, dst, transport, msg);
+        }
+    }
 }

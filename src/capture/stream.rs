@@ -1,35 +1,50 @@
-//! SIP over TCP: one byte buffer per direction of a connection, cut into messages by
-//! Content-Length. Segments are taken in order; a retransmitted segment adds nothing, a gap drops
-//! the damaged message and the stream re-synchronises on the next start line. Memory is capped per
-//! flow and in flow count.
+//! SIP over TCP, and over WebSocket on TCP: one byte stream per direction of a connection,
+//! reassembled by sequence number and cut into messages.
+//!
+//! - Segments that arrive ahead of a hole wait (bounded, [`StreamConfig::reorder_secs`]) for the
+//!   missing bytes; retransmitted and overlapping bytes are dropped (the first copy wins), so a
+//!   retransmission never makes a second message.
+//! - A hole that is never filled is a gap: the damaged message is dropped and the stream
+//!   re-synchronises on the next SIP start line (or WebSocket frame carrying one).
+//! - What the stream carries is decided by content: SIP (framed by Content-Length), an HTTP
+//!   Upgrade then WebSocket frames, or TLS records (counted, never decoded).
+//! - FIN and RST end a flow, idle flows are forgotten, and buffers are capped per flow and in
+//!   total; every cap reached is counted, never an abort.
 
+use super::Transport;
+use super::decode::TcpSegment;
+use super::ws;
 use crate::sip::{Error as SipError, Framing, Message, looks_like_sip};
 use crate::time::Timestamp;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::decode::TcpSegment;
-
-/// One direction of a TCP connection.
+/// One direction of a TCP connection: (source, destination).
 pub type FlowKey = (SocketAddr, SocketAddr);
 
-/// Limits and counters for TCP reassembly.
+/// Limits for TCP reassembly.
 #[derive(Clone, Copy, Debug)]
 pub struct StreamConfig {
-    /// Bytes a flow may buffer while waiting for the end of a message.
+    /// Bytes one flow may hold (unfinished message plus out-of-order segments).
     pub max_flow_bytes: usize,
+    /// Bytes all flows together may hold.
+    pub max_total_bytes: usize,
     /// Flows tracked at once; a new flow past this is not reassembled (counted).
     pub max_flows: usize,
     /// Capture-time seconds after which a silent flow is forgotten.
     pub idle_secs: u32,
+    /// Capture-time seconds out-of-order segments wait for a missing one before it counts as lost.
+    pub reorder_secs: u32,
 }
 
 impl Default for StreamConfig {
     fn default() -> Self {
         StreamConfig {
             max_flow_bytes: 256 * 1024,
+            max_total_bytes: 256 * 1024 * 1024,
             max_flows: 65_536,
             idle_secs: 300,
+            reorder_secs: 3,
         }
     }
 }
@@ -37,25 +52,98 @@ impl Default for StreamConfig {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StreamStats {
     pub segments: u64,
+    /// Segments that brought no new byte (retransmissions).
     pub retransmitted: u64,
+    /// Segments that partly repeated bytes already had.
+    pub overlapping: u64,
+    /// Segments that arrived ahead of a missing one.
+    pub out_of_order: u64,
+    /// Holes given up on (lost segments, or a capture that started mid-stream).
     pub gaps: u64,
     pub bytes_skipped: u64,
-    pub overflows: u64,
+    /// A flow's buffer passed `max_flow_bytes`.
+    pub flow_overflows: u64,
+    /// All flows' buffers together passed `max_total_bytes`.
+    pub total_overflows: u64,
     pub flows_refused: u64,
+    pub flows_closed: u64,
+    pub flows_expired: u64,
     pub bad_content_length: u64,
+    /// Connections that switched to WebSocket, and the SIP messages they carried.
+    pub ws_flows: u64,
+    pub ws_messages: u64,
+    /// WebSocket frames that could not be read (bad header, compressed, protocol error).
+    pub ws_bad_frames: u64,
+    /// Connections carrying TLS records: encrypted, not decodable passively.
+    pub tls_flows: u64,
+    pub tls_bytes: u64,
+}
+
+/// What a flow's bytes are, as far as we know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Looking for a place to start: a SIP start line, an HTTP Upgrade, TLS, or (`ws`, after a
+    /// WebSocket flow lost its place) a frame carrying SIP.
+    Lost {
+        ws: bool,
+    },
+    Sip,
+    Ws,
+    Tls,
+    /// FIN seen and every byte before it read: later segments are retransmissions.
+    Closed,
+}
+
+/// A segment that arrived ahead of the next expected byte.
+struct Pending {
+    seq: u32,
+    ts: Timestamp,
+    data: Vec<u8>,
 }
 
 struct Flow {
     next_seq: u32,
+    /// In-order bytes not yet cut into messages.
     buf: Vec<u8>,
-    /// False after a gap or at a mid-stream start: bytes are skipped up to a start line.
-    synced: bool,
+    /// Segments ahead of `next_seq`, sorted by sequence number, not overlapping.
+    pending: Vec<Pending>,
+    pending_bytes: usize,
+    /// WebSocket message being assembled from frames (unmasked).
+    ws_msg: Vec<u8>,
+    mode: Mode,
+    /// Sequence number just after the FIN, once seen.
+    fin_at: Option<u32>,
     last: Timestamp,
 }
+
+impl Flow {
+    fn new(next_seq: u32, mode: Mode, ts: Timestamp) -> Flow {
+        Flow {
+            next_seq,
+            buf: Vec::new(),
+            pending: Vec::new(),
+            pending_bytes: 0,
+            ws_msg: Vec::new(),
+            mode,
+            fin_at: None,
+            last: ts,
+        }
+    }
+
+    fn held(&self) -> usize {
+        self.buf.len() + self.pending_bytes + self.ws_msg.len()
+    }
+}
+
+/// Where a finished message goes: (flow, time of the packet that completed it, transport, bytes).
+pub trait Emit: FnMut(FlowKey, Timestamp, Transport, &[u8]) {}
+impl<F: FnMut(FlowKey, Timestamp, Transport, &[u8])> Emit for F {}
 
 pub struct Streams {
     cfg: StreamConfig,
     flows: HashMap<FlowKey, Flow, ahash::RandomState>,
+    /// Bytes held by all flows.
+    held: usize,
     pub stats: StreamStats,
 }
 
@@ -64,135 +152,478 @@ impl Streams {
         Streams {
             cfg,
             flows: HashMap::default(),
+            held: 0,
             stats: StreamStats::default(),
         }
-    }
-
-    /// Adds a segment; calls `emit` with each complete SIP message it finishes.
-    pub fn push(
-        &mut self,
-        key: FlowKey,
-        seg: &TcpSegment<'_>,
-        ts: Timestamp,
-        mut emit: impl FnMut(&[u8]),
-    ) {
-        self.stats.segments += 1;
-        if seg.rst || (seg.fin && seg.payload.is_empty()) {
-            self.flows.remove(&key);
-            return;
-        }
-        if seg.syn {
-            // A new connection: start clean after the SYN's sequence number.
-            self.flows.remove(&key);
-            if seg.payload.is_empty() {
-                if self.flows.len() < self.cfg.max_flows {
-                    let flow = Flow {
-                        next_seq: seg.seq.wrapping_add(1),
-                        buf: Vec::new(),
-                        synced: true,
-                        last: ts,
-                    };
-                    self.flows.insert(key, flow);
-                }
-                return;
-            }
-        }
-        if seg.payload.is_empty() {
-            return;
-        }
-        if !self.flows.contains_key(&key) && self.flows.len() >= self.cfg.max_flows {
-            self.stats.flows_refused += 1;
-            return;
-        }
-        let flow = self.flows.entry(key).or_insert_with(|| Flow {
-            next_seq: seg.seq,
-            buf: Vec::new(),
-            synced: false,
-            last: ts,
-        });
-        flow.last = ts;
-        let mut data = seg.payload;
-        let ahead = seg.seq.wrapping_sub(flow.next_seq) as i32;
-        if ahead < 0 {
-            // Retransmission or overlap: keep only bytes we have not had (first copy wins).
-            let old = (-(ahead as i64)) as usize;
-            if old >= data.len() {
-                self.stats.retransmitted += 1;
-                return;
-            }
-            data = &data[old..];
-        } else if ahead > 0 {
-            // A gap: the message being assembled is damaged.
-            self.stats.gaps += 1;
-            self.stats.bytes_skipped += flow.buf.len() as u64;
-            flow.buf.clear();
-            flow.synced = false;
-        }
-        flow.next_seq = seg.seq.wrapping_add(seg.payload.len() as u32);
-        let stats = &mut self.stats;
-        if flow.buf.is_empty() && flow.synced {
-            // Fast path: messages entirely inside this segment are emitted without a copy.
-            let used = frame(data, stats, &mut emit);
-            data = &data[used..];
-        }
-        if data.is_empty() && flow.synced {
-            return;
-        }
-        let segment_starts_message = !flow.synced && find_start_line(data) == Some(0);
-        flow.buf.extend_from_slice(data);
-        if !flow.synced {
-            match find_start_line(&flow.buf) {
-                Some(0) => flow.synced = true,
-                // Segments usually start at a message: prefer that to a guess in damaged bytes.
-                _ if segment_starts_message => {
-                    let old = flow.buf.len() - data.len();
-                    stats.bytes_skipped += old as u64;
-                    flow.buf.drain(..old);
-                    flow.synced = true;
-                }
-                Some(at) => {
-                    stats.bytes_skipped += at as u64;
-                    flow.buf.drain(..at);
-                    flow.synced = true;
-                }
-                None => {
-                    // Keep a possible partial start line (after the last line break).
-                    let keep_from = flow
-                        .buf
-                        .iter()
-                        .rposition(|&b| b == b'\n')
-                        .map_or(0, |i| i + 1);
-                    stats.bytes_skipped += keep_from as u64;
-                    flow.buf.drain(..keep_from);
-                }
-            }
-        }
-        if flow.synced {
-            let used = frame(&flow.buf, stats, &mut emit);
-            flow.buf.drain(..used);
-        }
-        if flow.buf.len() > self.cfg.max_flow_bytes {
-            stats.overflows += 1;
-            stats.bytes_skipped += flow.buf.len() as u64;
-            flow.buf.clear();
-            flow.synced = false;
-        }
-    }
-
-    /// Forgets flows idle for longer than the configured time. Call on ticks.
-    pub fn expire(&mut self, now: Timestamp) {
-        let idle = self.cfg.idle_secs;
-        self.flows.retain(|_, f| f.last.plus_secs(idle) >= now);
     }
 
     pub fn open_flows(&self) -> usize {
         self.flows.len()
     }
+
+    /// Bytes held by all flows (unfinished messages and out-of-order segments).
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    /// Adds one segment of flow `key`; emits each message it completes.
+    pub fn push(
+        &mut self,
+        key: FlowKey,
+        seg: &TcpSegment<'_>,
+        ts: Timestamp,
+        emit: &mut impl Emit,
+    ) {
+        self.stats.segments += 1;
+        if seg.rst {
+            // The connection is gone in both directions.
+            for k in [key, (key.1, key.0)] {
+                if let Some(f) = self.flows.remove(&k) {
+                    self.held -= f.held();
+                    self.stats.flows_closed += 1;
+                }
+            }
+            return;
+        }
+        let mut seq = seg.seq;
+        if seg.syn {
+            // A new connection: start clean after the SYN's sequence number.
+            if let Some(old) = self.flows.remove(&key) {
+                self.held -= old.held();
+            }
+            if self.flows.len() >= self.cfg.max_flows {
+                self.stats.flows_refused += 1;
+                return;
+            }
+            seq = seq.wrapping_add(1);
+            self.flows
+                .insert(key, Flow::new(seq, Mode::Lost { ws: false }, ts));
+            if seg.payload.is_empty() && !seg.fin {
+                return;
+            }
+        }
+        if seg.payload.is_empty() && !seg.fin {
+            return; // a bare ACK
+        }
+        if !self.flows.contains_key(&key) {
+            if self.flows.len() >= self.cfg.max_flows {
+                self.stats.flows_refused += 1;
+                return;
+            }
+            // First sight of a flow already running: bytes before a start line are skipped.
+            self.flows
+                .insert(key, Flow::new(seq, Mode::Lost { ws: false }, ts));
+        }
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let before = flow.held();
+        flow.last = ts;
+        if seg.fin {
+            flow.fin_at = Some(seq.wrapping_add(seg.payload.len() as u32));
+        }
+        let cfg = &self.cfg;
+        let stats = &mut self.stats;
+        let (tls, ws) = (stats.tls_flows, stats.ws_flows);
+        accept(flow, key, seq, seg.payload, ts, cfg, stats, emit);
+        let mode = flow.mode;
+        let after = flow.held();
+        self.held = self.held - before + after;
+        if self.held > cfg.max_total_bytes {
+            // Over the global cap: this flow gives up what it holds.
+            stats.total_overflows += 1;
+            stats.bytes_skipped += after as u64;
+            reset(flow);
+            self.held -= after;
+        }
+        // Connections are counted once, not once per direction.
+        let reverse = self.flows.get(&(key.1, key.0)).map(|f| f.mode);
+        if self.stats.tls_flows > tls && reverse == Some(Mode::Tls) {
+            self.stats.tls_flows -= 1;
+        }
+        if self.stats.ws_flows > ws
+            && mode == Mode::Ws
+            && matches!(reverse, Some(Mode::Ws | Mode::Lost { ws: true }))
+        {
+            self.stats.ws_flows -= 1;
+        }
+    }
+
+    /// On clock ticks: gives up on holes older than `reorder_secs`, and forgets flows idle for
+    /// `idle_secs` (after reading what they hold).
+    pub fn expire(&mut self, now: Timestamp, emit: &mut impl Emit) {
+        let cfg = self.cfg;
+        let mut late: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| {
+                f.pending
+                    .first()
+                    .is_some_and(|p| p.ts.plus_secs(cfg.reorder_secs) < now)
+                    || f.last.plus_secs(cfg.idle_secs) < now
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        // Emission order must not depend on the hash map's order.
+        late.sort_unstable();
+        for key in late {
+            let Some(flow) = self.flows.get_mut(&key) else {
+                continue;
+            };
+            let before = flow.held();
+            while !flow.pending.is_empty() {
+                skip_hole(flow, key, &cfg, &mut self.stats, emit);
+            }
+            let idle = flow.last.plus_secs(cfg.idle_secs) < now;
+            self.held = self.held - before + flow.held();
+            if idle {
+                self.held -= flow.held();
+                self.flows.remove(&key);
+                self.stats.flows_expired += 1;
+            }
+        }
+    }
+
+    /// At the end of the input: reads what waits behind holes, so that no complete message is lost.
+    pub fn finish(&mut self, emit: &mut impl Emit) {
+        let mut keys: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| !f.pending.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_unstable();
+        for key in keys {
+            if let Some(flow) = self.flows.get_mut(&key) {
+                while !flow.pending.is_empty() {
+                    skip_hole(flow, key, &self.cfg, &mut self.stats, emit);
+                }
+            }
+        }
+    }
 }
 
-/// Emits every complete message at the start of `buf`; returns the bytes used. Stops at an
+/// Takes the bytes of one segment starting at sequence number `seq`.
+#[allow(clippy::too_many_arguments)]
+fn accept(
+    flow: &mut Flow,
+    key: FlowKey,
+    seq: u32,
+    payload: &[u8],
+    ts: Timestamp,
+    cfg: &StreamConfig,
+    stats: &mut StreamStats,
+    emit: &mut impl Emit,
+) {
+    let ahead = seq.wrapping_sub(flow.next_seq) as i32;
+    if ahead > 0 {
+        if payload.is_empty() {
+            return; // a FIN after a hole: noted in fin_at
+        }
+        stats.out_of_order += 1;
+        if ahead as usize > cfg.max_flow_bytes {
+            // Too far ahead to be reordering: the bytes in between are lost.
+            hold(flow, seq, payload, ts, stats);
+            skip_hole(flow, key, cfg, stats, emit);
+        } else {
+            hold(flow, seq, payload, ts, stats);
+            while flow.held() > cfg.max_flow_bytes && !flow.pending.is_empty() {
+                stats.flow_overflows += 1;
+                skip_hole(flow, key, cfg, stats, emit);
+            }
+        }
+        return;
+    }
+    let old = (-ahead) as usize;
+    if ahead < 0 {
+        if old >= payload.len() {
+            if !payload.is_empty() {
+                stats.retransmitted += 1;
+            }
+            close_if_done(flow, stats);
+            return;
+        }
+        stats.overlapping += 1;
+    }
+    let data = &payload[old..];
+    flow.next_seq = flow.next_seq.wrapping_add(data.len() as u32);
+    feed(flow, key, data, ts, cfg, stats, emit);
+    drain_pending(flow, key, ts, cfg, stats, emit);
+    close_if_done(flow, stats);
+}
+
+/// Stores an out-of-order segment; bytes that overlap what is already held are dropped.
+fn hold(flow: &mut Flow, seq: u32, payload: &[u8], ts: Timestamp, stats: &mut StreamStats) {
+    let base = flow.next_seq;
+    let rel = |s: u32| s.wrapping_sub(base) as usize;
+    let (mut start, end) = (rel(seq), rel(seq) + payload.len());
+    // The parts of [start, end) that no held segment covers.
+    let mut pieces: Vec<(usize, usize)> = Vec::new();
+    for p in &flow.pending {
+        let (ps, pe) = (rel(p.seq), rel(p.seq) + p.data.len());
+        if pe <= start {
+            continue;
+        }
+        if ps >= end {
+            break;
+        }
+        if start < ps {
+            pieces.push((start, ps));
+        }
+        start = start.max(pe);
+    }
+    if start < end {
+        pieces.push((start, end));
+    }
+    let new: usize = pieces.iter().map(|(s, e)| e - s).sum();
+    if new == 0 {
+        stats.retransmitted += 1;
+        return;
+    }
+    if new < payload.len() {
+        stats.overlapping += 1;
+    }
+    let first = rel(seq);
+    for (s, e) in pieces {
+        let at = flow
+            .pending
+            .iter()
+            .position(|q| rel(q.seq) > s)
+            .unwrap_or(flow.pending.len());
+        let p = Pending {
+            seq: base.wrapping_add(s as u32),
+            ts,
+            data: payload[s - first..e - first].to_vec(),
+        };
+        flow.pending.insert(at, p);
+        flow.pending_bytes += e - s;
+    }
+}
+
+/// Feeds held segments that have become contiguous.
+fn drain_pending(
+    flow: &mut Flow,
+    key: FlowKey,
+    ts: Timestamp,
+    cfg: &StreamConfig,
+    stats: &mut StreamStats,
+    emit: &mut impl Emit,
+) {
+    while let Some(p) = flow.pending.first() {
+        let ahead = p.seq.wrapping_sub(flow.next_seq) as i32;
+        if ahead > 0 {
+            return;
+        }
+        let p = flow.pending.remove(0);
+        flow.pending_bytes -= p.data.len();
+        let old = (-ahead) as usize;
+        if old < p.data.len() {
+            let data = &p.data[old..];
+            flow.next_seq = flow.next_seq.wrapping_add(data.len() as u32);
+            // The message is complete now, with the packet that filled the hole.
+            feed(flow, key, data, ts.max(p.ts), cfg, stats, emit);
+        }
+    }
+}
+
+/// Gives up on the hole before the first held segment: what was being assembled is damaged.
+fn skip_hole(
+    flow: &mut Flow,
+    key: FlowKey,
+    cfg: &StreamConfig,
+    stats: &mut StreamStats,
+    emit: &mut impl Emit,
+) {
+    let Some(first) = flow.pending.first() else {
+        return;
+    };
+    let (seq, ts) = (first.seq, first.ts);
+    stats.gaps += 1;
+    stats.bytes_skipped += (flow.buf.len() + flow.ws_msg.len()) as u64;
+    flow.buf.clear();
+    flow.ws_msg.clear();
+    flow.mode = match flow.mode {
+        Mode::Ws | Mode::Lost { ws: true } => Mode::Lost { ws: true },
+        Mode::Tls => Mode::Tls,
+        _ => Mode::Lost { ws: false },
+    };
+    flow.next_seq = seq;
+    drain_pending(flow, key, ts, cfg, stats, emit);
+    close_if_done(flow, stats);
+}
+
+fn close_if_done(flow: &mut Flow, stats: &mut StreamStats) {
+    if flow.mode != Mode::Closed && flow.fin_at == Some(flow.next_seq) && flow.pending.is_empty() {
+        stats.flows_closed += 1;
+        stats.bytes_skipped += (flow.buf.len() + flow.ws_msg.len()) as u64;
+        flow.mode = Mode::Closed;
+        flow.buf = Vec::new();
+        flow.ws_msg = Vec::new();
+    }
+}
+
+/// Drops what a flow holds; it re-synchronises on what comes next.
+fn reset(flow: &mut Flow) {
+    flow.buf = Vec::new();
+    flow.ws_msg = Vec::new();
+    flow.pending = Vec::new();
+    flow.pending_bytes = 0;
+    if flow.mode != Mode::Tls {
+        flow.mode = Mode::Lost {
+            ws: matches!(flow.mode, Mode::Ws | Mode::Lost { ws: true }),
+        };
+    }
+}
+
+/// In-order bytes: cuts them into messages according to what the flow carries.
+fn feed(
+    flow: &mut Flow,
+    key: FlowKey,
+    mut data: &[u8],
+    ts: Timestamp,
+    cfg: &StreamConfig,
+    stats: &mut StreamStats,
+    emit: &mut impl Emit,
+) {
+    match flow.mode {
+        Mode::Closed => return,
+        Mode::Tls => {
+            stats.tls_bytes += data.len() as u64;
+            return;
+        }
+        Mode::Sip if flow.buf.is_empty() => {
+            // Fast path: messages entirely inside this segment are emitted without a copy.
+            let used = frame_sip(data, stats, &mut |m| emit(key, ts, Transport::Tcp, m));
+            data = &data[used..];
+            if data.is_empty() {
+                return;
+            }
+        }
+        _ => {}
+    }
+    let old = flow.buf.len();
+    flow.buf.extend_from_slice(data);
+    if flow.mode == (Mode::Lost { ws: false })
+        && old > 0
+        && !starts_something(&flow.buf)
+        && starts_something(data)
+    {
+        // Segments usually start at a message: prefer that to a guess in damaged bytes.
+        stats.bytes_skipped += old as u64;
+        flow.buf.drain(..old);
+    }
+    loop {
+        match flow.mode {
+            Mode::Sip => {
+                let used = frame_sip(&flow.buf, stats, &mut |m| emit(key, ts, Transport::Tcp, m));
+                flow.buf.drain(..used);
+                break;
+            }
+            Mode::Ws => {
+                let used = frame_ws(flow, stats, &mut |m| emit(key, ts, Transport::Ws, m));
+                flow.buf.drain(..used);
+                if flow.mode == Mode::Ws {
+                    break;
+                }
+            }
+            Mode::Tls => {
+                stats.tls_bytes += flow.buf.len() as u64;
+                flow.buf.clear();
+                break;
+            }
+            Mode::Closed => break,
+            Mode::Lost { ws } => match sync(&flow.buf, ws) {
+                Sync::At(at, mode) => {
+                    stats.bytes_skipped += at as u64;
+                    flow.buf.drain(..at);
+                    match mode {
+                        Mode::Tls => stats.tls_flows += 1,
+                        Mode::Ws if !ws => stats.ws_flows += 1,
+                        _ => {}
+                    }
+                    flow.mode = mode;
+                }
+                Sync::Upgrade(at) => {
+                    flow.buf.drain(..at);
+                    stats.ws_flows += 1;
+                    flow.mode = Mode::Ws;
+                }
+                Sync::Wait(keep_from) => {
+                    stats.bytes_skipped += keep_from as u64;
+                    flow.buf.drain(..keep_from);
+                    break;
+                }
+            },
+        }
+    }
+    if flow.held() > cfg.max_flow_bytes {
+        stats.flow_overflows += 1;
+        stats.bytes_skipped += (flow.buf.len() + flow.ws_msg.len()) as u64;
+        flow.buf.clear();
+        flow.ws_msg.clear();
+        if flow.mode != Mode::Tls {
+            flow.mode = Mode::Lost {
+                ws: flow.mode == Mode::Ws,
+            };
+        }
+    }
+}
+
+/// Whether a segment's first bytes begin something we can read from.
+fn starts_something(data: &[u8]) -> bool {
+    find_start_line(data) == Some(0) || ws::upgrade(data) != ws::Upgrade::NotHttp
+}
+
+enum Sync {
+    /// Read from this offset in this mode.
+    At(usize, Mode),
+    /// An HTTP Upgrade to WebSocket: frames start at this offset.
+    Upgrade(usize),
+    /// Nothing yet: drop bytes before this offset and wait for more.
+    Wait(usize),
+}
+
+fn sync(buf: &[u8], ws_before: bool) -> Sync {
+    if ws_before {
+        return match ws::find_sip_frame(buf) {
+            Some(at) => Sync::At(at, Mode::Ws),
+            // A frame header may be cut at the end: keep the last few bytes.
+            None => Sync::Wait(buf.len().saturating_sub(14)),
+        };
+    }
+    if is_tls_record(buf) {
+        return Sync::At(0, Mode::Tls);
+    }
+    match ws::upgrade(buf) {
+        ws::Upgrade::WebSocket(at) => return Sync::Upgrade(at),
+        ws::Upgrade::Incomplete => return Sync::Wait(0),
+        ws::Upgrade::Plain | ws::Upgrade::NotHttp => {}
+    }
+    if let Some(at) = find_start_line(buf) {
+        return Sync::At(at, Mode::Sip);
+    }
+    if let Some(at) = ws::find_sip_frame(buf) {
+        // WebSocket frames carrying SIP, in a connection whose upgrade was not captured.
+        return Sync::At(at, Mode::Ws);
+    }
+    // Keep a possible partial start line (after the last line break).
+    let keep_from = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    Sync::Wait(keep_from)
+}
+
+/// A TLS record header: content type 20-23, version 3.x, a plausible length.
+fn is_tls_record(b: &[u8]) -> bool {
+    match b {
+        [t, 3, minor, hi, lo, ..] => {
+            (20..=23).contains(t) && *minor <= 4 && u16::from_be_bytes([*hi, *lo]) <= 16_384 + 2048
+        }
+        _ => false,
+    }
+}
+
+/// Emits every complete SIP message at the start of `buf`; returns the bytes used. Stops at an
 /// incomplete message, or skips to the next start line after a broken one.
-fn frame(buf: &[u8], stats: &mut StreamStats, emit: &mut impl FnMut(&[u8])) -> usize {
+fn frame_sip(buf: &[u8], stats: &mut StreamStats, emit: &mut impl FnMut(&[u8])) -> usize {
     let mut at = 0;
     loop {
         let rest = &buf[at..];
@@ -219,6 +650,55 @@ fn frame(buf: &[u8], stats: &mut StreamStats, emit: &mut impl FnMut(&[u8])) -> u
     }
 }
 
+/// Reads complete WebSocket frames from the flow's buffer; returns the bytes used. A frame that
+/// cannot be read sends the flow back to looking for its place.
+fn frame_ws(flow: &mut Flow, stats: &mut StreamStats, emit: &mut impl FnMut(&[u8])) -> usize {
+    let mut at = 0;
+    loop {
+        let rest = &flow.buf[at..];
+        let f = match ws::frame(rest) {
+            Ok(Some(f)) if rest.len() >= f.header_len + f.payload_len => f,
+            Ok(_) => return at,
+            Err(ws::NotAFrame) => {
+                stats.ws_bad_frames += 1;
+                flow.ws_msg.clear();
+                flow.mode = Mode::Lost { ws: true };
+                return at;
+            }
+        };
+        let payload = &rest[f.header_len..f.header_len + f.payload_len];
+        at += f.header_len + f.payload_len;
+        match f.opcode {
+            ws::TEXT | ws::BINARY | ws::CONTINUATION => {}
+            _ => continue, // close, ping, pong
+        }
+        if f.compressed {
+            stats.ws_bad_frames += 1;
+            flow.ws_msg.clear();
+            continue;
+        }
+        let continues = f.opcode == ws::CONTINUATION;
+        if continues == flow.ws_msg.is_empty() {
+            // A continuation with nothing to continue, or a new message before the last ended.
+            stats.ws_bad_frames += 1;
+            flow.ws_msg.clear();
+            if continues {
+                continue;
+            }
+        }
+        ws::unmask_into(payload, f.mask, &mut flow.ws_msg);
+        if f.fin {
+            if looks_like_sip(&flow.ws_msg) {
+                stats.ws_messages += 1;
+                emit(&flow.ws_msg);
+            } else {
+                stats.ws_bad_frames += 1;
+            }
+            flow.ws_msg.clear();
+        }
+    }
+}
+
 /// Offset of the first line in `buf` that parses as a SIP start line.
 fn find_start_line(buf: &[u8]) -> Option<usize> {
     let mut line = 0;
@@ -238,106 +718,4 @@ fn find_start_line(buf: &[u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const A: &[u8] = b"INVITE sip:b@h SIP/2.0\r\nCall-ID: 1\r\nContent-Length: 5\r\n\r\nhello";
-    const B: &[u8] = b"SIP/2.0 180 Ringing\r\nCall-ID: 1\r\nContent-Length: 0\r\n\r\n";
-
-    fn key() -> FlowKey {
-        (
-            "10.0.0.1:5060".parse().unwrap(),
-            "10.0.0.2:5060".parse().unwrap(),
-        )
-    }
-
-    fn seg(seq: u32, payload: &[u8]) -> TcpSegment<'_> {
-        TcpSegment {
-            seq,
-            syn: false,
-            fin: false,
-            rst: false,
-            payload,
-        }
-    }
-
-    /// Feeds `chunks` as consecutive segments, returns the messages emitted.
-    fn run(s: &mut Streams, start: u32, chunks: &[&[u8]]) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut seq = start;
-        for c in chunks {
-            s.push(key(), &seg(seq, c), Timestamp::ZERO, |m| {
-                out.push(m.to_vec())
-            });
-            seq = seq.wrapping_add(c.len() as u32);
-        }
-        out
-    }
-
-    #[test]
-    fn two_messages_in_one_segment_and_split_at_every_byte() {
-        let both = [A, B].concat();
-        let mut s = Streams::new(StreamConfig::default());
-        assert_eq!(run(&mut s, 1000, &[&both]), vec![A.to_vec(), B.to_vec()]);
-        for cut in 1..both.len() {
-            let mut s = Streams::new(StreamConfig::default());
-            let got = run(&mut s, u32::MAX - 3, &[&both[..cut], &both[cut..]]);
-            assert_eq!(got, vec![A.to_vec(), B.to_vec()], "cut at {cut}");
-        }
-    }
-
-    #[test]
-    fn retransmission_adds_nothing() {
-        let mut s = Streams::new(StreamConfig::default());
-        let mut out = Vec::new();
-        s.push(key(), &seg(1, &A[..20]), Timestamp::ZERO, |m| {
-            out.push(m.to_vec())
-        });
-        s.push(key(), &seg(1, &A[..20]), Timestamp::ZERO, |m| {
-            out.push(m.to_vec())
-        });
-        s.push(key(), &seg(11, &A[10..]), Timestamp::ZERO, |m| {
-            out.push(m.to_vec())
-        });
-        s.push(key(), &seg(1, A), Timestamp::ZERO, |m| out.push(m.to_vec()));
-        assert_eq!(out, vec![A.to_vec()]);
-        assert_eq!(s.stats.retransmitted, 2);
-    }
-
-    #[test]
-    fn mid_stream_start_and_gap_resynchronise() {
-        let mut s = Streams::new(StreamConfig::default());
-        // Starts in the middle of A's body, then B arrives whole.
-        let got = run(&mut s, 50, &[&A[40..], B]);
-        assert_eq!(got, vec![B.to_vec()]);
-        // A gap inside A drops A only.
-        let mut s = Streams::new(StreamConfig::default());
-        let mut out = Vec::new();
-        s.push(key(), &seg(1, &A[..30]), Timestamp::ZERO, |m| {
-            out.push(m.to_vec())
-        });
-        let after = 1 + A.len() as u32;
-        s.push(key(), &seg(after, B), Timestamp::ZERO, |m| {
-            out.push(m.to_vec())
-        });
-        assert_eq!(out, vec![B.to_vec()]);
-        assert_eq!(s.stats.gaps, 1);
-    }
-
-    #[test]
-    fn garbage_is_skipped_and_capped() {
-        let cfg = StreamConfig {
-            max_flow_bytes: 1000,
-            ..StreamConfig::default()
-        };
-        let mut s = Streams::new(cfg);
-        let junk = vec![b'x'; 5000];
-        assert!(run(&mut s, 1, &[&junk, b"\r\n", B]).len() == 1);
-        // A header that never ends is dropped at the cap.
-        let mut s = Streams::new(cfg);
-        let mut long = b"INVITE sip:b@h SIP/2.0\r\nX: ".to_vec();
-        long.extend(std::iter::repeat_n(b'a', 2000));
-        assert!(run(&mut s, 1, &[&long]).is_empty());
-        assert_eq!(s.stats.overflows, 1);
-    }
-}
+mod tests;

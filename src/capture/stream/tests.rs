@@ -1,0 +1,342 @@
+use super::*;
+
+const A: &[u8] = b"INVITE sip:b@h SIP/2.0\r\nCall-ID: 1\r\nContent-Length: 5\r\n\r\nv=0\r\n";
+const B: &[u8] = b"SIP/2.0 180 Ringing\r\nCall-ID: 1\r\nContent-Length: 0\r\n\r\n";
+const C: &[u8] = b"BYE sip:a@h SIP/2.0\r\nCall-ID: 1\r\nContent-Length: 0\r\n\r\n";
+
+fn key() -> FlowKey {
+    (
+        "10.0.0.1:5060".parse().unwrap(),
+        "10.0.0.2:5060".parse().unwrap(),
+    )
+}
+
+fn seg(seq: u32, payload: &[u8]) -> TcpSegment<'_> {
+    TcpSegment {
+        seq,
+        syn: false,
+        fin: false,
+        rst: false,
+        payload,
+    }
+}
+
+type Out = Vec<(Transport, Vec<u8>)>;
+
+fn push(s: &mut Streams, out: &mut Out, seq: u32, payload: &[u8]) {
+    s.push(
+        key(),
+        &seg(seq, payload),
+        Timestamp::ZERO,
+        &mut |_, _, t, m: &[u8]| out.push((t, m.to_vec())),
+    );
+}
+
+fn msgs(out: &Out) -> Vec<Vec<u8>> {
+    out.iter().map(|(_, m)| m.clone()).collect()
+}
+
+/// Feeds `chunks` as consecutive segments, returns the messages emitted.
+fn run(s: &mut Streams, start: u32, chunks: &[&[u8]]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut seq = start;
+    for c in chunks {
+        push(s, &mut out, seq, c);
+        seq = seq.wrapping_add(c.len() as u32);
+    }
+    msgs(&out)
+}
+
+#[test]
+fn two_messages_in_one_segment_and_split_at_every_byte() {
+    let both = [A, B].concat();
+    let mut s = Streams::new(StreamConfig::default());
+    assert_eq!(run(&mut s, 1000, &[&both]), vec![A.to_vec(), B.to_vec()]);
+    for cut in 1..both.len() {
+        let mut s = Streams::new(StreamConfig::default());
+        let got = run(&mut s, u32::MAX - 3, &[&both[..cut], &both[cut..]]);
+        assert_eq!(got, vec![A.to_vec(), B.to_vec()], "cut at {cut}");
+    }
+}
+
+#[test]
+fn retransmission_adds_nothing() {
+    let mut s = Streams::new(StreamConfig::default());
+    let mut out = Vec::new();
+    push(&mut s, &mut out, 1, &A[..20]);
+    push(&mut s, &mut out, 1, &A[..20]);
+    push(&mut s, &mut out, 11, &A[10..]);
+    push(&mut s, &mut out, 1, A);
+    assert_eq!(msgs(&out), vec![A.to_vec()]);
+    assert_eq!(s.stats.retransmitted, 2);
+    assert_eq!(s.stats.overlapping, 1);
+}
+
+#[test]
+fn out_of_order_segments_wait_for_the_missing_one() {
+    let all = [A, B, C].concat();
+    // Every permutation of four pieces gives the three messages, in stream order, once.
+    let cuts = [0, 17, 70, 101, all.len()];
+    let pieces: Vec<(u32, &[u8])> = cuts
+        .windows(2)
+        .map(|w| (100 + w[0] as u32, &all[w[0]..w[1]]))
+        .collect();
+    let mut perms = vec![vec![0usize, 1, 2, 3]];
+    for _ in 0..23 {
+        let mut p = perms.last().unwrap().clone();
+        // next lexicographic permutation
+        let i = (0..3).rev().find(|&i| p[i] < p[i + 1]).unwrap();
+        let j = (i + 1..4).rev().find(|&j| p[j] > p[i]).unwrap();
+        p.swap(i, j);
+        p[i + 1..].reverse();
+        perms.push(p);
+    }
+    for perm in perms {
+        let mut s = Streams::new(StreamConfig::default());
+        let mut out = Vec::new();
+        // The first piece opens the flow (a capture starting mid-stream starts where it starts).
+        push(&mut s, &mut out, pieces[0].0, pieces[0].1);
+        for &i in &perm {
+            push(&mut s, &mut out, pieces[i].0, pieces[i].1);
+        }
+        assert_eq!(
+            msgs(&out),
+            vec![A.to_vec(), B.to_vec(), C.to_vec()],
+            "{perm:?}"
+        );
+        assert_eq!(s.stats.gaps, 0);
+        assert_eq!(s.held_bytes(), 0);
+    }
+}
+
+#[test]
+fn duplicated_and_overlapping_out_of_order_segments() {
+    let all = [A, B, C].concat();
+    let mut s = Streams::new(StreamConfig::default());
+    let mut out = Vec::new();
+    push(&mut s, &mut out, 1, &all[..10]);
+    push(&mut s, &mut out, 41, &all[40..90]);
+    push(&mut s, &mut out, 41, &all[40..90]); // duplicate, held
+    push(&mut s, &mut out, 31, &all[30..120]); // overlaps both ends of the held one
+    push(&mut s, &mut out, 6, &all[5..35]); // fills the hole, overlapping
+    push(&mut s, &mut out, 100, &all[99..]);
+    assert_eq!(msgs(&out), vec![A.to_vec(), B.to_vec(), C.to_vec()]);
+    assert_eq!(s.stats.retransmitted, 1);
+    assert!(s.stats.overlapping >= 2);
+}
+
+#[test]
+fn a_hole_never_filled_drops_only_the_damaged_message() {
+    let all = [A, B, C].concat();
+    let cfg = StreamConfig::default();
+    let mut s = Streams::new(cfg);
+    let mut out = Vec::new();
+    let mut emit = |_, _, t, m: &[u8]| out.push((t, m.to_vec()));
+    let at = |secs| Timestamp::from_secs(secs);
+    let lost = A.len() + 10..A.len() + 20; // inside B's start line
+    s.push(key(), &seg(1, &all[..lost.start]), at(10), &mut emit);
+    s.push(
+        key(),
+        &seg(1 + lost.end as u32, &all[lost.end..]),
+        at(10),
+        &mut emit,
+    );
+    s.expire(at(11), &mut emit);
+    assert_eq!(s.stats.gaps, 0, "still waiting");
+    s.expire(at(10 + i64::from(cfg.reorder_secs) + 1), &mut emit);
+    assert_eq!(msgs(&out), vec![A.to_vec(), C.to_vec()]);
+    assert_eq!(s.stats.gaps, 1);
+    assert_eq!(s.held_bytes(), 0);
+}
+
+#[test]
+fn end_of_input_reads_what_waits_behind_a_hole() {
+    let all = [A, B].concat();
+    let mut s = Streams::new(StreamConfig::default());
+    let mut out = Vec::new();
+    push(&mut s, &mut out, 1, &all[..10]);
+    push(&mut s, &mut out, 1 + A.len() as u32, B);
+    assert!(out.is_empty());
+    s.finish(&mut |_, _, t, m: &[u8]| out.push((t, m.to_vec())));
+    assert_eq!(msgs(&out), vec![B.to_vec()]);
+}
+
+#[test]
+fn mid_stream_start_and_gap_resynchronise() {
+    let mut s = Streams::new(StreamConfig::default());
+    // Starts in the middle of A's body, then B arrives whole.
+    let got = run(&mut s, 50, &[&A[40..], B]);
+    assert_eq!(got, vec![B.to_vec()]);
+    // The stream's first bytes missing at every offset of A: B and C always come out.
+    let all = [A, B, C].concat();
+    for n in 1..A.len() {
+        let mut s = Streams::new(StreamConfig::default());
+        let mut got = run(&mut s, 7, &[&all[n..n + 3], &all[n + 3..]]);
+        let tail = got.split_off(got.len() - 2);
+        assert_eq!(
+            tail,
+            vec![B.to_vec(), C.to_vec()],
+            "first {n} bytes missing"
+        );
+        // What is left of A may still read as a request of some unknown method, never an INVITE.
+        assert!(
+            got.len() <= 1
+                && got
+                    .iter()
+                    .all(|m| A.ends_with(m) && !m.starts_with(b"INVITE"))
+        );
+    }
+}
+
+#[test]
+fn fin_closes_and_a_late_retransmission_makes_no_message() {
+    let mut s = Streams::new(StreamConfig::default());
+    let mut out = Vec::new();
+    let mut emit = |_, _, t, m: &[u8]| out.push((t, m.to_vec()));
+    let mut fin = seg(1, A);
+    fin.fin = true;
+    s.push(key(), &fin, Timestamp::ZERO, &mut emit);
+    s.push(key(), &fin, Timestamp::ZERO, &mut emit);
+    assert_eq!(s.stats.flows_closed, 1);
+    assert_eq!(s.stats.retransmitted, 1);
+    let mut rst = seg(1 + A.len() as u32, &[]);
+    rst.rst = true;
+    s.push(key(), &rst, Timestamp::ZERO, &mut emit);
+    assert_eq!(s.open_flows(), 0);
+    assert_eq!(msgs(&out), vec![A.to_vec()]);
+}
+
+#[test]
+fn idle_flows_are_forgotten() {
+    let cfg = StreamConfig::default();
+    let mut s = Streams::new(cfg);
+    let mut out = Vec::new();
+    let mut emit = |_, _, t, m: &[u8]| out.push((t, m.to_vec()));
+    s.push(key(), &seg(1, &A[..10]), Timestamp::from_secs(1), &mut emit);
+    assert_eq!((s.open_flows(), s.held_bytes()), (1, 10));
+    s.expire(
+        Timestamp::from_secs(2 + i64::from(cfg.idle_secs)),
+        &mut emit,
+    );
+    assert_eq!((s.open_flows(), s.held_bytes()), (0, 0));
+    assert_eq!(s.stats.flows_expired, 1);
+}
+
+#[test]
+fn garbage_is_skipped_and_caps_are_counted() {
+    let cfg = StreamConfig {
+        max_flow_bytes: 1000,
+        ..StreamConfig::default()
+    };
+    let mut s = Streams::new(cfg);
+    let junk = vec![b'x'; 5000];
+    assert!(run(&mut s, 1, &[&junk, b"\r\n", B]).len() == 1);
+    // A header that never ends is dropped at the cap.
+    let mut s = Streams::new(cfg);
+    let mut long = b"INVITE sip:b@h SIP/2.0\r\nX: ".to_vec();
+    long.extend(std::iter::repeat_n(b'a', 2000));
+    assert!(run(&mut s, 1, &[&long]).is_empty());
+    assert_eq!(s.stats.flow_overflows, 1);
+    // Out-of-order data past the per-flow cap gives up the hole.
+    let mut s = Streams::new(cfg);
+    let mut out = Vec::new();
+    push(&mut s, &mut out, 1, &A[..5]);
+    push(&mut s, &mut out, 900, &[b'y'; 1200]);
+    assert!(s.stats.flow_overflows >= 1);
+    assert!(s.held_bytes() <= 1000);
+    // The total cap across flows.
+    let cfg = StreamConfig {
+        max_total_bytes: 50,
+        ..StreamConfig::default()
+    };
+    let mut s = Streams::new(cfg);
+    assert!(run(&mut s, 1, &[&A[..60], &A[60..]]).is_empty());
+    assert_eq!(s.stats.total_overflows, 1);
+    assert_eq!(s.held_bytes(), 0);
+}
+
+#[test]
+fn tls_is_counted_never_decoded() {
+    let mut s = Streams::new(StreamConfig::default());
+    let mut rec = vec![0x17, 0x03, 0x03, 0x00, 0x40];
+    rec.extend([0xAB; 0x40]);
+    let mut with_sip_inside = rec.clone();
+    with_sip_inside.extend_from_slice(A); // never read in a TLS flow
+    let got = run(&mut s, 1, &[&rec, &with_sip_inside]);
+    assert!(got.is_empty());
+    assert_eq!(s.stats.tls_flows, 1);
+    assert_eq!(s.stats.tls_bytes as usize, rec.len() * 2 + A.len());
+    assert_eq!(s.held_bytes(), 0);
+}
+
+mod websocket {
+    use super::*;
+    use crate::capture::ws::tests::encode;
+    use crate::capture::ws::{BINARY, CONTINUATION, TEXT};
+
+    const UPGRADE: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Protocol: sip\r\n\r\n";
+    const MASK: Option<[u8; 4]> = Some([0x11, 0x22, 0x33, 0x44]);
+
+    fn stream() -> Vec<u8> {
+        let mut v = UPGRADE.to_vec();
+        v.extend(encode(true, TEXT, MASK, A));
+        v.extend(encode(true, 0x9, MASK, b"ping")); // control frames are skipped
+        // B in three fragments, with a ping between them
+        v.extend(encode(false, BINARY, MASK, &B[..10]));
+        v.extend(encode(false, CONTINUATION, MASK, &B[10..30]));
+        v.extend(encode(true, 0xA, MASK, b""));
+        v.extend(encode(true, CONTINUATION, MASK, &B[30..]));
+        v.extend(encode(true, TEXT, MASK, C));
+        v
+    }
+
+    #[test]
+    fn upgrade_then_frames_split_at_every_byte() {
+        let v = stream();
+        let want = vec![A.to_vec(), B.to_vec(), C.to_vec()];
+        let mut s = Streams::new(StreamConfig::default());
+        let mut out = Vec::new();
+        push(&mut s, &mut out, 1, &v);
+        assert_eq!(msgs(&out), want);
+        assert!(out.iter().all(|(t, _)| *t == Transport::Ws));
+        assert_eq!((s.stats.ws_flows, s.stats.ws_messages), (1, 3));
+        for cut in 1..v.len() {
+            let mut s = Streams::new(StreamConfig::default());
+            assert_eq!(
+                run(&mut s, 1, &[&v[..cut], &v[cut..]]),
+                want,
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn server_side_unmasked_and_mid_stream_start() {
+        let mut v = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".to_vec();
+        v.extend(encode(true, TEXT, None, B));
+        let mut s = Streams::new(StreamConfig::default());
+        assert_eq!(run(&mut s, 1, &[&v]), vec![B.to_vec()]);
+        // No upgrade captured, and the first frame cut: the next frame carrying SIP is found.
+        let body = stream();
+        let from = UPGRADE.len() + 7;
+        let mut s = Streams::new(StreamConfig::default());
+        let got = run(&mut s, 1, &[&body[from..from + 40], &body[from + 40..]]);
+        assert_eq!(got, vec![B.to_vec(), C.to_vec()]);
+    }
+
+    #[test]
+    fn a_gap_in_a_websocket_flow_resynchronises_on_frames() {
+        let v = stream();
+        let frame_a = UPGRADE.len()..UPGRADE.len() + encode(true, TEXT, MASK, A).len();
+        let mut s = Streams::new(StreamConfig::default());
+        let mut out = Vec::new();
+        push(&mut s, &mut out, 1, &v[..frame_a.start + 10]);
+        // bytes frame_a.start+10 .. +20 are lost
+        let resume = frame_a.start + 20;
+        push(&mut s, &mut out, 1 + resume as u32, &v[resume..]);
+        s.finish(&mut |_, _, t, m: &[u8]| out.push((t, m.to_vec())));
+        assert_eq!(msgs(&out), vec![B.to_vec(), C.to_vec()]);
+        assert_eq!(s.stats.gaps, 1);
+    }
+}
