@@ -397,6 +397,10 @@ callee `"Bob" <sip:2002@sipcdr.test>` (sipp UAS, tag `uas-<n>`). Ports: UAS
 port = UAC port + 1; TCP ports = UDP ports + 100. TCP checksums on lo are
 offloaded and show as invalid in tshark; that is expected.
 
+`tls_sip_5061.pcap` is recorded by `scripts/record-tls.sh` instead: one real
+TLS 1.3 connection (OpenSSL s_server/s_client, throw-away key) carrying an
+INVITE. It must give no CDR and count one TLS connection in the summary.
+
 | File | Transport | UAC -> UAS port | Message ladder | Calls | Expected outcome |
 |------|-----------|-----------------|----------------|-------|------------------|
 EOF

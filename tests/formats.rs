@@ -5,7 +5,7 @@
 use crate::{capture, sipcdr};
 
 /// (timestamp µs, frame) of every record of a little-endian microsecond pcap.
-fn read_pcap(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
+pub fn read_pcap(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
     assert_eq!(
         &bytes[..4],
         &[0xd4, 0xc3, 0xb2, 0xa1],
@@ -121,4 +121,16 @@ fn multi_interface_pcapng_with_raw_and_sll2_equals_the_ethernet_pcap() {
         ]);
         assert_eq!(filtered.stdout, want.stdout, "{name} filtered");
     }
+}
+
+/// A real TLS connection (OpenSSL on 127.0.0.1:5061, scripts/record-tls.sh) carrying an INVITE:
+/// counted as TLS in the summary, never guessed at, no CDR.
+#[test]
+fn tls_is_counted_never_decoded() {
+    let out = sipcdr(&["-o", "-", "-r", capture("tls_sip_5061.pcap").to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("tls              1 connections"), "{summary}");
+    assert!(summary.contains("sip messages     0 "), "{summary}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1, "header only");
 }

@@ -3,11 +3,13 @@
 //! - `golden`: every `captures/*.pcap` recorded from real sipp peers (scripts/record-captures.sh)
 //!   gives exactly its committed `captures/*.csv`, with 1 and with 4 shards.
 //! - `cli`: errors name the file and offset and keep what was read; rotation; BPF filters.
+//! - `torture`: the sipp calls replayed over TCP cut, shuffled, duplicated and truncated.
 
 mod cli;
 mod formats;
 mod generated;
 mod golden;
+mod torture;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
