@@ -127,10 +127,22 @@ fn multi_interface_pcapng_with_raw_and_sll2_equals_the_ethernet_pcap() {
 /// counted as TLS in the summary, never guessed at, no CDR.
 #[test]
 fn tls_is_counted_never_decoded() {
-    let out = sipcdr(&["-o", "-", "-r", capture("tls_sip_5061.pcap").to_str().unwrap()]);
+    let out = sipcdr(&[
+        "-o",
+        "-",
+        "-r",
+        capture("tls_sip_5061.pcap").to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{out:?}");
     let summary = String::from_utf8_lossy(&out.stderr);
-    assert!(summary.contains("tls              1 connections"), "{summary}");
+    assert!(
+        summary.contains("tls              1 connections"),
+        "{summary}"
+    );
     assert!(summary.contains("sip messages     0 "), "{summary}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1, "header only");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        1,
+        "header only"
+    );
 }

@@ -195,7 +195,10 @@ fn segments(msgs: &[Msg], v: Variant) -> Vec<Seg> {
                     0 => pieces.push(pieces[i]),
                     1 => {
                         let (a, b) = pieces[i];
-                        let wider = (a.saturating_sub(rng.below(40)), (b + rng.below(40)).min(len));
+                        let wider = (
+                            a.saturating_sub(rng.below(40)),
+                            (b + rng.below(40)).min(len),
+                        );
                         let at = rng.below(pieces.len() + 1);
                         pieces.insert(at, wider);
                     }
@@ -355,7 +358,11 @@ fn tcp_segments_split_shuffled_duplicated_or_cut_give_the_udp_cdrs() {
         let got = cdrs(&path);
         for (at, cid) in &invite_at {
             if *at >= n {
-                assert_eq!(got.get(cid), want.get(cid), "first {n} bytes missing: {cid}");
+                assert_eq!(
+                    got.get(cid),
+                    want.get(cid),
+                    "first {n} bytes missing: {cid}"
+                );
             }
         }
         let lost = invite_at.iter().filter(|(at, _)| *at < n).count();
