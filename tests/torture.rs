@@ -329,6 +329,16 @@ fn tcp_segments_split_shuffled_duplicated_or_cut_give_the_udp_cdrs() {
         assert_eq!(cdrs(&path), want, "{v:?}");
     }
 
+    // Only one direction captured (the UAC's): every call is still found, and nothing breaks.
+    let path = dir.path().join("one-direction.pcap");
+    let one_way: Vec<Seg> = segments(&msgs, Variant::Shuffled(9))
+        .into_iter()
+        .filter(|s| s.from_uac)
+        .collect();
+    write_tcp_pcap(&path, &one_way);
+    let got = cdrs(&path);
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+
     // The UAC's stream missing its first N bytes: every call whose INVITE began before byte N is
     // lost (no CDR, or a CDR started by a later INVITE); every other call is unchanged.
     let mut invite_at = Vec::new(); // (stream offset, Call-ID) of each call's first INVITE
