@@ -11,14 +11,33 @@ use std::path::PathBuf;
     after_help = "Examples:\n  \
         sipcdr -r trace.pcap                       CDRs into ./cdr/cdr-<time>.csv\n  \
         sipcdr -r a.pcapng -r b.pcap -o - port 5060   both files as one capture, CSV on stdout, BPF filter\n  \
-        sipcdr -r day.pcap --rotate-interval 15m --local-net 10.0.0.0/8\n\n\
+        sipcdr -r day.pcap --rotate-interval 15m --local-net 10.0.0.0/8\n  \
+        sipcdr -i eth1 -o /var/lib/sipcdr 'port 5060'  live, until SIGTERM/SIGINT\n\n\
         Exit status: 0 success; 1 error; 2 usage error; 3 some input could not be read to its end\n\
         (CDRs for everything read before the damage were still written)."
 )]
 pub struct Args {
     /// Read packets from FILE (pcap or pcapng; repeat to read several files in order, as one capture).
-    #[arg(short = 'r', long = "read", value_name = "FILE", required = true)]
+    #[arg(
+        short = 'r',
+        long = "read",
+        value_name = "FILE",
+        required_unless_present = "interface",
+        conflicts_with = "interface"
+    )]
     pub read: Vec<PathBuf>,
+
+    /// Capture live on IFACE (repeat for several, or 'any'); runs until SIGTERM or SIGINT.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interface: Vec<String>,
+
+    /// Kernel capture buffer per interface in live mode.
+    #[arg(long, value_name = "SIZE", default_value = "64M")]
+    pub buffer_size: String,
+
+    /// Do not put the interfaces into promiscuous mode.
+    #[arg(long)]
+    pub no_promisc: bool,
 
     /// Directory for CDR files, or '-' for standard output.
     #[arg(

@@ -63,6 +63,9 @@ impl Config {
         Ok(Config {
             capture: CaptureConfig {
                 files: a.read.clone(),
+                interfaces: a.interface.clone(),
+                buffer_size: size("--buffer-size", &a.buffer_size)?,
+                promisc: !a.no_promisc,
                 filter,
                 stream,
             },

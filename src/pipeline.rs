@@ -16,6 +16,8 @@ use crate::tracker::{RowBatch, Tracker, TrackerStats};
 use crate::writer::{self, WriterStats};
 use anyhow::{Context, Result, anyhow};
 use crossbeam_channel::bounded;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -33,7 +35,8 @@ pub struct RunSummary {
     pub elapsed: Duration,
 }
 
-pub fn run(cfg: &Config) -> Result<RunSummary> {
+/// Runs the pipeline to the end of the files, or in live mode until `stop` is set.
+pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<RunSummary> {
     #[allow(clippy::disallowed_methods)] // elapsed time for the summary only; CDRs never see it
     let started = Instant::now();
     let (row_tx, row_rx) = bounded::<RowBatch>(WRITER_QUEUE);
@@ -60,7 +63,13 @@ pub fn run(cfg: &Config) -> Result<RunSummary> {
     let ccfg = cfg.capture.clone();
     let capture = thread::Builder::new()
         .name("capture".into())
-        .spawn(move || capture::run_files(&ccfg, Router::new(txs)))
+        .spawn(move || {
+            if ccfg.interfaces.is_empty() {
+                capture::run_files(&ccfg, Router::new(txs))
+            } else {
+                capture::live::run(&ccfg, Router::lossy(txs), &stop)
+            }
+        })
         .context("cannot start the capture thread")?;
 
     let capture_result = capture
@@ -114,6 +123,13 @@ impl std::fmt::Display for RunSummary {
             "  ip fragments     {} datagrams reassembled from {} fragments held, {} bad fragments, {} reassemblies timed out",
             c.reassembled, c.fragments_pending, c.fragments_bad, c.reassembly_dropped
         )?;
+        if let Some(live) = &c.live {
+            writeln!(
+                f,
+                "  live             {} received by libpcap, {} dropped by the kernel, {} by the interface, {} SIP messages dropped at full shard queues",
+                live.received, live.kernel_dropped, live.interface_dropped, c.channel_drops
+            )?;
+        }
         let tcp = &c.tcp;
         writeln!(
             f,

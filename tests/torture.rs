@@ -337,7 +337,10 @@ fn tcp_segments_split_shuffled_duplicated_or_cut_give_the_udp_cdrs() {
         .collect();
     write_tcp_pcap(&path, &one_way);
     let got = cdrs(&path);
-    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
 
     // The UAC's stream missing its first N bytes: every call whose INVITE began before byte N is
     // lost (no CDR, or a CDR started by a later INVITE); every other call is unchanged.

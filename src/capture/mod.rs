@@ -5,6 +5,7 @@
 pub mod decode;
 pub mod file;
 pub mod filter;
+pub mod live;
 pub mod route;
 pub mod stream;
 pub mod ws;
@@ -45,6 +46,11 @@ impl Transport {
 pub struct CaptureConfig {
     /// Files read in this order, as one continuous capture.
     pub files: Vec<PathBuf>,
+    /// Interfaces captured live (instead of files).
+    pub interfaces: Vec<String>,
+    /// Kernel capture buffer per interface, in bytes.
+    pub buffer_size: usize,
+    pub promisc: bool,
     /// tcpdump filter expression, applied to every frame.
     pub filter: Option<String>,
     pub stream: StreamConfig,
@@ -71,6 +77,10 @@ pub struct CaptureStats {
     pub sip_messages: u64,
     pub no_call_id: u64,
     pub tcp: StreamStats,
+    /// Live capture: what libpcap received and dropped.
+    pub live: Option<live::LiveStats>,
+    /// Live capture: SIP messages lost because a shard fell behind (its queue was full).
+    pub channel_drops: u64,
     /// One error per file that could not be read to its end.
     pub file_errors: Vec<FileError>,
 }
@@ -117,8 +127,19 @@ pub fn run_files(cfg: &CaptureConfig, mut router: Router) -> anyhow::Result<Capt
             anyhow::bail!("a tracker thread stopped early; capture aborted");
         }
     }
+    finish(&mut stats, &mut router, &mut decoder, &mut streams)?;
+    Ok(stats)
+}
+
+/// End of input: reads what TCP reassembly still holds, sends everything, copies the counters.
+fn finish(
+    stats: &mut CaptureStats,
+    router: &mut Router,
+    decoder: &mut Decoder,
+    streams: &mut Streams,
+) -> anyhow::Result<()> {
     let mut res = Ok(());
-    streams.finish(&mut route_to(&mut router, &mut res));
+    streams.finish(&mut route_to(router, &mut res));
     res.map_err(|_| anyhow::anyhow!("a tracker thread stopped early"))?;
     router
         .flush_all()
@@ -128,7 +149,8 @@ pub fn run_files(cfg: &CaptureConfig, mut router: Router) -> anyhow::Result<Capt
     stats.reassembly_dropped = decoder.reassembly_dropped;
     stats.sip_messages = router.stats.messages;
     stats.no_call_id = router.stats.no_call_id;
-    Ok(stats)
+    stats.channel_drops = router.stats.dropped;
+    Ok(())
 }
 
 fn on_packet(

@@ -5,7 +5,7 @@
 use super::Transport;
 use crate::sip::find_call_id;
 use crate::time::Timestamp;
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Sender, TrySendError};
 use std::net::SocketAddr;
 
 /// A batch is sent when it holds this many items…
@@ -89,6 +89,8 @@ pub struct RouteStats {
     pub messages: u64,
     pub no_call_id: u64,
     pub ticks: u64,
+    /// Live mode: messages lost with batches a full shard queue could not take.
+    pub dropped: u64,
 }
 
 pub struct Router {
@@ -98,6 +100,8 @@ pub struct Router {
     seq: u64,
     clock: Option<Timestamp>,
     since_watermark: u64,
+    /// Live mode: never wait for a shard; drop (and count) what a full queue cannot take.
+    lossy: bool,
     pub stats: RouteStats,
 }
 
@@ -113,7 +117,17 @@ impl Router {
             seq: 0,
             clock: None,
             since_watermark: 0,
+            lossy: false,
             stats: RouteStats::default(),
+        }
+    }
+
+    /// A router for live capture, which must never block: a batch a shard's full queue cannot
+    /// take is dropped and its messages counted in [`RouteStats::dropped`].
+    pub fn lossy(txs: Vec<Sender<Batch>>) -> Router {
+        Router {
+            lossy: true,
+            ..Router::new(txs)
         }
     }
 
@@ -185,6 +199,17 @@ impl Router {
             items: Vec::with_capacity(b.items.capacity()),
             upto: 0,
         };
-        self.txs[shard].send(b).map_err(|_| Closed)
+        if !self.lossy {
+            return self.txs[shard].send(b).map_err(|_| Closed);
+        }
+        match self.txs[shard].try_send(b) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(b)) => {
+                let msgs = b.items.iter().filter(|i| matches!(i, Item::Msg(_))).count();
+                self.stats.dropped += msgs as u64;
+                Ok(())
+            }
+            Err(TrySendError::Disconnected(_)) => Err(Closed),
+        }
     }
 }

@@ -1,0 +1,245 @@
+//! Live capture against real peers: sipcdr captures on `lo` while sipp UACs and UASs on 127.0.0.1
+//! run a fixed number of answered, rejected and canceled calls over UDP and TCP; then SIGTERM.
+//! The CDRs must match what sipp did: every Call-ID once, the right outcome, no drops, every file
+//! renamed, exit within 2 s.
+//!
+//! A custom harness (like `truth`): without root or sipp it prints SKIPPED, never "passed".
+
+// A live test measures real time: the wall clock is what it checks.
+#![allow(clippy::disallowed_methods)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// (scenario in scripts/sipp/, expected reason, expected code)
+const SCENARIOS: &[(&str, &str, &str)] = &[
+    ("answered_caller_bye", "normal-release", "200"),
+    ("busy_486", "call-rejected", "486"),
+    ("cancel_after_180", "call-canceled", "487"),
+];
+const CALLS: usize = 6;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Some(why) = cannot_run() {
+        println!("SKIPPED live capture tests: {why}: NONE of the live tests ran");
+        println!("live: 0 passed, 0 failed, 1 skipped");
+        return;
+    }
+    let mut failed = 0;
+    for (transport, base) in [("udp", 5700u16), ("tcp", 5800u16)] {
+        match run(root, transport, base) {
+            Ok(msg) => println!("ok      live {transport}: {msg}"),
+            Err(e) => {
+                println!("FAILED  live {transport}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    println!("live: {} passed, {failed} failed, 0 skipped", 2 - failed);
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
+
+fn cannot_run() -> Option<String> {
+    if Command::new("sipp").arg("-v").output().is_err() {
+        return Some("sipp is not installed (scripts/setup.sh installs sip-tester)".into());
+    }
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some("not root: cannot capture on lo".into());
+    }
+    None
+}
+
+/// Kills the children it holds when dropped, so a failed test leaves nothing running.
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn run(root: &Path, transport: &str, base: u16) -> Result<String, String> {
+    let out = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let filter: Vec<String> = (0..SCENARIOS.len())
+        .flat_map(|i| {
+            let p = base + 10 * i as u16;
+            [format!("port {p}"), format!("port {}", p + 1)]
+        })
+        .collect();
+    let filter = filter.join(" or ");
+    let mut sipcdr = Command::new(env!("CARGO_BIN_EXE_sipcdr"))
+        .args(["-i", "lo", "--rotate-interval", "0", "-o"])
+        .arg(out.path())
+        .arg(&filter)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start sipcdr: {e}"))?;
+    let stderr = sipcdr.stderr.take().ok_or("no stderr")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut procs = Procs(vec![sipcdr]);
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log.iter().any(|l: &String| l.contains("listening on")) {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(l) => log.push(l),
+            Err(_) => return Err(format!("sipcdr did not start listening: {log:?}")),
+        }
+    }
+
+    let sipp_t = if transport == "udp" { "u1" } else { "t1" };
+    let scen = root.join("scripts/sipp");
+    let mut sipps = Vec::new();
+    for (i, (name, _, _)) in SCENARIOS.iter().enumerate() {
+        let uac_port = base + 10 * i as u16;
+        let uas_port = uac_port + 1;
+        let common = |cmd: &mut Command, port: u16, calls: usize| {
+            cmd.args(["-i", "127.0.0.1", "-t", sipp_t, "-nostdin", "-nd"])
+                .args(["-timeout", "30s", "-timeout_error"])
+                .args(["-p", &port.to_string()])
+                .args(["-mp", &(30000 + (port - 5000) * 10).to_string()])
+                .args(["-m", &calls.to_string()])
+                .current_dir(out.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+        };
+        let mut uas = Command::new("sipp");
+        uas.arg("-sf").arg(scen.join(format!("{name}_uas.xml")));
+        common(&mut uas, uas_port, CALLS);
+        sipps.push((format!("{name} uas"), spawn(&mut uas)?));
+        std::thread::sleep(Duration::from_millis(300));
+        let mut uac = Command::new("sipp");
+        uac.arg("-sf")
+            .arg(scen.join(format!("{name}_uac.xml")))
+            .arg(format!("127.0.0.1:{uas_port}"))
+            .args(["-r", "10", "-cid_str"])
+            .arg(format!("%u-live-{transport}-{name}@sipcdr.test"));
+        common(&mut uac, uac_port, CALLS);
+        sipps.push((format!("{name} uac"), spawn(&mut uac)?));
+    }
+    for (what, mut child) in sipps {
+        let status = wait_timeout(&mut child, Duration::from_secs(40))
+            .ok_or_else(|| format!("sipp {what} did not finish"))?;
+        if !status.success() {
+            return Err(format!("sipp {what} failed: {status}"));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+
+    let pid = procs.0[0].id().to_string();
+    let term = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .map_err(|e| e.to_string())?;
+    let status = wait_timeout(&mut procs.0[0], Duration::from_secs(5))
+        .ok_or("sipcdr did not exit within 5 s of SIGTERM")?;
+    let took = term.elapsed();
+    log.extend(rx.try_iter());
+    let summary = log.join("\n");
+    if !status.success() {
+        return Err(format!("sipcdr exited with {status}:\n{summary}"));
+    }
+    if took > Duration::from_secs(2) {
+        return Err(format!("exit took {took:?} after SIGTERM (limit 2 s)"));
+    }
+    for want in [
+        "0 dropped by the kernel, 0 by the interface, 0 SIP messages dropped",
+        "unterminated 0",
+    ] {
+        if !summary.contains(want) {
+            return Err(format!("summary lacks '{want}':\n{summary}"));
+        }
+    }
+
+    // Every file renamed; every call once, with its outcome.
+    let files: Vec<PathBuf> = std::fs::read_dir(out.path())
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().contains("cdr-"))
+        .collect();
+    if files
+        .iter()
+        .any(|p| p.extension().is_some_and(|x| x == "part"))
+    {
+        return Err(format!("a .part file was left: {files:?}"));
+    }
+    let mut calls: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for f in &files {
+        let mut rdr = csv::Reader::from_path(f).map_err(|e| e.to_string())?;
+        let h = rdr.headers().map_err(|e| e.to_string())?.clone();
+        let col = |n: &str| {
+            h.iter()
+                .position(|x| x == n)
+                .ok_or(format!("no column {n}"))
+        };
+        let (cid, reason, code, tr) = (
+            col("call_id")?,
+            col("reason")?,
+            col("sip_resp_code")?,
+            col("transport")?,
+        );
+        for r in rdr.records() {
+            let r = r.map_err(|e| e.to_string())?;
+            if &r[tr] != transport {
+                return Err(format!("transport {} for {}", &r[tr], &r[cid]));
+            }
+            let prev = calls.insert(
+                r[cid].to_owned(),
+                (r[reason].to_owned(), r[code].to_owned()),
+            );
+            if prev.is_some() {
+                return Err(format!("{} written twice", &r[cid]));
+            }
+        }
+    }
+    for (name, reason, code) in SCENARIOS {
+        for n in 1..=CALLS {
+            let cid = format!("{n}-live-{transport}-{name}@sipcdr.test");
+            match calls.remove(&cid) {
+                Some((r, c)) if r == *reason && c == *code => {}
+                Some(got) => return Err(format!("{cid}: {got:?}, expected ({reason}, {code})")),
+                None => return Err(format!("{cid}: no CDR\n{summary}")),
+            }
+        }
+    }
+    if !calls.is_empty() {
+        return Err(format!("unexpected CDRs: {calls:?}"));
+    }
+    Ok(format!(
+        "{} calls in {} scenarios, exit {took:.0?} after SIGTERM",
+        CALLS * SCENARIOS.len(),
+        SCENARIOS.len()
+    ))
+}
+
+fn spawn(cmd: &mut Command) -> Result<Child, String> {
+    cmd.spawn()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
