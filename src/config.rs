@@ -76,6 +76,7 @@ impl Config {
                 rotate_size,
                 prefix: "cdr-".into(),
                 compress: a.compress,
+                wall_clock: !a.interface.is_empty(),
             },
             shards,
         })

@@ -1,25 +1,29 @@
 use clap::Parser;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 fn main() -> ExitCode {
     let args = sipcdr::cli::Args::parse();
-    let stop = Arc::new(AtomicBool::new(false));
+    let ctl = sipcdr::pipeline::Control::default();
+    let stop = &ctl.stop;
     // SIGTERM/SIGINT: stop capturing, end open legs, flush and rename every file. A second one
     // exits at once (files already renamed stay valid; the current one stays `.part`).
-    for sig in [SIGTERM, SIGINT] {
-        let registered =
-            signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
-                .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)));
+    // SIGHUP: close the current file now (the next record opens a new one).
+    for sig in [SIGTERM, SIGINT, SIGHUP] {
+        let registered = if sig == SIGHUP {
+            signal_hook::flag::register(sig, Arc::clone(&ctl.rotate))
+        } else {
+            signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(stop))
+                .and_then(|_| signal_hook::flag::register(sig, Arc::clone(stop)))
+        };
         if let Err(e) = registered {
             eprintln!("sipcdr: cannot handle signal {sig}: {e}");
             return ExitCode::FAILURE;
         }
     }
-    let run = sipcdr::config::Config::from_args(&args)
-        .and_then(|cfg| sipcdr::pipeline::run(&cfg, Arc::clone(&stop)));
+    let run =
+        sipcdr::config::Config::from_args(&args).and_then(|cfg| sipcdr::pipeline::run(&cfg, &ctl));
     match run {
         Ok(summary) => {
             if !args.quiet {

@@ -35,8 +35,15 @@ pub struct RunSummary {
     pub elapsed: Duration,
 }
 
-/// Runs the pipeline to the end of the files, or in live mode until `stop` is set.
-pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<RunSummary> {
+/// Requests from outside (signals): stop capturing (SIGTERM, SIGINT), rotate files now (SIGHUP).
+#[derive(Clone, Debug, Default)]
+pub struct Control {
+    pub stop: Arc<AtomicBool>,
+    pub rotate: Arc<AtomicBool>,
+}
+
+/// Runs the pipeline to the end of the files, or in live mode until a stop is requested.
+pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
     #[allow(clippy::disallowed_methods)] // elapsed time for the summary only; CDRs never see it
     let started = Instant::now();
     let (row_tx, row_rx) = bounded::<RowBatch>(WRITER_QUEUE);
@@ -44,7 +51,10 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<RunSummary> {
     let shards = cfg.shards;
     let writer = thread::Builder::new()
         .name("write-0".into())
-        .spawn(move || writer::run(wcfg, shards, row_rx))
+        .spawn({
+            let rotate = Arc::clone(&ctl.rotate);
+            move || writer::run(wcfg, shards, row_rx, rotate)
+        })
         .context("cannot start the writer thread")?;
     let mut txs = Vec::with_capacity(shards);
     let mut trackers = Vec::with_capacity(shards);
@@ -61,6 +71,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<RunSummary> {
     }
     drop(row_tx);
     let ccfg = cfg.capture.clone();
+    let stop = Arc::clone(&ctl.stop);
     let capture = thread::Builder::new()
         .name("capture".into())
         .spawn(move || {

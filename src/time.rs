@@ -139,6 +139,16 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// The wall clock, in live mode only: offline runs never read it (CDRs come from capture time).
+pub fn wall_clock() -> Timestamp {
+    #[allow(clippy::disallowed_methods)]
+    let now = std::time::SystemTime::now();
+    let micros = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    Timestamp::from_micros(micros)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

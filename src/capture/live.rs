@@ -114,7 +114,7 @@ pub fn run(cfg: &CaptureConfig, mut router: Router, stop: &AtomicBool) -> Result
         }
         if got == 0 {
             // Quiet wire: time still passes for session timers and reassembly timeouts.
-            let now = wall_clock();
+            let now = crate::time::wall_clock();
             if router.observe(now).map_err(|_| closed())? {
                 decoder.expire(now);
                 let mut res = Ok(());
@@ -135,14 +135,4 @@ pub fn run(cfg: &CaptureConfig, mut router: Router, stop: &AtomicBool) -> Result
     stats.live = Some(live);
     super::finish(&mut stats, &mut router, &mut decoder, &mut streams)?;
     Ok(stats)
-}
-
-/// The wall clock, in live mode only: offline runs never read it (CDRs come from capture time).
-fn wall_clock() -> Timestamp {
-    #[allow(clippy::disallowed_methods)]
-    let now = std::time::SystemTime::now();
-    let micros = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    Timestamp::from_micros(micros)
 }

@@ -6,11 +6,14 @@ mod rotate;
 use crate::cdr::{Encoder, EndReason, Row};
 use crate::tracker::RowBatch;
 use anyhow::{Context, Result};
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rotate::RotatingDir;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub enum Output {
@@ -29,6 +32,9 @@ pub struct WriterConfig {
     pub prefix: String,
     /// Compress each file (rotation sizes count uncompressed bytes).
     pub compress: Option<Compression>,
+    /// Live mode: close the current file when the wall clock passes the end of its interval,
+    /// even if no later record arrives (offline, only record times decide).
+    pub wall_clock: bool,
 }
 
 /// How output files are compressed.
@@ -93,8 +99,16 @@ enum Sink {
     Dir(Box<RotatingDir>),
 }
 
-/// The writer thread's loop.
-pub fn run(cfg: WriterConfig, shards: usize, rx: Receiver<RowBatch>) -> Result<WriterStats> {
+/// How often the writer looks at the clock and at a rotation request while no row arrives.
+const POLL: Duration = Duration::from_millis(200);
+
+/// The writer thread's loop. `rotate` set (SIGHUP) closes the current file now.
+pub fn run(
+    cfg: WriterConfig,
+    shards: usize,
+    rx: Receiver<RowBatch>,
+    rotate: Arc<AtomicBool>,
+) -> Result<WriterStats> {
     let header = Encoder::default().header();
     let mut sink = match &cfg.output {
         Output::Stdout => {
@@ -122,9 +136,22 @@ pub fn run(cfg: WriterConfig, shards: usize, rx: Receiver<RowBatch>) -> Result<W
         }
         Ok(())
     };
-    for batch in rx.iter() {
-        let rows = merge.push(batch);
-        write(rows, &mut sink)?;
+    loop {
+        match rx.recv_timeout(POLL) {
+            Ok(batch) => {
+                let rows = merge.push(batch);
+                write(rows, &mut sink)?;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if let Sink::Dir(d) = &mut sink {
+            if rotate.swap(false, Ordering::Relaxed) {
+                d.close()?;
+            } else if cfg.wall_clock {
+                d.close_if_past(crate::time::wall_clock())?;
+            }
+        }
     }
     write(merge.drain(), &mut sink)?;
     match sink {

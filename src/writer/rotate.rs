@@ -153,6 +153,18 @@ impl RotatingDir {
         Ok(())
     }
 
+    /// Closes the current file once `now` is past the end of its interval.
+    pub fn close_if_past(&mut self, now: Timestamp) -> Result<()> {
+        match (&self.current, self.interval) {
+            (Some(c), Some(i))
+                if now >= c.bucket.plus_secs(u32::try_from(i).unwrap_or(u32::MAX)) =>
+            {
+                self.close()
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Flushes, syncs and renames the current file, if any.
     pub fn close(&mut self) -> Result<()> {
         let Some(c) = self.current.take() else {
