@@ -54,6 +54,7 @@ impl Config {
             capture: CaptureConfig {
                 files: a.read.clone(),
                 filter,
+                hep_port: (a.hep_port != 0).then_some(a.hep_port),
                 ..CaptureConfig::default()
             },
             tracker: TrackerConfig { local_nets },

@@ -5,14 +5,17 @@
 pub mod decode;
 pub mod file;
 pub mod filter;
+pub mod hep;
 pub mod route;
+pub mod sctp;
 pub mod stream;
 
 use crate::sip::looks_like_sip;
 use crate::time::Timestamp;
-use decode::{Decoder, L4, Skip};
+use decode::{DecodeCounts, Decoder, L4, Skip};
 use file::FileError;
 use route::{Closed, Router};
+use sctp::{Sctp, SctpStats};
 use std::path::PathBuf;
 use stream::{StreamConfig, StreamStats, Streams};
 
@@ -28,6 +31,14 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// Every transport, in the order of per-transport counters (`Transport as usize`).
+    pub const ALL: [Transport; 4] = [
+        Transport::Udp,
+        Transport::Tcp,
+        Transport::Ws,
+        Transport::Sctp,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Udp => "udp",
@@ -46,6 +57,8 @@ pub struct CaptureConfig {
     /// tcpdump filter expression, applied to every frame.
     pub filter: Option<String>,
     pub stream: StreamConfig,
+    /// UDP destination port of HEP packets to decapsulate (`--hep-port`); `None`: no HEP.
+    pub hep_port: Option<u16>,
 }
 
 /// Counters of the capture stage, returned when it ends.
@@ -69,6 +82,13 @@ pub struct CaptureStats {
     pub sip_messages: u64,
     pub no_call_id: u64,
     pub tcp: StreamStats,
+    /// Frames by link type, encapsulations opened, frames decoded from a cut packet.
+    pub decode: DecodeCounts,
+    /// HEP packets that carry no plain SIP (another protocol type, or compressed).
+    pub hep_not_sip: u64,
+    pub sctp: SctpStats,
+    /// SIP messages routed, per `Transport as usize`.
+    pub sip_by_transport: [u64; Transport::ALL.len()],
     /// One error per file that could not be read to its end.
     pub file_errors: Vec<FileError>,
 }
@@ -78,8 +98,9 @@ pub struct CaptureStats {
 pub fn run_files(cfg: &CaptureConfig, mut router: Router) -> anyhow::Result<CaptureStats> {
     let mut filter = cfg.filter.as_deref().map(filter::Filter::new).transpose()?;
     let mut stats = CaptureStats::default();
-    let mut decoder = Decoder::default();
+    let mut decoder = Decoder::new(cfg.hep_port);
     let mut streams = Streams::new(cfg.stream);
+    let mut sctp = Sctp::default();
     let mut closed = false;
     for path in &cfg.files {
         let r = file::read_file(path, |p| {
@@ -101,6 +122,7 @@ pub fn run_files(cfg: &CaptureConfig, mut router: Router) -> anyhow::Result<Capt
                 &mut router,
                 &mut decoder,
                 &mut streams,
+                &mut sctp,
                 &mut stats,
                 p.linktype,
                 p.ts,
@@ -121,15 +143,21 @@ pub fn run_files(cfg: &CaptureConfig, mut router: Router) -> anyhow::Result<Capt
     stats.tcp = streams.stats;
     stats.reassembled = decoder.reassembled_count;
     stats.reassembly_dropped = decoder.reassembly_dropped;
+    stats.decode = decoder.counts;
+    stats.sctp = sctp.stats;
+    stats.sip_by_transport = router.stats.by_transport;
     stats.sip_messages = router.stats.messages;
     stats.no_call_id = router.stats.no_call_id;
     Ok(stats)
 }
 
+// One argument per piece of capture-stage state; a struct for them would only move the list.
+#[allow(clippy::too_many_arguments)]
 fn on_packet(
     router: &mut Router,
     decoder: &mut Decoder,
     streams: &mut Streams,
+    sctp: &mut Sctp,
     stats: &mut CaptureStats,
     linktype: u32,
     ts: Timestamp,
@@ -138,6 +166,7 @@ fn on_packet(
     if router.observe(ts)? {
         decoder.expire(ts);
         streams.expire(ts);
+        sctp.expire(ts);
     }
     let d = match decoder.decode(linktype, data, ts) {
         Ok(d) => d,
@@ -150,6 +179,7 @@ fn on_packet(
                 Skip::Tunnel => &mut stats.skipped_tunnel,
                 Skip::FragmentPending => &mut stats.fragments_pending,
                 Skip::FragmentBad => &mut stats.fragments_bad,
+                Skip::HepNotSip => &mut stats.hep_not_sip,
             } += 1;
             return Ok(());
         }
@@ -168,6 +198,30 @@ fn on_packet(
             streams.push((d.src, d.dst), &seg, ts, |msg| {
                 if res.is_ok() {
                     res = router.route(ts, d.src, d.dst, Transport::Tcp, msg);
+                }
+            });
+            res?;
+        }
+        // The agent's time is the message's time; the clock (ticks, expiry) stays on capture
+        // time, which only moves forward (see `Router::observe`).
+        L4::Hep(h) => {
+            if looks_like_sip(h.payload) {
+                router.route(h.ts.unwrap_or(ts), d.src, d.dst, h.transport, h.payload)?;
+            } else {
+                stats.not_sip += 1;
+            }
+        }
+        L4::Sctp(chunks) => {
+            let mut res = Ok(());
+            let not_sip = &mut stats.not_sip;
+            sctp.push(d.src, d.dst, chunks, ts, |msg| {
+                if res.is_err() {
+                    return;
+                }
+                if looks_like_sip(msg) {
+                    res = router.route(ts, d.src, d.dst, Transport::Sctp, msg);
+                } else {
+                    *not_sip += 1;
                 }
             });
             res?;
