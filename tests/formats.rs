@@ -5,7 +5,7 @@
 use crate::{capture, sipcdr};
 
 /// (timestamp µs, frame) of every record of a little-endian microsecond pcap.
-fn read_pcap(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
+pub fn read_pcap(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
     assert_eq!(
         &bytes[..4],
         &[0xd4, 0xc3, 0xb2, 0xa1],

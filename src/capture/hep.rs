@@ -6,7 +6,8 @@
 //! Versions 1 and 2 have a fixed header (all fields in network order except v2's time):
 //!
 //! ```text
-//! 0 version (1|2)  1 header length  2 family (2 IPv4, 10 IPv6)  3 IP protocol
+//! 0 version (1|2)  1 header length (16 or 40; not checked: sngrep 1.6 writes 2 there)
+//! 2 family (2 IPv4, 10 IPv6)  3 IP protocol
 //! 4 source port    6 destination port   8 source address, destination address (4 or 16 bytes each)
 //! v2 only: seconds u32, microseconds u32, capture id u16 (little-endian, host order of the
 //!          senders), then 2 bytes of C struct padding; the payload follows.
@@ -62,8 +63,6 @@ pub enum HepError {
     Version(u8),
     /// An address family other than 2 (IPv4) and 10 (IPv6).
     Family(u8),
-    /// A v1/v2 header length that does not match the family.
-    HeaderLength(u8),
     /// A v3 chunk whose length is below 6, at this offset.
     Chunk { at: usize },
     /// A v3 packet without this required chunk.
@@ -72,7 +71,7 @@ pub enum HepError {
 
 /// Cheap test on the first bytes, so that non-HEP traffic on the HEP port stays plain UDP.
 pub fn looks_like_hep(b: &[u8]) -> bool {
-    b.starts_with(b"HEP3") || matches!(b, [1 | 2, 16 | 40, 2 | 10, ..])
+    b.starts_with(b"HEP3") || matches!(b, [1 | 2, _, 2 | 10, 6 | 17 | 132, ..])
 }
 
 /// Decodes one HEP packet (a whole UDP payload). A packet cut short by the capture's snaplen
@@ -89,8 +88,8 @@ pub fn parse(b: &[u8]) -> Result<Hep<'_>, HepError> {
 }
 
 fn parse_v12(version: u8, b: &[u8]) -> Result<Hep<'_>, HepError> {
-    let (hl, family, proto) = match b {
-        [_, hl, family, proto, ..] => (*hl, *family, *proto),
+    let (family, proto) = match b {
+        [_, _, family, proto, ..] => (*family, *proto),
         _ => return Err(HepError::Short { at: b.len() }),
     };
     let alen = match family {
@@ -98,14 +97,11 @@ fn parse_v12(version: u8, b: &[u8]) -> Result<Hep<'_>, HepError> {
         10 => 16,
         f => return Err(HepError::Family(f)),
     };
-    if usize::from(hl) != 8 + 2 * alen {
-        return Err(HepError::HeaderLength(hl));
-    }
     let sport = be16(b, 4)?;
     let dport = be16(b, 6)?;
     let src = addr(b, 8, alen)?;
     let dst = addr(b, 8 + alen, alen)?;
-    let mut at = usize::from(hl);
+    let mut at = 8 + 2 * alen;
     let mut ts = None;
     if version == 2 {
         let secs = le32(b, at)?;
@@ -444,6 +440,10 @@ mod tests {
         let mut packed = p.clone();
         packed.drain(26..28); // no padding after the capture id
         assert_eq!(parse(&packed).unwrap().payload, Some(SIP));
+        // sngrep 1.6 writes 2 as the header length.
+        let mut sngrep = p.clone();
+        sngrep[1] = 2;
+        assert_eq!(parse(&sngrep).unwrap().payload, Some(SIP));
         let mut v1 = p[..16].to_vec();
         v1[0] = 1;
         v1.extend_from_slice(SIP);
