@@ -76,6 +76,11 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", default_value = "256M")]
     pub tcp_max_bytes: String,
 
+    /// Decode HEP (HOMER encapsulation, v1-v3) sent to this UDP port: the CDRs get the original
+    /// addresses, transport and time of each message (0 = do not decode HEP).
+    #[arg(long, value_name = "PORT", default_value_t = crate::capture::hep::DEFAULT_PORT)]
+    pub hep_port: u16,
+
     /// Do not print the summary on standard error.
     #[arg(short = 'q', long)]
     pub quiet: bool,

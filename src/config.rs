@@ -68,6 +68,7 @@ impl Config {
                 promisc: !a.no_promisc,
                 filter,
                 stream,
+                hep_port: (a.hep_port != 0).then_some(a.hep_port),
             },
             tracker: TrackerConfig { local_nets },
             writer: WriterConfig {

@@ -104,6 +104,57 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
     })
 }
 
+/// What the capture contained: link types, encapsulations opened, SCTP, and SIP messages per
+/// transport. Counts that are zero are left out of the first two lines.
+fn write_capture_breadth(f: &mut std::fmt::Formatter<'_>, c: &CaptureStats) -> std::fmt::Result {
+    use crate::capture::Transport;
+    use crate::capture::decode::{Encap, Link};
+    fn nonzero<'a>(
+        f: &mut std::fmt::Formatter<'_>,
+        items: impl Iterator<Item = (&'a str, u64)>,
+    ) -> std::fmt::Result {
+        let mut any = false;
+        for (name, n) in items.filter(|(_, n)| *n > 0) {
+            write!(f, "{}{name} {n}", if any { ", " } else { "" })?;
+            any = true;
+        }
+        if !any {
+            write!(f, "none")?;
+        }
+        writeln!(f)
+    }
+    let d = &c.decode;
+    write!(f, "  link types       ")?;
+    nonzero(
+        f,
+        Link::ALL.iter().map(|l| (l.as_str(), d.links[*l as usize])),
+    )?;
+    write!(f, "  encapsulations   ")?;
+    nonzero(
+        f,
+        Encap::ALL
+            .iter()
+            .map(|e| (e.as_str(), d.encaps[*e as usize])),
+    )?;
+    writeln!(
+        f,
+        "  cut packets      {} decoded from the bytes that arrived, {} HEP packets not SIP",
+        d.cut_decoded, c.hep_not_sip
+    )?;
+    let s = &c.sctp;
+    writeln!(
+        f,
+        "  sctp             {} packets, {} DATA chunks, {} messages ({} reassembled), {} dropped, {} malformed",
+        s.packets, s.data_chunks, s.messages, s.reassembled, s.dropped, s.malformed
+    )?;
+    write!(f, "  sip by transport")?;
+    for (i, t) in Transport::ALL.iter().enumerate() {
+        let sep = if i == 0 { " " } else { ", " };
+        write!(f, "{sep}{} {}", t.as_str(), c.sip_by_transport[*t as usize])?;
+    }
+    writeln!(f)
+}
+
 impl std::fmt::Display for RunSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let c = &self.capture;
@@ -181,6 +232,7 @@ impl std::fmt::Display for RunSummary {
             "  udp              {} datagrams, {} not SIP",
             c.udp_datagrams, c.not_sip
         )?;
+        write_capture_breadth(f, c)?;
         writeln!(
             f,
             "  sip messages     {} ({} without Call-ID, {} malformed, {} retransmissions, {} without INVITE, {} after the leg ended)",

@@ -4,8 +4,10 @@
 //!   gives exactly its committed `captures/*.csv`, with 1 and with 4 shards.
 //! - `cli`: errors name the file and offset and keep what was read; rotation; BPF filters.
 //! - `torture`: the sipp calls replayed over TCP cut, shuffled, duplicated and truncated.
+//! - `encaps`: a call inside each encapsulation of issue #4 gives the CDRs of the plain call.
 
 mod cli;
+mod encaps;
 mod formats;
 mod generated;
 mod golden;

@@ -1,10 +1,24 @@
-//! Link layer → IP → UDP/TCP, with IPv4/IPv6 reassembly and the common tunnels (IP-in-IP, GRE,
-//! ERSPAN). etherparse slices the headers; this file adds what it lacks (Linux SLL2, BSD null and
-//! loop, GRE/ERSPAN) and bounds the reassembly pool.
+//! Link layer → IP → UDP/TCP/SCTP, with IPv4/IPv6 reassembly and the common encapsulations:
+//! 802.1Q/802.1ad tags, IP-in-IP, GRE (with ERSPAN II/III, PPP, MPLS), MPLS label stacks (with
+//! Ethernet pseudowires), VXLAN, and HEP (the original addresses and time of each message).
+//! etherparse slices the headers; this file adds what it lacks (Linux SLL2, BSD null and loop,
+//! GRE/ERSPAN, MPLS, VXLAN; HEP and SCTP in their own modules) and bounds the reassembly pool.
+//!
+//! Every layer is a borrowed view: nothing is copied or allocated per packet (only IP
+//! reassembly buffers, which etherparse's pool reuses). A frame cut by the capture's snaplen fails
+//! etherparse's strict length checks; it is then sliced again with `LaxSlicedPacket`, which uses
+//! what arrived (a truncated UDP payload keeps its SIP headers), and counted.
 
+use super::Transport;
+use super::hep;
+use super::sctp;
 use crate::time::Timestamp;
 use etherparse::defrag::{IpDefragPayloadVec, IpDefragPool};
-use etherparse::{EtherType, IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice, UdpSlice};
+use etherparse::err::packet::SliceError;
+use etherparse::{
+    EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LinkExtSlice, NetSlice, SlicedPacket,
+    TcpSlice, TransportSlice, UdpSlice,
+};
 use std::net::{IpAddr, SocketAddr};
 
 /// libpcap link types this decoder reads (<https://www.tcpdump.org/linktypes.html>).
@@ -22,7 +36,11 @@ pub mod linktype {
 }
 
 /// Most nested encapsulations followed (tunnel in tunnel in …).
-const MAX_DEPTH: u8 = 4;
+const MAX_DEPTH: u8 = 6;
+/// Most MPLS labels popped before giving up.
+const MAX_MPLS_LABELS: usize = 8;
+/// IANA's VXLAN port (RFC 7348), the one cloud traffic mirroring sends to.
+pub const VXLAN_PORT: u16 = 4789;
 /// IP datagrams under reassembly at once; past it the pool is emptied and the loss counted.
 const MAX_REASSEMBLIES: usize = 4096;
 /// Capture-time seconds a datagram may wait for its missing fragments.
@@ -40,6 +58,10 @@ pub struct Decoded<'a> {
 pub enum L4<'a> {
     Udp(&'a [u8]),
     Tcp(TcpSegment<'a>),
+    /// The chunks of an SCTP packet (after the common header); see [`sctp::Sctp`].
+    Sctp(&'a [u8]),
+    /// A SIP message delivered by HEP; `Decoded`'s addresses are the original ones.
+    Hep(HepMessage<'a>),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -48,6 +70,16 @@ pub struct TcpSegment<'a> {
     pub syn: bool,
     pub fin: bool,
     pub rst: bool,
+    pub payload: &'a [u8],
+}
+
+/// What a HEP packet says about the message it carries.
+#[derive(Clone, Copy, Debug)]
+pub struct HepMessage<'a> {
+    /// The agent's capture time, when the packet has one.
+    pub ts: Option<Timestamp>,
+    /// How the message travelled (the HEP IP protocol: 6 TCP, 132 SCTP, else UDP).
+    pub transport: Transport,
     pub payload: &'a [u8],
 }
 
@@ -60,7 +92,7 @@ pub enum Skip {
     Malformed,
     /// Not IP (ARP, LLDP, …).
     NotIp,
-    /// An IP protocol other than UDP and TCP (ICMP, SCTP, ESP, …).
+    /// An IP protocol other than UDP, TCP and SCTP (ICMP, ESP, …).
     OtherTransport,
     /// A fragment kept for reassembly; the datagram is not complete yet.
     FragmentPending,
@@ -68,6 +100,135 @@ pub enum Skip {
     FragmentBad,
     /// An encapsulation this decoder does not open.
     Tunnel,
+    /// A HEP packet that carries no plain SIP (another protocol type, or a compressed payload).
+    HepNotSip,
+}
+
+/// Link types, as counted in the summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    Ethernet,
+    LinuxSll,
+    LinuxSll2,
+    RawIp,
+    Null,
+    Loop,
+    Other,
+}
+
+impl Link {
+    pub const ALL: [Link; 7] = [
+        Link::Ethernet,
+        Link::LinuxSll,
+        Link::LinuxSll2,
+        Link::RawIp,
+        Link::Null,
+        Link::Loop,
+        Link::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Link::Ethernet => "ethernet",
+            Link::LinuxSll => "linux-sll",
+            Link::LinuxSll2 => "linux-sll2",
+            Link::RawIp => "raw-ip",
+            Link::Null => "null",
+            Link::Loop => "loop",
+            Link::Other => "other",
+        }
+    }
+
+    fn of(linktype: u32) -> Link {
+        use linktype::*;
+        match linktype {
+            ETHERNET => Link::Ethernet,
+            LINUX_SLL => Link::LinuxSll,
+            LINUX_SLL2 => Link::LinuxSll2,
+            RAW | RAW_BSD | RAW_OPENBSD | IPV4 | IPV6 => Link::RawIp,
+            NULL => Link::Null,
+            LOOP => Link::Loop,
+            _ => Link::Other,
+        }
+    }
+}
+
+/// Encapsulations opened, as counted in the summary (once per layer opened).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encap {
+    /// One 802.1Q tag.
+    Vlan,
+    /// Two or more tags (802.1ad QinQ).
+    QinQ,
+    Gre,
+    ErspanII,
+    ErspanIII,
+    /// PPP in GRE (PPTP).
+    Ppp,
+    Vxlan,
+    Mpls,
+    /// IPv4 in IPv4, IPv4 or IPv6 in IPv6.
+    IpIp,
+    /// IPv6 in IPv4 (protocol 41).
+    Ip6In4,
+    /// HEP version 1 or 2.
+    Hep2,
+    Hep3,
+}
+
+impl Encap {
+    pub const ALL: [Encap; 12] = [
+        Encap::Vlan,
+        Encap::QinQ,
+        Encap::Gre,
+        Encap::ErspanII,
+        Encap::ErspanIII,
+        Encap::Ppp,
+        Encap::Vxlan,
+        Encap::Mpls,
+        Encap::IpIp,
+        Encap::Ip6In4,
+        Encap::Hep2,
+        Encap::Hep3,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encap::Vlan => "vlan",
+            Encap::QinQ => "qinq",
+            Encap::Gre => "gre",
+            Encap::ErspanII => "erspan-ii",
+            Encap::ErspanIII => "erspan-iii",
+            Encap::Ppp => "ppp",
+            Encap::Vxlan => "vxlan",
+            Encap::Mpls => "mpls",
+            Encap::IpIp => "ipip",
+            Encap::Ip6In4 => "ip6-in-ip4",
+            Encap::Hep2 => "hep2",
+            Encap::Hep3 => "hep3",
+        }
+    }
+}
+
+/// What the decoder saw, for the summary: fixed arrays indexed by the small enums above.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DecodeCounts {
+    /// Frames per [`Link`] (`Link as usize`).
+    pub links: [u64; Link::ALL.len()],
+    /// Layers opened per [`Encap`] (`Encap as usize`).
+    pub encaps: [u64; Encap::ALL.len()],
+    /// Frames that failed the strict length checks (cut by the snaplen, or a length field
+    /// larger than what arrived) and were decoded from the bytes that arrived.
+    pub cut_decoded: u64,
+}
+
+/// Where slicing starts.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    Ethernet(&'a [u8]),
+    LinuxSll(&'a [u8]),
+    EtherType(u16, &'a [u8]),
+    Ip(&'a [u8]),
 }
 
 /// Stateful decoder: owns the IP reassembly pool.
@@ -75,22 +236,35 @@ pub struct Decoder {
     pool: IpDefragPool<Timestamp, ()>,
     /// The last reassembled datagram, borrowed by the `Decoded` returned for it.
     reassembled: Option<IpDefragPayloadVec>,
+    /// UDP destination port of HEP packets; `None`: HEP is not decoded.
+    hep_port: Option<u16>,
+    /// The current frame needed the lax slicer.
+    lax: bool,
     pub reassembled_count: u64,
     pub reassembly_dropped: u64,
+    pub counts: DecodeCounts,
 }
 
 impl Default for Decoder {
     fn default() -> Self {
-        Decoder {
-            pool: IpDefragPool::new(),
-            reassembled: None,
-            reassembled_count: 0,
-            reassembly_dropped: 0,
-        }
+        Decoder::new(Some(hep::DEFAULT_PORT))
     }
 }
 
 impl Decoder {
+    /// A decoder that reads HEP packets sent to UDP port `hep_port` (`None`: no HEP).
+    pub fn new(hep_port: Option<u16>) -> Self {
+        Decoder {
+            pool: IpDefragPool::new(),
+            reassembled: None,
+            hep_port,
+            lax: false,
+            reassembled_count: 0,
+            reassembly_dropped: 0,
+            counts: DecodeCounts::default(),
+        }
+    }
+
     /// Decodes one captured frame of link type `linktype`.
     pub fn decode<'s>(
         &'s mut self,
@@ -101,16 +275,73 @@ impl Decoder {
         if let Some(old) = self.reassembled.take() {
             self.pool.return_buf(old);
         }
-        let sliced = slice_link(linktype, data)?;
-        // Borrow dance: find out whether we need the pool before borrowing self for the answer.
-        match self.walk(sliced, ts, 0)? {
+        self.counts.links[Link::of(linktype) as usize] += 1;
+        use linktype::*;
+        let start = match linktype {
+            ETHERNET => Start::Ethernet(data),
+            LINUX_SLL => Start::LinuxSll(data),
+            // 20-byte header; the protocol (an EtherType) comes first.
+            LINUX_SLL2 => Start::EtherType(be16(data, 0)?, data.get(20..).ok_or(Skip::Malformed)?),
+            // 4-byte address family (host order for NULL, network order for LOOP); the IP
+            // version nibble says the rest.
+            NULL | LOOP => Start::Ip(data.get(4..).ok_or(Skip::Malformed)?),
+            RAW | RAW_BSD | RAW_OPENBSD | IPV4 | IPV6 => Start::Ip(data),
+            other => return Err(Skip::LinkType(other)),
+        };
+        self.lax = false;
+        let walk = self.open(start, ts, 0);
+        if self.lax && walk.is_ok() {
+            self.counts.cut_decoded += 1;
+        }
+        match walk? {
             Walk::Done(d) => Ok(d),
             Walk::Reassembled(src, dst) => {
                 let Some(vec) = self.reassembled.as_ref() else {
                     return Err(Skip::Malformed);
                 };
-                transport(src, dst, vec.ip_number, &vec.payload)
+                transport(
+                    self.hep_port,
+                    &mut self.counts,
+                    src,
+                    dst,
+                    vec.ip_number,
+                    &vec.payload,
+                )
             }
+        }
+    }
+
+    fn count(&mut self, e: Encap) {
+        self.counts.encaps[e as usize] += 1;
+    }
+
+    /// Slices from `start` with etherparse's strict checks, or, when a length does not fit
+    /// (the frame was cut), with its lax slicer.
+    fn open<'a>(&mut self, start: Start<'a>, ts: Timestamp, depth: u8) -> Result<Walk<'a>, Skip> {
+        if depth > MAX_DEPTH {
+            return Err(Skip::Tunnel);
+        }
+        let strict = match start {
+            Start::Ethernet(b) => SlicedPacket::from_ethernet(b),
+            Start::LinuxSll(b) => SlicedPacket::from_linux_sll(b),
+            Start::EtherType(t, b) => SlicedPacket::from_ether_type(EtherType(t), b),
+            Start::Ip(b) => SlicedPacket::from_ip(b),
+        };
+        match strict {
+            Ok(p) => self.walk(p, ts, depth),
+            Err(SliceError::Len(_)) => {
+                self.lax = true;
+                self.walk_lax(start, ts, depth)
+            }
+            Err(_) => Err(Skip::Malformed),
+        }
+    }
+
+    fn count_vlans(&mut self, tags: usize) {
+        match tags {
+            0 => {}
+            1 => self.count(Encap::Vlan),
+            _ => self.count(Encap::QinQ),
         }
     }
 
@@ -120,6 +351,12 @@ impl Decoder {
         ts: Timestamp,
         depth: u8,
     ) -> Result<Walk<'a>, Skip> {
+        let tags = p
+            .link_exts
+            .iter()
+            .filter(|e| matches!(e, LinkExtSlice::Vlan(_)))
+            .count();
+        self.count_vlans(tags);
         let (src, dst, ip_payload, fragmented) = match &p.net {
             Some(NetSlice::Ipv4(v4)) => {
                 let h = v4.header();
@@ -139,7 +376,14 @@ impl Decoder {
                     v6.is_payload_fragmented(),
                 )
             }
-            Some(NetSlice::Arp(_)) | None => return Err(Skip::NotIp),
+            Some(NetSlice::Arp(_)) => return Err(Skip::NotIp),
+            // An EtherType etherparse does not know (MPLS, …).
+            None => {
+                return match p.ether_payload() {
+                    Some(e) => self.ether(e.ether_type.0, e.payload, ts, depth),
+                    None => Err(Skip::NotIp),
+                };
+            }
         };
         if fragmented {
             return match self.pool.process_sliced_packet(&p, ts, ()) {
@@ -152,29 +396,172 @@ impl Decoder {
                 Err(_) => Err(Skip::FragmentBad),
             };
         }
-        match p.transport {
-            Some(TransportSlice::Udp(u)) => Ok(Walk::Done(Decoded {
-                src: SocketAddr::new(src, u.source_port()),
-                dst: SocketAddr::new(dst, u.destination_port()),
-                l4: L4::Udp(u.payload()),
-            })),
-            Some(TransportSlice::Tcp(t)) => Ok(Walk::Done(tcp(src, dst, &t))),
-            Some(_) => Err(Skip::OtherTransport),
-            None if depth >= MAX_DEPTH => Err(Skip::Tunnel),
-            None => {
-                let inner = match ip_payload.ip_number {
-                    IpNumber::IPV4 | IpNumber::IPV6 => SlicedPacket::from_ip(ip_payload.payload),
-                    IpNumber::GRE => return self.gre(ip_payload.payload, ts, depth),
-                    IpNumber::UDP | IpNumber::TCP => return Err(Skip::Malformed),
-                    _ => return Err(Skip::OtherTransport),
-                };
-                self.walk(inner.map_err(|_| Skip::Malformed)?, ts, depth + 1)
+        self.l4(
+            src,
+            dst,
+            ip_payload.ip_number,
+            ip_payload.payload,
+            p.transport,
+            ts,
+            depth,
+        )
+    }
+
+    /// The same walk over a frame that failed the strict length checks.
+    fn walk_lax<'a>(
+        &mut self,
+        start: Start<'a>,
+        ts: Timestamp,
+        depth: u8,
+    ) -> Result<Walk<'a>, Skip> {
+        let p = match start {
+            Start::Ethernet(b) => LaxSlicedPacket::from_ethernet(b).map_err(|_| Skip::Malformed)?,
+            // etherparse has no lax SLL slicer: the 16-byte header ends with the EtherType.
+            Start::LinuxSll(b) => LaxSlicedPacket::from_ether_type(
+                EtherType(be16(b, 14)?),
+                b.get(16..).ok_or(Skip::Malformed)?,
+            ),
+            Start::EtherType(t, b) => LaxSlicedPacket::from_ether_type(EtherType(t), b),
+            Start::Ip(b) => LaxSlicedPacket::from_ip(b).map_err(|_| Skip::Malformed)?,
+        };
+        self.count_vlans(p.vlan_ids().len());
+        let (src, dst, ip_payload) = match &p.net {
+            Some(LaxNetSlice::Ipv4(v4)) => {
+                let h = v4.header();
+                (
+                    IpAddr::V4(h.source_addr()),
+                    IpAddr::V4(h.destination_addr()),
+                    v4.payload().clone(),
+                )
             }
+            Some(LaxNetSlice::Ipv6(v6)) => {
+                let h = v6.header();
+                (
+                    IpAddr::V6(h.source_addr()),
+                    IpAddr::V6(h.destination_addr()),
+                    v6.payload().clone(),
+                )
+            }
+            Some(LaxNetSlice::Arp(_)) => return Err(Skip::NotIp),
+            None => {
+                return match p.ether_payload() {
+                    Some(e) => self.ether(e.ether_type.0, e.payload, ts, depth),
+                    None => Err(Skip::Malformed),
+                };
+            }
+        };
+        // A cut fragment cannot be reassembled.
+        if ip_payload.fragmented {
+            return Err(Skip::Malformed);
+        }
+        self.l4(
+            src,
+            dst,
+            ip_payload.ip_number,
+            ip_payload.payload,
+            p.transport,
+            ts,
+            depth,
+        )
+    }
+
+    /// The payload of an EtherType etherparse does not slice.
+    fn ether<'a>(
+        &mut self,
+        t: u16,
+        b: &'a [u8],
+        ts: Timestamp,
+        depth: u8,
+    ) -> Result<Walk<'a>, Skip> {
+        match t {
+            0x8847 | 0x8848 => self.mpls(b, ts, depth),
+            // IP that etherparse could not slice even laxly.
+            0x0800 | 0x86DD => Err(Skip::Malformed),
+            _ => Err(Skip::NotIp),
         }
     }
 
-    /// GRE (RFC 2784/2890, and PPTP's enhanced GRE) carrying IP, Ethernet, ERSPAN or PPP.
+    /// An MPLS label stack (RFC 3032): pop labels until bottom-of-stack, then IPv4/IPv6 by the
+    /// version nibble, or an Ethernet pseudowire after its control word when the nibble is 0
+    /// (RFC 4448).
+    fn mpls<'a>(&mut self, b: &'a [u8], ts: Timestamp, depth: u8) -> Result<Walk<'a>, Skip> {
+        self.count(Encap::Mpls);
+        let mut off = 0;
+        loop {
+            let s = b.get(off + 2).ok_or(Skip::Malformed)? & 0x01 != 0;
+            off += 4;
+            if s {
+                break;
+            }
+            if off >= 4 * MAX_MPLS_LABELS {
+                return Err(Skip::Malformed);
+            }
+        }
+        let rest = b.get(off..).ok_or(Skip::Malformed)?;
+        match rest.first().map(|x| x >> 4) {
+            Some(4 | 6) => self.open(Start::Ip(rest), ts, depth + 1),
+            Some(0) => self.open(
+                Start::Ethernet(rest.get(4..).ok_or(Skip::Malformed)?),
+                ts,
+                depth + 1,
+            ),
+            Some(_) => Err(Skip::Tunnel),
+            None => Err(Skip::Malformed),
+        }
+    }
+
+    /// Above IP: UDP (with VXLAN and HEP), TCP, SCTP, or IP/GRE tunnels.
+    #[allow(clippy::too_many_arguments)]
+    fn l4<'a>(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: IpNumber,
+        payload: &'a [u8],
+        t: Option<TransportSlice<'a>>,
+        ts: Timestamp,
+        depth: u8,
+    ) -> Result<Walk<'a>, Skip> {
+        match t {
+            Some(TransportSlice::Udp(u)) => {
+                let payload = u.payload();
+                if u.destination_port() == VXLAN_PORT
+                    && let Some(inner) = vxlan_inner(payload)
+                {
+                    self.count(Encap::Vxlan);
+                    return self.open(Start::Ethernet(inner), ts, depth + 1);
+                }
+                udp(
+                    self.hep_port,
+                    &mut self.counts,
+                    SocketAddr::new(src, u.source_port()),
+                    SocketAddr::new(dst, u.destination_port()),
+                    payload,
+                )
+                .map(Walk::Done)
+            }
+            Some(TransportSlice::Tcp(t)) => Ok(Walk::Done(tcp(src, dst, &t))),
+            Some(_) => Err(Skip::OtherTransport),
+            None => match proto {
+                IpNumber::IPV4 | IpNumber::IPV6 => {
+                    self.count(if src.is_ipv4() && proto == IpNumber::IPV6 {
+                        Encap::Ip6In4
+                    } else {
+                        Encap::IpIp
+                    });
+                    self.open(Start::Ip(payload), ts, depth + 1)
+                }
+                IpNumber::GRE => self.gre(payload, ts, depth),
+                IpNumber::UDP | IpNumber::TCP => Err(Skip::Malformed),
+                _ => transport(self.hep_port, &mut self.counts, src, dst, proto, payload)
+                    .map(Walk::Done),
+            },
+        }
+    }
+
+    /// GRE (RFC 2784/2890, and PPTP's enhanced GRE) carrying IP, Ethernet, ERSPAN, PPP or MPLS.
     fn gre<'a>(&mut self, b: &'a [u8], ts: Timestamp, depth: u8) -> Result<Walk<'a>, Skip> {
+        self.count(Encap::Gre);
         let (flags, proto) = (be16(b, 0)?, be16(b, 2)?);
         let version = flags & 0x7;
         let mut off = 4;
@@ -188,20 +575,24 @@ impl Decoder {
         }
         let payload = b.get(off..).ok_or(Skip::Malformed)?;
         let inner = match proto {
-            0x0800 | 0x86DD => SlicedPacket::from_ip(payload),
-            0x6558 => SlicedPacket::from_ethernet(payload),
+            0x0800 | 0x86DD => Start::Ip(payload),
+            0x6558 => Start::Ethernet(payload),
+            0x8847 | 0x8848 => return self.mpls(payload, ts, depth + 1),
             // ERSPAN type II carries an 8-byte header when GRE has a sequence number (type I has none).
             0x88BE => {
+                self.count(Encap::ErspanII);
                 let skip = if flags & 0x1000 != 0 { 8 } else { 0 };
-                SlicedPacket::from_ethernet(payload.get(skip..).ok_or(Skip::Malformed)?)
+                Start::Ethernet(payload.get(skip..).ok_or(Skip::Malformed)?)
             }
             // ERSPAN type III: 12-byte header, plus 8 bytes of platform data when O is set.
             0x22EB => {
+                self.count(Encap::ErspanIII);
                 let o = payload.get(11).ok_or(Skip::Malformed)? & 0x01 != 0;
                 let skip = if o { 20 } else { 12 };
-                SlicedPacket::from_ethernet(payload.get(skip..).ok_or(Skip::Malformed)?)
+                Start::Ethernet(payload.get(skip..).ok_or(Skip::Malformed)?)
             }
             0x880B => {
+                self.count(Encap::Ppp);
                 let ppp = payload.strip_prefix(&[0xFF, 0x03]).unwrap_or(payload);
                 let (proto, rest) = match ppp {
                     [p, rest @ ..] if p & 1 == 1 => (u16::from(*p), rest),
@@ -209,13 +600,14 @@ impl Decoder {
                     _ => return Err(Skip::Malformed),
                 };
                 match proto {
-                    0x21 | 0x57 => SlicedPacket::from_ip(rest),
+                    0x21 | 0x57 => Start::Ip(rest),
+                    0x281 => return self.mpls(rest, ts, depth + 1),
                     _ => return Err(Skip::NotIp),
                 }
             }
             _ => return Err(Skip::Tunnel),
         };
-        self.walk(inner.map_err(|_| Skip::Malformed)?, ts, depth + 1)
+        self.open(inner, ts, depth + 1)
     }
 
     /// Drops reassemblies older than the timeout, and all of them past the cap. Call on ticks.
@@ -252,26 +644,59 @@ enum Walk<'a> {
     Reassembled(IpAddr, IpAddr),
 }
 
-fn slice_link(linktype: u32, data: &[u8]) -> Result<SlicedPacket<'_>, Skip> {
-    use linktype::*;
-    let r = match linktype {
-        ETHERNET => SlicedPacket::from_ethernet(data),
-        LINUX_SLL => SlicedPacket::from_linux_sll(data),
-        LINUX_SLL2 => {
-            // 20-byte header; the protocol (an EtherType) comes first.
-            let proto = be16(data, 0)?;
-            SlicedPacket::from_ether_type(EtherType(proto), data.get(20..).ok_or(Skip::Malformed)?)
-        }
-        // 4-byte address family (host order for NULL, network order for LOOP); the IP version
-        // nibble says the rest.
-        NULL | LOOP => SlicedPacket::from_ip(data.get(4..).ok_or(Skip::Malformed)?),
-        RAW | RAW_BSD | RAW_OPENBSD | IPV4 | IPV6 => SlicedPacket::from_ip(data),
-        other => return Err(Skip::LinkType(other)),
-    };
-    r.map_err(|_| Skip::Malformed)
+/// The Ethernet frame inside a VXLAN header (RFC 7348: flags with the I bit, 24-bit VNI, 8
+/// bytes in all), or `None` when the payload is not VXLAN.
+fn vxlan_inner(b: &[u8]) -> Option<&[u8]> {
+    match b {
+        [flags, _, _, _, _, _, _, _, inner @ ..] if flags & 0x08 != 0 => Some(inner),
+        _ => None,
+    }
 }
 
+/// A UDP payload: HEP when sent to the HEP port and shaped like HEP, else plain.
+fn udp<'a>(
+    hep_port: Option<u16>,
+    counts: &mut DecodeCounts,
+    src: SocketAddr,
+    dst: SocketAddr,
+    payload: &'a [u8],
+) -> Result<Decoded<'a>, Skip> {
+    if hep_port != Some(dst.port()) || !hep::looks_like_hep(payload) {
+        return Ok(Decoded {
+            src,
+            dst,
+            l4: L4::Udp(payload),
+        });
+    }
+    let h = hep::parse(payload).map_err(|_| Skip::Malformed)?;
+    let encap = if h.version == 3 {
+        Encap::Hep3
+    } else {
+        Encap::Hep2
+    };
+    counts.encaps[encap as usize] += 1;
+    match h.payload {
+        Some(p) if h.is_sip() => Ok(Decoded {
+            src: h.src,
+            dst: h.dst,
+            l4: L4::Hep(HepMessage {
+                ts: h.ts,
+                transport: match h.ip_proto {
+                    6 => Transport::Tcp,
+                    sctp::IP_PROTO => Transport::Sctp,
+                    _ => Transport::Udp,
+                },
+                payload: p,
+            }),
+        }),
+        _ => Err(Skip::HepNotSip),
+    }
+}
+
+/// The transport of a reassembled datagram (or of an IP protocol etherparse does not slice).
 fn transport<'a>(
+    hep_port: Option<u16>,
+    counts: &mut DecodeCounts,
     src: IpAddr,
     dst: IpAddr,
     proto: IpNumber,
@@ -280,15 +705,25 @@ fn transport<'a>(
     match proto {
         IpNumber::UDP => {
             let u = UdpSlice::from_slice(b).map_err(|_| Skip::Malformed)?;
-            Ok(Decoded {
-                src: SocketAddr::new(src, u.source_port()),
-                dst: SocketAddr::new(dst, u.destination_port()),
-                l4: L4::Udp(u.payload()),
-            })
+            udp(
+                hep_port,
+                counts,
+                SocketAddr::new(src, u.source_port()),
+                SocketAddr::new(dst, u.destination_port()),
+                u.payload(),
+            )
         }
         IpNumber::TCP => {
             let t = TcpSlice::from_slice(b).map_err(|_| Skip::Malformed)?;
             Ok(tcp(src, dst, &t))
+        }
+        IpNumber(sctp::IP_PROTO) => {
+            let (sport, dport, chunks) = sctp::split(b).ok_or(Skip::Malformed)?;
+            Ok(Decoded {
+                src: SocketAddr::new(src, sport),
+                dst: SocketAddr::new(dst, dport),
+                l4: L4::Sctp(chunks),
+            })
         }
         _ => Err(Skip::OtherTransport),
     }
@@ -316,6 +751,7 @@ fn be16(b: &[u8], at: usize) -> Result<u16, Skip> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use etherparse::PacketBuilder;
@@ -393,6 +829,351 @@ mod tests {
             .decode(linktype::RAW, &gre_packet, Timestamp::ZERO)
             .unwrap();
         assert_eq!(got.dst.to_string(), "192.168.1.2:5060");
+    }
+
+    const INVITE: &[u8] =
+        b"INVITE sip:2002@b SIP/2.0\r\nCall-ID: 1@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+
+    /// IPv4/UDP 192.168.1.1:5060 → 192.168.1.2:5070 carrying `payload`.
+    fn inner_ip(payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ipv4([192, 168, 1, 1], [192, 168, 1, 2], 64)
+            .udp(5060, 5070)
+            .write(&mut v, payload)
+            .unwrap();
+        v
+    }
+
+    fn eth(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+        v.extend_from_slice(&ether_type.to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    /// An outer IPv4 packet 1.1.1.1 → 2.2.2.2 of protocol `proto`.
+    fn outer4(proto: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64)
+            .write(&mut v, IpNumber(proto), payload)
+            .unwrap();
+        v
+    }
+
+    /// Ethernet/IPv4/UDP 1.1.1.1:`sport` → 2.2.2.2:`dport`.
+    fn outer_udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64)
+            .udp(sport, dport)
+            .write(&mut v, payload)
+            .unwrap();
+        v
+    }
+
+    /// Two MPLS labels (16, then 17 with bottom-of-stack).
+    fn labels() -> Vec<u8> {
+        vec![0x00, 0x01, 0x00, 0x40, 0x00, 0x01, 0x11, 0x40]
+    }
+
+    fn udp_payload<'a>(d: &Decoded<'a>) -> &'a [u8] {
+        match d.l4 {
+            L4::Udp(p) => p,
+            other => panic!("not UDP: {other:?}"),
+        }
+    }
+
+    fn encaps(d: &Decoder) -> Vec<(&'static str, u64)> {
+        Encap::ALL
+            .iter()
+            .map(|e| (e.as_str(), d.counts.encaps[*e as usize]))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Every frame the tests build, for the never-panics test.
+    fn all_frames() -> Vec<(u32, Vec<u8>)> {
+        vec![
+            (linktype::ETHERNET, vxlan_qinq_frame()),
+            (
+                linktype::ETHERNET,
+                eth(0x8847, &[labels(), inner_ip(INVITE)].concat()),
+            ),
+            (linktype::ETHERNET, mpls_pseudowire_frame()),
+            (linktype::RAW, gre_mpls_packet()),
+            (linktype::RAW, ip6_in_ip4_packet()),
+            (
+                linktype::ETHERNET,
+                outer_udp(
+                    40000,
+                    9060,
+                    &hep::build::v3_sip([10, 0, 0, 1], 5060, [10, 0, 0, 2], 5060, 9, 8, INVITE),
+                ),
+            ),
+            (
+                linktype::ETHERNET,
+                outer_udp(
+                    40000,
+                    9060,
+                    &hep::build::v2_sip([10, 0, 0, 1], 5060, [10, 0, 0, 2], 5060, 9, 8, INVITE),
+                ),
+            ),
+            (linktype::RAW, sctp_packet()),
+            (linktype::ETHERNET, udp_frame(INVITE)),
+        ]
+    }
+
+    fn vxlan_qinq_frame() -> Vec<u8> {
+        let mut inner = Vec::new();
+        PacketBuilder::ethernet2([3; 6], [4; 6])
+            .double_vlan(100.try_into().unwrap(), 200.try_into().unwrap())
+            .ipv4([192, 168, 1, 1], [192, 168, 1, 2], 64)
+            .udp(5060, 5070)
+            .write(&mut inner, INVITE)
+            .unwrap();
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0x12, 0x34, 0];
+        vx.extend_from_slice(&inner);
+        outer_udp(51234, VXLAN_PORT, &vx)
+    }
+
+    fn mpls_pseudowire_frame() -> Vec<u8> {
+        let mut inner = Vec::new();
+        PacketBuilder::ethernet2([3; 6], [4; 6])
+            .ipv6(
+                [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+                64,
+            )
+            .udp(5060, 5070)
+            .write(&mut inner, INVITE)
+            .unwrap();
+        eth(0x8847, &[labels(), vec![0, 0, 0, 7], inner].concat())
+    }
+
+    fn gre_mpls_packet() -> Vec<u8> {
+        outer4(
+            47,
+            &[vec![0, 0, 0x88, 0x47], labels(), inner_ip(INVITE)].concat(),
+        )
+    }
+
+    fn ip6_in_ip4_packet() -> Vec<u8> {
+        let mut v6 = Vec::new();
+        PacketBuilder::ipv6([0xfd; 16], [0xfe; 16], 64)
+            .udp(5060, 5070)
+            .write(&mut v6, INVITE)
+            .unwrap();
+        outer4(41, &v6)
+    }
+
+    fn sctp_packet() -> Vec<u8> {
+        use super::sctp::build::{data, packet};
+        outer4(
+            132,
+            &packet(
+                5060,
+                5070,
+                &[
+                    data(3, 1, 0, INVITE),
+                    data(3, 2, 0, b"SIP/2.0 100 Trying\r\n\r\n"),
+                ],
+            ),
+        )
+    }
+
+    #[test]
+    fn vxlan_with_qinq_inside() {
+        let mut d = Decoder::default();
+        let f = vxlan_qinq_frame();
+        let got = d.decode(linktype::ETHERNET, &f, Timestamp::ZERO).unwrap();
+        assert_eq!(got.src.to_string(), "192.168.1.1:5060");
+        assert_eq!(got.dst.to_string(), "192.168.1.2:5070");
+        assert_eq!(udp_payload(&got), INVITE);
+        assert_eq!(encaps(&d), [("qinq", 1), ("vxlan", 1)]);
+        // Not VXLAN (no I flag): plain UDP on port 4789.
+        let plain = outer_udp(1, VXLAN_PORT, b"\0\0\0\0\0\0\0\0");
+        let got = d
+            .decode(linktype::ETHERNET, &plain, Timestamp::ZERO)
+            .unwrap();
+        assert_eq!(got.dst.to_string(), "2.2.2.2:4789");
+    }
+
+    #[test]
+    fn mpls_stacks_over_ethernet_pseudowire_and_gre() {
+        let mut d = Decoder::default();
+        let f = eth(0x8847, &[labels(), inner_ip(INVITE)].concat());
+        let got = d.decode(linktype::ETHERNET, &f, Timestamp::ZERO).unwrap();
+        assert_eq!(got.src.to_string(), "192.168.1.1:5060");
+        assert_eq!(udp_payload(&got), INVITE);
+        let pw = mpls_pseudowire_frame();
+        let got = d.decode(linktype::ETHERNET, &pw, Timestamp::ZERO).unwrap();
+        assert_eq!(got.dst.to_string(), "[2001:db8::2]:5070");
+        let gre = gre_mpls_packet();
+        let got = d.decode(linktype::RAW, &gre, Timestamp::ZERO).unwrap();
+        assert_eq!(got.dst.to_string(), "192.168.1.2:5070");
+        // MPLS under an 802.1Q tag, and multicast MPLS.
+        let mut tagged = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .single_vlan(5.try_into().unwrap())
+            .ipv4([9, 9, 9, 9], [8, 8, 8, 8], 1)
+            .write(&mut tagged, IpNumber(0), b"")
+            .unwrap();
+        tagged.truncate(18);
+        tagged[16..18].copy_from_slice(&[0x88, 0x48]);
+        tagged.extend_from_slice(&labels());
+        tagged.extend_from_slice(&inner_ip(INVITE));
+        let got = d
+            .decode(linktype::ETHERNET, &tagged, Timestamp::ZERO)
+            .unwrap();
+        assert_eq!(got.src.to_string(), "192.168.1.1:5060");
+        assert_eq!(encaps(&d), [("vlan", 1), ("gre", 1), ("mpls", 4)]);
+        // A stack with no bottom-of-stack bit is malformed.
+        let endless = eth(0x8847, &[0u8; 64]);
+        assert_eq!(
+            d.decode(linktype::ETHERNET, &endless, Timestamp::ZERO)
+                .unwrap_err(),
+            Skip::Malformed
+        );
+    }
+
+    #[test]
+    fn ipv6_in_ipv4() {
+        let mut d = Decoder::default();
+        let p = ip6_in_ip4_packet();
+        let got = d.decode(linktype::RAW, &p, Timestamp::ZERO).unwrap();
+        assert_eq!(
+            got.src.to_string(),
+            "[fdfd:fdfd:fdfd:fdfd:fdfd:fdfd:fdfd:fdfd]:5060"
+        );
+        assert_eq!(udp_payload(&got), INVITE);
+        assert_eq!(encaps(&d), [("ip6-in-ip4", 1)]);
+    }
+
+    #[test]
+    fn hep_gives_the_original_addresses_transport_and_time() {
+        let mut d = Decoder::default();
+        let v3 = hep::build::v3_sip(
+            [10, 0, 0, 1],
+            5060,
+            [10, 0, 0, 2],
+            5080,
+            1_700_000_000,
+            5,
+            INVITE,
+        );
+        let f = outer_udp(40000, 9060, &v3);
+        let got = d.decode(linktype::ETHERNET, &f, Timestamp::ZERO).unwrap();
+        assert_eq!(got.src.to_string(), "10.0.0.1:5060");
+        assert_eq!(got.dst.to_string(), "10.0.0.2:5080");
+        let L4::Hep(h) = got.l4 else {
+            panic!("not HEP: {got:?}")
+        };
+        assert_eq!(h.ts, Some(Timestamp::from_micros(1_700_000_000_000_005)));
+        assert_eq!(h.transport, Transport::Udp);
+        assert_eq!(h.payload, INVITE);
+        let v2 = hep::build::v2_sip([10, 0, 0, 3], 5060, [10, 0, 0, 4], 5060, 7, 0, INVITE);
+        let f2 = outer_udp(40000, 9060, &v2);
+        let got = d.decode(linktype::ETHERNET, &f2, Timestamp::ZERO).unwrap();
+        assert!(
+            matches!(got.l4, L4::Hep(h) if h.payload == INVITE && h.ts == Some(Timestamp::from_secs(7)))
+        );
+        // Not SIP: counted, not routed.
+        let rtcp = hep::build::v3(&[
+            hep::build::chunk(3, &[1, 1, 1, 1]),
+            hep::build::chunk(4, &[2, 2, 2, 2]),
+            hep::build::chunk(7, &[0, 1]),
+            hep::build::chunk(8, &[0, 2]),
+            hep::build::chunk(11, &[5]),
+            hep::build::chunk(15, b"{}"),
+        ]);
+        let f3 = outer_udp(40000, 9060, &rtcp);
+        assert_eq!(
+            d.decode(linktype::ETHERNET, &f3, Timestamp::ZERO)
+                .unwrap_err(),
+            Skip::HepNotSip
+        );
+        assert_eq!(encaps(&d), [("hep2", 1), ("hep3", 2)]);
+        // HEP off, or another port: plain UDP.
+        let mut off = Decoder::new(None);
+        let got = off.decode(linktype::ETHERNET, &f, Timestamp::ZERO).unwrap();
+        assert_eq!(udp_payload(&got), &v3[..]);
+        let mut other = Decoder::new(Some(9999));
+        let got = other
+            .decode(linktype::ETHERNET, &f, Timestamp::ZERO)
+            .unwrap();
+        assert_eq!(got.dst.port(), 9060);
+    }
+
+    #[test]
+    fn sctp_chunks_are_handed_over() {
+        let mut d = Decoder::default();
+        let p = sctp_packet();
+        let got = d.decode(linktype::RAW, &p, Timestamp::ZERO).unwrap();
+        assert_eq!(got.src.to_string(), "1.1.1.1:5060");
+        assert_eq!(got.dst.to_string(), "2.2.2.2:5070");
+        let L4::Sctp(chunks) = got.l4 else {
+            panic!("not SCTP: {got:?}")
+        };
+        let msgs: Vec<&[u8]> = sctp::DataChunks::new(chunks).map(|c| c.payload).collect();
+        assert_eq!(msgs, [INVITE, b"SIP/2.0 100 Trying\r\n\r\n"]);
+    }
+
+    #[test]
+    fn a_cut_packet_yields_what_arrived() {
+        let mut d = Decoder::default();
+        for (lt, f, header) in [
+            (linktype::ETHERNET, udp_frame(INVITE), 18 + 20 + 8),
+            (
+                linktype::ETHERNET,
+                vxlan_qinq_frame(),
+                14 + 20 + 8 + 8 + 22 + 20 + 8,
+            ),
+            (linktype::RAW, ip6_in_ip4_packet(), 20 + 40 + 8),
+        ] {
+            let cut = &f[..f.len() - 20];
+            let got = d.decode(lt, cut, Timestamp::ZERO).unwrap();
+            assert_eq!(
+                udp_payload(&got),
+                &INVITE[..INVITE.len() - 20],
+                "{lt} {header}"
+            );
+            assert_eq!(header + INVITE.len(), f.len());
+        }
+        assert_eq!(d.counts.cut_decoded, 3);
+        // Cut inside the UDP header: nothing to use.
+        let f = udp_frame(INVITE);
+        assert_eq!(
+            d.decode(linktype::ETHERNET, &f[..18 + 20 + 4], Timestamp::ZERO)
+                .unwrap_err(),
+            Skip::Malformed
+        );
+        // A cut HEP packet still gives the start of its message.
+        let v3 = hep::build::v3_sip([10, 0, 0, 1], 5060, [10, 0, 0, 2], 5080, 1, 5, INVITE);
+        let f = outer_udp(40000, 9060, &v3);
+        let got = d
+            .decode(linktype::ETHERNET, &f[..f.len() - 30], Timestamp::ZERO)
+            .unwrap();
+        assert!(matches!(got.l4, L4::Hep(h) if h.payload == &INVITE[..INVITE.len() - 30]));
+    }
+
+    #[test]
+    fn every_prefix_and_corruption_of_every_encapsulation_never_panics() {
+        let mut d = Decoder::default();
+        let mut decoded = 0;
+        for (lt, f) in all_frames() {
+            assert!(d.decode(lt, &f, Timestamp::ZERO).is_ok(), "{lt} {f:?}");
+            for n in 0..f.len() {
+                decoded += usize::from(d.decode(lt, &f[..n], Timestamp::ZERO).is_ok());
+            }
+            for i in 0..f.len() {
+                for x in [0u8, 0x01, 0x08, 0x45, 0x60, 0x88, 0xff] {
+                    let mut g = f.clone();
+                    g[i] = x;
+                    let _ = d.decode(lt, &g, Timestamp::ZERO);
+                }
+            }
+        }
+        assert!(decoded > 0);
     }
 
     #[test]

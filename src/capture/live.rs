@@ -3,8 +3,7 @@
 //! even when the wire is quiet, and wall-clock ticks keep timers running while no packet
 //! arrives. The router never blocks here: a shard that falls behind loses batches, counted.
 
-use super::stream::Streams;
-use super::{CaptureConfig, CaptureStats, decode::Decoder, on_packet, route::Router};
+use super::{CaptureConfig, CaptureStats, Stage, route::Router};
 use crate::time::Timestamp;
 use anyhow::{Context, Result};
 use pcap::{Active, Capture};
@@ -63,7 +62,7 @@ fn open(cfg: &CaptureConfig) -> Result<Vec<Iface>> {
 }
 
 /// Captures until `stop` is set, then hands over what is buffered and returns.
-pub fn run(cfg: &CaptureConfig, mut router: Router, stop: &AtomicBool) -> Result<CaptureStats> {
+pub fn run(cfg: &CaptureConfig, router: Router, stop: &AtomicBool) -> Result<CaptureStats> {
     let mut ifaces = open(cfg)?;
     eprintln!(
         "sipcdr: listening on {}",
@@ -73,9 +72,7 @@ pub fn run(cfg: &CaptureConfig, mut router: Router, stop: &AtomicBool) -> Result
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let mut stats = CaptureStats::default();
-    let mut decoder = Decoder::default();
-    let mut streams = Streams::new(cfg.stream);
+    let mut stage = Stage::new(cfg, router);
     let closed = || anyhow::anyhow!("a tracker thread stopped early; capture aborted");
     while !stop.load(Ordering::Relaxed) {
         let mut got = 0;
@@ -95,32 +92,20 @@ pub fn run(cfg: &CaptureConfig, mut router: Router, stop: &AtomicBool) -> Result
                 let ts = Timestamp::from_micros(
                     i64::from(h.ts.tv_sec) * 1_000_000 + i64::from(h.ts.tv_usec),
                 );
+                let stats = &mut stage.stats;
                 stats.packets += 1;
                 stats.bytes += p.data.len() as u64;
                 if (h.len as usize) > p.data.len() {
                     stats.snaplen_cut += 1;
                 }
-                let r = on_packet(
-                    &mut router,
-                    &mut decoder,
-                    &mut streams,
-                    &mut stats,
-                    i.linktype,
-                    ts,
-                    p.data,
-                );
-                r.map_err(|_| closed())?;
+                stage.packet(i.linktype, ts, p.data).map_err(|_| closed())?;
             }
         }
         if got == 0 {
             // Quiet wire: time still passes for session timers and reassembly timeouts.
-            let now = crate::time::wall_clock();
-            if router.observe(now).map_err(|_| closed())? {
-                decoder.expire(now);
-                let mut res = Ok(());
-                streams.expire(now, &mut super::route_to(&mut router, &mut res));
-                res.map_err(|_| closed())?;
-            }
+            stage
+                .tick(crate::time::wall_clock())
+                .map_err(|_| closed())?;
             std::thread::sleep(IDLE_SLEEP);
         }
     }
@@ -132,7 +117,6 @@ pub fn run(cfg: &CaptureConfig, mut router: Router, stop: &AtomicBool) -> Result
             live.interface_dropped += u64::from(s.if_dropped);
         }
     }
-    stats.live = Some(live);
-    super::finish(&mut stats, &mut router, &mut decoder, &mut streams)?;
-    Ok(stats)
+    stage.stats.live = Some(live);
+    stage.finish()
 }

@@ -5,16 +5,19 @@
 pub mod decode;
 pub mod file;
 pub mod filter;
+pub mod hep;
 pub mod live;
 pub mod route;
+pub mod sctp;
 pub mod stream;
 pub mod ws;
 
 use crate::sip::looks_like_sip;
 use crate::time::Timestamp;
-use decode::{Decoder, L4, Skip};
+use decode::{DecodeCounts, Decoder, L4, Skip};
 use file::FileError;
 use route::{Closed, Router};
+use sctp::{Sctp, SctpStats};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use stream::{FlowKey, StreamConfig, StreamStats, Streams};
@@ -31,6 +34,14 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// Every transport, in the order of per-transport counters (`Transport as usize`).
+    pub const ALL: [Transport; 4] = [
+        Transport::Udp,
+        Transport::Tcp,
+        Transport::Ws,
+        Transport::Sctp,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Udp => "udp",
@@ -54,6 +65,8 @@ pub struct CaptureConfig {
     /// tcpdump filter expression, applied to every frame.
     pub filter: Option<String>,
     pub stream: StreamConfig,
+    /// UDP destination port of HEP packets to decapsulate (`--hep-port`); `None`: no HEP.
+    pub hep_port: Option<u16>,
 }
 
 /// Counters of the capture stage, returned when it ends.
@@ -81,23 +94,29 @@ pub struct CaptureStats {
     pub live: Option<live::LiveStats>,
     /// Live capture: SIP messages lost because a shard fell behind (its queue was full).
     pub channel_drops: u64,
+    /// Frames by link type, encapsulations opened, frames decoded from a cut packet.
+    pub decode: DecodeCounts,
+    /// HEP packets that carry no plain SIP (another protocol type, or compressed).
+    pub hep_not_sip: u64,
+    pub sctp: SctpStats,
+    /// SIP messages routed, per `Transport as usize`.
+    pub sip_by_transport: [u64; Transport::ALL.len()],
     /// One error per file that could not be read to its end.
     pub file_errors: Vec<FileError>,
 }
 
 /// Reads every file, sending SIP messages through `router`. A file that fails is reported in the
 /// stats and the next one is read; everything read before the failure has been routed.
-pub fn run_files(cfg: &CaptureConfig, mut router: Router) -> anyhow::Result<CaptureStats> {
+pub fn run_files(cfg: &CaptureConfig, router: Router) -> anyhow::Result<CaptureStats> {
     let mut filter = cfg.filter.as_deref().map(filter::Filter::new).transpose()?;
-    let mut stats = CaptureStats::default();
-    let mut decoder = Decoder::default();
-    let mut streams = Streams::new(cfg.stream);
+    let mut stage = Stage::new(cfg, router);
     let mut closed = false;
     for path in &cfg.files {
         let r = file::read_file(path, |p| {
             if closed {
                 return;
             }
+            let stats = &mut stage.stats;
             stats.packets += 1;
             stats.bytes += p.data.len() as u64;
             if (p.orig_len as usize) > p.data.len() {
@@ -109,96 +128,141 @@ pub fn run_files(cfg: &CaptureConfig, mut router: Router) -> anyhow::Result<Capt
                 stats.filtered_out += 1;
                 return;
             }
-            let res = on_packet(
-                &mut router,
-                &mut decoder,
-                &mut streams,
-                &mut stats,
-                p.linktype,
-                p.ts,
-                p.data,
-            );
-            closed = res.is_err();
+            closed = stage.packet(p.linktype, p.ts, p.data).is_err();
         });
         if let Err(e) = r {
-            stats.file_errors.push(e);
+            stage.stats.file_errors.push(e);
         }
         if closed {
             anyhow::bail!("a tracker thread stopped early; capture aborted");
         }
     }
-    finish(&mut stats, &mut router, &mut decoder, &mut streams)?;
-    Ok(stats)
+    stage.finish()
 }
 
-/// End of input: reads what TCP reassembly still holds, sends everything, copies the counters.
-fn finish(
-    stats: &mut CaptureStats,
-    router: &mut Router,
-    decoder: &mut Decoder,
-    streams: &mut Streams,
-) -> anyhow::Result<()> {
-    let mut res = Ok(());
-    streams.finish(&mut route_to(router, &mut res));
-    res.map_err(|_| anyhow::anyhow!("a tracker thread stopped early"))?;
-    router
-        .flush_all()
-        .map_err(|_| anyhow::anyhow!("a tracker thread stopped early"))?;
-    stats.tcp = streams.stats;
-    stats.reassembled = decoder.reassembled_count;
-    stats.reassembly_dropped = decoder.reassembly_dropped;
-    stats.sip_messages = router.stats.messages;
-    stats.no_call_id = router.stats.no_call_id;
-    stats.channel_drops = router.stats.dropped;
-    Ok(())
+/// The capture stage's state between packets, the same for files and live interfaces.
+struct Stage {
+    router: Router,
+    decoder: Decoder,
+    streams: Streams,
+    sctp: Sctp,
+    stats: CaptureStats,
 }
 
-fn on_packet(
-    router: &mut Router,
-    decoder: &mut Decoder,
-    streams: &mut Streams,
-    stats: &mut CaptureStats,
-    linktype: u32,
-    ts: Timestamp,
-    data: &[u8],
-) -> Result<(), Closed> {
-    if router.observe(ts)? {
-        decoder.expire(ts);
-        let mut res = Ok(());
-        streams.expire(ts, &mut route_to(router, &mut res));
-        res?;
-    }
-    let d = match decoder.decode(linktype, data, ts) {
-        Ok(d) => d,
-        Err(skip) => {
-            *match skip {
-                Skip::LinkType(_) => &mut stats.skipped_link_type,
-                Skip::Malformed => &mut stats.skipped_malformed,
-                Skip::NotIp => &mut stats.skipped_not_ip,
-                Skip::OtherTransport => &mut stats.skipped_other_transport,
-                Skip::Tunnel => &mut stats.skipped_tunnel,
-                Skip::FragmentPending => &mut stats.fragments_pending,
-                Skip::FragmentBad => &mut stats.fragments_bad,
-            } += 1;
-            return Ok(());
+impl Stage {
+    fn new(cfg: &CaptureConfig, router: Router) -> Stage {
+        Stage {
+            router,
+            decoder: Decoder::new(cfg.hep_port),
+            streams: Streams::new(cfg.stream),
+            sctp: Sctp::default(),
+            stats: CaptureStats::default(),
         }
-    };
-    match d.l4 {
-        L4::Udp(payload) => {
-            stats.udp_datagrams += 1;
-            if looks_like_sip(payload) {
-                router.route(ts, d.src, d.dst, Transport::Udp, payload)?;
-            } else {
-                stats.not_sip += 1;
+    }
+
+    /// Capture time is `now`: on a new second, timers and reassembly timeouts run.
+    fn tick(&mut self, now: Timestamp) -> Result<(), Closed> {
+        if self.router.observe(now)? {
+            self.decoder.expire(now);
+            let mut res = Ok(());
+            self.streams
+                .expire(now, &mut route_to(&mut self.router, &mut res));
+            res?;
+            self.sctp.expire(now);
+        }
+        Ok(())
+    }
+
+    /// Decodes one frame and routes the SIP messages it completes.
+    fn packet(&mut self, linktype: u32, ts: Timestamp, data: &[u8]) -> Result<(), Closed> {
+        self.tick(ts)?;
+        let d = match self.decoder.decode(linktype, data, ts) {
+            Ok(d) => d,
+            Err(skip) => {
+                *match skip {
+                    Skip::LinkType(_) => &mut self.stats.skipped_link_type,
+                    Skip::Malformed => &mut self.stats.skipped_malformed,
+                    Skip::NotIp => &mut self.stats.skipped_not_ip,
+                    Skip::OtherTransport => &mut self.stats.skipped_other_transport,
+                    Skip::Tunnel => &mut self.stats.skipped_tunnel,
+                    Skip::FragmentPending => &mut self.stats.fragments_pending,
+                    Skip::FragmentBad => &mut self.stats.fragments_bad,
+                    Skip::HepNotSip => &mut self.stats.hep_not_sip,
+                } += 1;
+                return Ok(());
+            }
+        };
+        match d.l4 {
+            L4::Udp(payload) => {
+                self.stats.udp_datagrams += 1;
+                if looks_like_sip(payload) {
+                    self.router
+                        .route(ts, d.src, d.dst, Transport::Udp, payload)?;
+                } else {
+                    self.stats.not_sip += 1;
+                }
+            }
+            L4::Tcp(seg) => {
+                let mut res = Ok(());
+                self.streams.push(
+                    (d.src, d.dst),
+                    &seg,
+                    ts,
+                    &mut route_to(&mut self.router, &mut res),
+                );
+                res?;
+            }
+            // The agent's time is the message's time; the clock (ticks, expiry) stays on capture
+            // time, which only moves forward (see `Router::observe`).
+            L4::Hep(h) => {
+                if looks_like_sip(h.payload) {
+                    self.router
+                        .route(h.ts.unwrap_or(ts), d.src, d.dst, h.transport, h.payload)?;
+                } else {
+                    self.stats.not_sip += 1;
+                }
+            }
+            L4::Sctp(chunks) => {
+                let mut res = Ok(());
+                let not_sip = &mut self.stats.not_sip;
+                let router = &mut self.router;
+                self.sctp.push(d.src, d.dst, chunks, ts, |msg| {
+                    if res.is_err() {
+                        return;
+                    }
+                    if looks_like_sip(msg) {
+                        res = router.route(ts, d.src, d.dst, Transport::Sctp, msg);
+                    } else {
+                        *not_sip += 1;
+                    }
+                });
+                res?;
             }
         }
-        L4::Tcp(seg) => {
-            let mut res = Ok(());
-            streams.push((d.src, d.dst), &seg, ts, &mut route_to(router, &mut res));
-            res?;
-        }
+        Ok(())
     }
-    Ok(())
+
+    /// End of input: reads what TCP reassembly still holds, sends everything, returns the counters.
+    fn finish(mut self) -> anyhow::Result<CaptureStats> {
+        let mut res = Ok(());
+        self.streams
+            .finish(&mut route_to(&mut self.router, &mut res));
+        res.map_err(|_| anyhow::anyhow!("a tracker thread stopped early"))?;
+        self.router
+            .flush_all()
+            .map_err(|_| anyhow::anyhow!("a tracker thread stopped early"))?;
+        let (mut stats, router, decoder) = (self.stats, self.router, self.decoder);
+        stats.tcp = self.streams.stats;
+        stats.reassembled = decoder.reassembled_count;
+        stats.reassembly_dropped = decoder.reassembly_dropped;
+        stats.decode = decoder.counts;
+        stats.sctp = self.sctp.stats;
+        stats.sip_by_transport = router.stats.by_transport;
+        stats.sip_messages = router.stats.messages;
+        stats.no_call_id = router.stats.no_call_id;
+        stats.channel_drops = router.stats.dropped;
+        Ok(stats)
+    }
 }
 
 /// Routes messages that TCP reassembly finishes; the first failure is kept in `res`.

@@ -87,6 +87,8 @@ pub struct Closed;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RouteStats {
     pub messages: u64,
+    /// `messages` per `Transport as usize`.
+    pub by_transport: [u64; Transport::ALL.len()],
     pub no_call_id: u64,
     pub ticks: u64,
     /// Live mode: messages lost with batches a full shard queue could not take.
@@ -171,6 +173,7 @@ impl Router {
             return Ok(());
         };
         self.stats.messages += 1;
+        self.stats.by_transport[transport as usize] += 1;
         self.seq += 1;
         let shard = (self.hasher.hash_one(call_id) % self.txs.len() as u64) as usize;
         let b = &mut self.pending[shard];
