@@ -13,8 +13,9 @@ use std::path::PathBuf;
         sipcdr -r a.pcapng -r b.pcap -o - port 5060   both files as one capture, CSV on stdout, BPF filter\n  \
         sipcdr -r day.pcap --rotate-interval 15m --local-net 10.0.0.0/8\n  \
         sipcdr -i eth1 -o /var/lib/sipcdr 'port 5060'  live, until SIGTERM/SIGINT\n\n\
-        Exit status: 0 success; 1 error; 2 usage error; 3 some input could not be read to its end\n\
-        (CDRs for everything read before the damage were still written)."
+        Exit status: 0 success; 1 error; 2 usage error; 3 some input could not be read to its end, or\n\
+        reading files was interrupted by SIGTERM/SIGINT (CDRs for everything read before were still\n\
+        written). Live capture stops on SIGTERM/SIGINT with status 0."
 )]
 pub struct Args {
     /// Read packets from FILE (pcap or pcapng; repeat to read several files in order, as one capture).

@@ -29,12 +29,15 @@ fn main() -> ExitCode {
             if !args.quiet {
                 eprintln!("{summary}");
             }
-            if summary.capture.file_errors.is_empty() {
+            if summary.capture.file_errors.is_empty() && summary.capture.interrupted.is_none() {
                 ExitCode::SUCCESS
             } else {
                 if args.quiet {
                     for e in &summary.capture.file_errors {
                         eprintln!("sipcdr: {e}");
+                    }
+                    if let Some(n) = summary.capture.interrupted {
+                        eprintln!("sipcdr: interrupted by a signal after packet #{n}");
                     }
                 }
                 ExitCode::from(3)

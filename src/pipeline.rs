@@ -76,7 +76,7 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
         .name("capture".into())
         .spawn(move || {
             if ccfg.interfaces.is_empty() {
-                capture::run_files(&ccfg, Router::new(txs))
+                capture::run_files(&ccfg, Router::new(txs), &stop)
             } else {
                 capture::live::run(&ccfg, Router::lossy(txs), &stop)
             }
@@ -254,6 +254,12 @@ impl std::fmt::Display for RunSummary {
             self.writer.rows,
             self.writer.files.len()
         )?;
+        if let Some(n) = c.interrupted {
+            writeln!(
+                f,
+                "  interrupted      by a signal after packet #{n}: the rest of the input was not read"
+            )?;
+        }
         for e in &c.file_errors {
             writeln!(f, "  error            {e}")?;
         }

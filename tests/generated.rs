@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The generator example, built by `cargo test` beside this test binary.
-fn gen_binary() -> PathBuf {
+pub fn gen_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let generator = profile_dir.join("examples").join("gen");

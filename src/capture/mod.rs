@@ -20,6 +20,7 @@ use route::{Closed, Router};
 use sctp::{Sctp, SctpStats};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use stream::{FlowKey, StreamConfig, StreamStats, Streams};
 
 /// How a SIP message travelled.
@@ -103,17 +104,28 @@ pub struct CaptureStats {
     pub sip_by_transport: [u64; Transport::ALL.len()],
     /// One error per file that could not be read to its end.
     pub file_errors: Vec<FileError>,
+    /// File input stopped early by a signal, after this many packets.
+    pub interrupted: Option<u64>,
 }
 
 /// Reads every file, sending SIP messages through `router`. A file that fails is reported in the
 /// stats and the next one is read; everything read before the failure has been routed.
-pub fn run_files(cfg: &CaptureConfig, router: Router) -> anyhow::Result<CaptureStats> {
+/// A stop request (SIGTERM, SIGINT) ends the reading early; what was read is still processed.
+pub fn run_files(
+    cfg: &CaptureConfig,
+    router: Router,
+    stop: &AtomicBool,
+) -> anyhow::Result<CaptureStats> {
     let mut filter = cfg.filter.as_deref().map(filter::Filter::new).transpose()?;
     let mut stage = Stage::new(cfg, router);
     let mut closed = false;
     for path in &cfg.files {
         let r = file::read_file(path, |p| {
-            if closed {
+            if closed || stage.stats.interrupted.is_some() {
+                return;
+            }
+            if stop.load(Ordering::Relaxed) {
+                stage.stats.interrupted = Some(stage.stats.packets);
                 return;
             }
             let stats = &mut stage.stats;
