@@ -40,7 +40,14 @@ fn main() {
             }
         }
     }
-    println!("live: {} passed, {failed} failed, 0 skipped", 2 - failed);
+    match signals_under_load(root) {
+        Ok(msg) => println!("ok      live signals: {msg}"),
+        Err(e) => {
+            println!("FAILED  live signals: {e}");
+            failed += 1;
+        }
+    }
+    println!("live: {} passed, {failed} failed, 0 skipped", 3 - failed);
     if failed > 0 {
         std::process::exit(1);
     }
@@ -78,29 +85,7 @@ fn run(root: &Path, transport: &str, base: u16) -> Result<String, String> {
         })
         .collect();
     let filter = filter.join(" or ");
-    let mut sipcdr = Command::new(env!("CARGO_BIN_EXE_sipcdr"))
-        .args(["-i", "lo", "--rotate-interval", "0", "-o"])
-        .arg(out.path())
-        .arg(&filter)
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start sipcdr: {e}"))?;
-    let stderr = sipcdr.stderr.take().ok_or("no stderr")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut procs = Procs(vec![sipcdr]);
-    let mut log = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !log.iter().any(|l: &String| l.contains("listening on")) {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(l) => log.push(l),
-            Err(_) => return Err(format!("sipcdr did not start listening: {log:?}")),
-        }
-    }
+    let (mut procs, rx, mut log) = start_sipcdr(out.path(), &filter)?;
 
     let sipp_t = if transport == "udp" { "u1" } else { "t1" };
     let scen = root.join("scripts/sipp");
@@ -226,6 +211,147 @@ fn run(root: &Path, transport: &str, base: u16) -> Result<String, String> {
         CALLS * SCENARIOS.len(),
         SCENARIOS.len()
     ))
+}
+
+/// Starts `sipcdr -i lo` writing into `dir`, and waits until it listens. Its stderr lines arrive
+/// on the returned channel; the lines read so far are returned too.
+fn start_sipcdr(
+    dir: &Path,
+    filter: &str,
+) -> Result<(Procs, mpsc::Receiver<String>, Vec<String>), String> {
+    let mut sipcdr = Command::new(env!("CARGO_BIN_EXE_sipcdr"))
+        .args(["-i", "lo", "--rotate-interval", "0", "-o"])
+        .arg(dir)
+        .arg(filter)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start sipcdr: {e}"))?;
+    let stderr = sipcdr.stderr.take().ok_or("no stderr")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let procs = Procs(vec![sipcdr]);
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log.iter().any(|l: &String| l.contains("listening on")) {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(l) => log.push(l),
+            Err(_) => return Err(format!("sipcdr did not start listening: {log:?}")),
+        }
+    }
+
+    Ok((procs, rx, log))
+}
+
+/// SIGHUP while calls run rotates the file; SIGTERM while calls run ends the open legs as
+/// unterminated and leaves only renamed files whose rows add up to the summary's count.
+fn signals_under_load(root: &Path) -> Result<String, String> {
+    let out = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (uac_port, uas_port) = (5900u16, 5901u16);
+    let filter = format!("port {uac_port} or port {uas_port}");
+    let (mut procs, rx, mut log) = start_sipcdr(out.path(), &filter)?;
+    let scen = root.join("scripts/sipp");
+    let common = |cmd: &mut Command, port: u16| {
+        cmd.args(["-i", "127.0.0.1", "-t", "u1", "-nostdin", "-nd"])
+            .args(["-p", &port.to_string()])
+            .args(["-mp", &(30000 + (port - 5000) * 10).to_string()])
+            .args(["-m", "40"])
+            .current_dir(out.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+    };
+    let mut uas = Command::new("sipp");
+    uas.arg("-sf").arg(scen.join("answered_caller_bye_uas.xml"));
+    common(&mut uas, uas_port);
+    procs.0.push(spawn(&mut uas)?);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut uac = Command::new("sipp");
+    uac.arg("-sf")
+        .arg(scen.join("answered_caller_bye_uac.xml"))
+        .arg(format!("127.0.0.1:{uas_port}"))
+        .args(["-r", "10", "-cid_str", "%u-live-signals@sipcdr.test"]);
+    common(&mut uac, uac_port);
+    procs.0.push(spawn(&mut uac)?);
+    let pid = procs.0[0].id().to_string();
+    let signal = |sig: &str| {
+        Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .map_err(|e| e.to_string())
+    };
+    std::thread::sleep(Duration::from_millis(2000));
+    signal("-HUP")?;
+    std::thread::sleep(Duration::from_millis(1500));
+    let renamed_after_hup = csv_files(out.path())?.len();
+    signal("-TERM")?;
+    let status = wait_timeout(&mut procs.0[0], Duration::from_secs(5))
+        .ok_or("sipcdr did not exit within 5 s of SIGTERM")?;
+    log.extend(rx.try_iter());
+    let summary = log.join("\n");
+    if !status.success() {
+        return Err(format!("sipcdr exited with {status}:\n{summary}"));
+    }
+    if renamed_after_hup < 1 {
+        return Err(format!("SIGHUP did not close the file:\n{summary}"));
+    }
+    let files = csv_files(out.path())?;
+    if files.len() < 2 {
+        return Err(format!(
+            "expected a file before and after SIGHUP: {files:?}"
+        ));
+    }
+    let mut rows = 0;
+    let mut unterminated = 0;
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &files {
+        let mut rdr = csv::Reader::from_path(f).map_err(|e| e.to_string())?;
+        let h = rdr.headers().map_err(|e| e.to_string())?.clone();
+        let col = |n: &str| {
+            h.iter()
+                .position(|x| x == n)
+                .ok_or(format!("no column {n}"))
+        };
+        let (cid, reason) = (col("call_id")?, col("reason")?);
+        for r in rdr.records() {
+            let r = r.map_err(|e| format!("{f:?}: {e}"))?;
+            rows += 1;
+            unterminated += usize::from(&r[reason] == "unterminated");
+            if !seen.insert(r[cid].to_owned()) {
+                return Err(format!("{} written twice", &r[cid]));
+            }
+        }
+    }
+    let written = summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("cdrs written"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .ok_or(format!("no count in summary:\n{summary}"))?;
+    if rows != written || unterminated == 0 || rows == unterminated {
+        return Err(format!(
+            "{rows} rows ({unterminated} unterminated), summary says {written}:\n{summary}"
+        ));
+    }
+    Ok(format!(
+        "{} files after SIGHUP and SIGTERM mid-load, {rows} CDRs ({unterminated} unterminated), each once",
+        files.len()
+    ))
+}
+
+/// Finished CDR files in `dir`; fails if a `.part` file is left.
+fn csv_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let all: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().contains("cdr-"))
+        .collect();
+    Ok(all
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect())
 }
 
 fn spawn(cmd: &mut Command) -> Result<Child, String> {
