@@ -82,6 +82,16 @@ pub struct Args {
     #[arg(long, value_name = "PORT", default_value_t = crate::capture::hep::DEFAULT_PORT)]
     pub hep_port: u16,
 
+    /// Print a stats line on standard error this often (packets/s, SIP messages/s, drops, open
+    /// legs, CDRs written, memory; 0 = never).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub stats_interval: String,
+
+    /// Serve Prometheus metrics (the stats line's counters, calls by reason, answer-seizure ratio)
+    /// over HTTP on ADDR:PORT.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<String>,
+
     /// Do not print the summary on standard error.
     #[arg(short = 'q', long)]
     pub quiet: bool,

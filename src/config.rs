@@ -16,6 +16,10 @@ pub struct Config {
     pub writer: WriterConfig,
     /// Tracker threads (Call-ID shards).
     pub shards: usize,
+    /// Print a stats line on stderr this often.
+    pub stats_interval: Option<std::time::Duration>,
+    /// Serve Prometheus metrics on this address.
+    pub metrics_listen: Option<String>,
 }
 
 impl Config {
@@ -36,6 +40,8 @@ impl Config {
             .collect::<Result<Vec<_>>>()?;
         let rotate_interval = parse_duration(&a.rotate_interval)
             .with_context(|| format!("--rotate-interval: bad duration '{}'", a.rotate_interval))?;
+        let stats_interval = parse_duration(&a.stats_interval)
+            .with_context(|| format!("--stats-interval: bad duration '{}'", a.stats_interval))?;
         let rotate_size = a
             .rotate_size
             .as_deref()
@@ -80,6 +86,9 @@ impl Config {
                 wall_clock: !a.interface.is_empty(),
             },
             shards,
+            stats_interval: (stats_interval > 0)
+                .then(|| std::time::Duration::from_secs(stats_interval)),
+            metrics_listen: a.metrics_listen.clone(),
         })
     }
 }

@@ -20,6 +20,7 @@ pub mod capture;
 pub mod cdr;
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod pipeline;
 pub mod sip;
 pub mod time;

@@ -12,12 +12,13 @@
 use crate::capture::route::{Batch, Router};
 use crate::capture::{self, CaptureStats};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::tracker::{RowBatch, Tracker, TrackerStats};
 use crate::writer::{self, WriterStats};
 use anyhow::{Context, Result, anyhow};
 use crossbeam_channel::bounded;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -49,11 +50,15 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
     let (row_tx, row_rx) = bounded::<RowBatch>(WRITER_QUEUE);
     let wcfg = cfg.writer.clone();
     let shards = cfg.shards;
+    let metrics = Metrics::new(shards);
+    let done = Arc::new(AtomicBool::new(false));
+    let observers = start_observers(cfg, &metrics, &done)?;
     let writer = thread::Builder::new()
         .name("write-0".into())
         .spawn({
             let rotate = Arc::clone(&ctl.rotate);
-            move || writer::run(wcfg, shards, row_rx, rotate)
+            let metrics = Arc::clone(&metrics);
+            move || writer::run(wcfg, shards, row_rx, rotate, metrics)
         })
         .context("cannot start the writer thread")?;
     let mut txs = Vec::with_capacity(shards);
@@ -62,9 +67,10 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
         let (tx, rx) = bounded::<Batch>(SHARD_QUEUE);
         let tracker = Tracker::new(cfg.tracker.clone());
         let out = row_tx.clone();
+        let metrics = Arc::clone(&metrics);
         let h = thread::Builder::new()
             .name(format!("track-{shard}"))
-            .spawn(move || tracker.run(shard, rx, out))
+            .spawn(move || tracker.run(shard, rx, out, metrics))
             .context("cannot start a tracker thread")?;
         txs.push(tx);
         trackers.push(h);
@@ -72,13 +78,14 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
     drop(row_tx);
     let ccfg = cfg.capture.clone();
     let stop = Arc::clone(&ctl.stop);
+    let capture_metrics = Arc::clone(&metrics);
     let capture = thread::Builder::new()
         .name("capture".into())
         .spawn(move || {
             if ccfg.interfaces.is_empty() {
-                capture::run_files(&ccfg, Router::new(txs), &stop)
+                capture::run_files(&ccfg, Router::new(txs), &stop, capture_metrics)
             } else {
-                capture::live::run(&ccfg, Router::lossy(txs), &stop)
+                capture::live::run(&ccfg, Router::lossy(txs), &stop, capture_metrics)
             }
         })
         .context("cannot start the capture thread")?;
@@ -93,6 +100,10 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
     let writer_result = writer
         .join()
         .map_err(|_| anyhow!("the writer thread panicked"))?;
+    done.store(true, Ordering::Relaxed);
+    for h in observers {
+        let _ = h.join();
+    }
     // A writer error explains a capture abort, so it is reported first.
     let writer = writer_result?;
     let capture = capture_result?;
@@ -102,6 +113,52 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
         writer,
         elapsed: started.elapsed(),
     })
+}
+
+/// The stats-line thread (every `--stats-interval`) and the metrics endpoint, if configured.
+/// Both end when `done` is set.
+fn start_observers(
+    cfg: &Config,
+    metrics: &Arc<Metrics>,
+    done: &Arc<AtomicBool>,
+) -> Result<Vec<thread::JoinHandle<()>>> {
+    let mut handles = Vec::new();
+    if let Some(addr) = &cfg.metrics_listen {
+        let listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("--metrics-listen: cannot listen on {addr}"))?;
+        let (m, d) = (Arc::clone(metrics), Arc::clone(done));
+        handles.push(
+            thread::Builder::new()
+                .name("metrics".into())
+                .spawn(move || crate::metrics::serve(listener, m, d))
+                .context("cannot start the metrics thread")?,
+        );
+    }
+    if let Some(every) = cfg.stats_interval {
+        let (m, d) = (Arc::clone(metrics), Arc::clone(done));
+        handles.push(
+            thread::Builder::new()
+                .name("stats".into())
+                .spawn(move || {
+                    // Operational output only: the wall clock never reaches a CDR.
+                    #[allow(clippy::disallowed_methods)]
+                    let mut last = (Instant::now(), m.snapshot());
+                    while !d.load(Ordering::Relaxed) {
+                        thread::sleep(Duration::from_millis(100));
+                        #[allow(clippy::disallowed_methods)]
+                        let now = Instant::now();
+                        if now.duration_since(last.0) >= every {
+                            let snap = m.snapshot();
+                            let secs = now.duration_since(last.0).as_secs_f64();
+                            eprintln!("{}", crate::metrics::stats_line(&snap, &last.1, secs));
+                            last = (now, snap);
+                        }
+                    }
+                })
+                .context("cannot start the stats thread")?,
+        );
+    }
+    Ok(handles)
 }
 
 /// What the capture contained: link types, encapsulations opened, SCTP, and SIP messages per

@@ -85,7 +85,14 @@ fn run(root: &Path, transport: &str, base: u16) -> Result<String, String> {
         })
         .collect();
     let filter = filter.join(" or ");
-    let (mut procs, rx, mut log) = start_sipcdr(out.path(), &filter)?;
+    let metrics_addr = format!("127.0.0.1:{}", base + 3000);
+    let extra = [
+        "--stats-interval",
+        "1s",
+        "--metrics-listen",
+        metrics_addr.as_str(),
+    ];
+    let (mut procs, rx, mut log) = start_sipcdr(out.path(), &filter, &extra)?;
 
     let sipp_t = if transport == "udp" { "u1" } else { "t1" };
     let scen = root.join("scripts/sipp");
@@ -124,7 +131,20 @@ fn run(root: &Path, transport: &str, base: u16) -> Result<String, String> {
             return Err(format!("sipp {what} failed: {status}"));
         }
     }
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(1500));
+    // The Prometheus endpoint counts what the CDRs will say.
+    let metrics = scrape(&metrics_addr)?;
+    for (_, reason, _) in SCENARIOS {
+        let want = format!("sipcdr_legs_ended_total{{reason=\"{reason}\"}} {CALLS}\n");
+        if !metrics.contains(&want) {
+            return Err(format!("metrics lack '{want}':\n{metrics}"));
+        }
+    }
+    if !metrics.contains("sipcdr_open_legs 0\n")
+        || !metrics.contains("sipcdr_channel_drops_total 0\n")
+    {
+        return Err(format!("metrics:\n{metrics}"));
+    }
 
     let pid = procs.0[0].id().to_string();
     let term = Instant::now();
@@ -146,6 +166,7 @@ fn run(root: &Path, transport: &str, base: u16) -> Result<String, String> {
     for want in [
         "0 dropped by the kernel, 0 by the interface, 0 SIP messages dropped",
         "unterminated 0",
+        "sipcdr stats: ",
     ] {
         if !summary.contains(want) {
             return Err(format!("summary lacks '{want}':\n{summary}"));
@@ -218,8 +239,10 @@ fn run(root: &Path, transport: &str, base: u16) -> Result<String, String> {
 fn start_sipcdr(
     dir: &Path,
     filter: &str,
+    extra: &[&str],
 ) -> Result<(Procs, mpsc::Receiver<String>, Vec<String>), String> {
     let mut sipcdr = Command::new(env!("CARGO_BIN_EXE_sipcdr"))
+        .args(extra)
         .args(["-i", "lo", "--rotate-interval", "0", "-o"])
         .arg(dir)
         .arg(filter)
@@ -252,7 +275,7 @@ fn signals_under_load(root: &Path) -> Result<String, String> {
     let out = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (uac_port, uas_port) = (5900u16, 5901u16);
     let filter = format!("port {uac_port} or port {uas_port}");
-    let (mut procs, rx, mut log) = start_sipcdr(out.path(), &filter)?;
+    let (mut procs, rx, mut log) = start_sipcdr(out.path(), &filter, &[])?;
     let scen = root.join("scripts/sipp");
     let common = |cmd: &mut Command, port: u16| {
         cmd.args(["-i", "127.0.0.1", "-t", "u1", "-nostdin", "-nd"])
@@ -352,6 +375,20 @@ fn csv_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
         .into_iter()
         .filter(|p| p.extension().is_some_and(|x| x == "csv"))
         .collect())
+}
+
+/// `GET /metrics` from the endpoint at `addr`.
+fn scrape(addr: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("{addr}: {e}"))?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    if !text.starts_with("HTTP/1.1 200 OK") {
+        return Err(format!("metrics answer: {text}"));
+    }
+    Ok(text)
 }
 
 fn spawn(cmd: &mut Command) -> Result<Child, String> {

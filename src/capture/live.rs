@@ -4,9 +4,11 @@
 //! arrives. The router never blocks here: a shard that falls behind loses batches, counted.
 
 use super::{CaptureConfig, CaptureStats, Stage, route::Router};
+use crate::metrics::Metrics;
 use crate::time::Timestamp;
 use anyhow::{Context, Result};
 use pcap::{Active, Capture};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -62,7 +64,12 @@ fn open(cfg: &CaptureConfig) -> Result<Vec<Iface>> {
 }
 
 /// Captures until `stop` is set, then hands over what is buffered and returns.
-pub fn run(cfg: &CaptureConfig, router: Router, stop: &AtomicBool) -> Result<CaptureStats> {
+pub fn run(
+    cfg: &CaptureConfig,
+    router: Router,
+    stop: &AtomicBool,
+    metrics: Arc<Metrics>,
+) -> Result<CaptureStats> {
     let mut ifaces = open(cfg)?;
     eprintln!(
         "sipcdr: listening on {}",
@@ -72,9 +79,20 @@ pub fn run(cfg: &CaptureConfig, router: Router, stop: &AtomicBool) -> Result<Cap
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let mut stage = Stage::new(cfg, router);
+    let mut stage = Stage::new(cfg, router, Arc::clone(&metrics));
+    let mut last_second = 0;
     let closed = || anyhow::anyhow!("a tracker thread stopped early; capture aborted");
     while !stop.load(Ordering::Relaxed) {
+        // Once a second: the kernel's and the interfaces' drop counts, for the stats line.
+        let second = crate::time::wall_clock().as_micros() / 1_000_000;
+        if second != last_second {
+            last_second = second;
+            let live = drops(&mut ifaces);
+            let g = &metrics.capture;
+            g.kernel_drops.store(live.kernel_dropped, Ordering::Relaxed);
+            g.interface_drops
+                .store(live.interface_dropped, Ordering::Relaxed);
+        }
         let mut got = 0;
         for i in &mut ifaces {
             for _ in 0..BURST {
@@ -109,14 +127,19 @@ pub fn run(cfg: &CaptureConfig, router: Router, stop: &AtomicBool) -> Result<Cap
             std::thread::sleep(IDLE_SLEEP);
         }
     }
+    stage.stats.live = Some(drops(&mut ifaces));
+    stage.finish()
+}
+
+/// libpcap's counters, summed over the interfaces.
+fn drops(ifaces: &mut [Iface]) -> LiveStats {
     let mut live = LiveStats::default();
-    for i in &mut ifaces {
+    for i in ifaces {
         if let Ok(s) = i.cap.stats() {
             live.received += u64::from(s.received);
             live.kernel_dropped += u64::from(s.dropped);
             live.interface_dropped += u64::from(s.if_dropped);
         }
     }
-    stage.stats.live = Some(live);
-    stage.finish()
+    live
 }

@@ -12,6 +12,7 @@ pub mod sctp;
 pub mod stream;
 pub mod ws;
 
+use crate::metrics::Metrics;
 use crate::sip::looks_like_sip;
 use crate::time::Timestamp;
 use decode::{DecodeCounts, Decoder, L4, Skip};
@@ -20,6 +21,7 @@ use route::{Closed, Router};
 use sctp::{Sctp, SctpStats};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use stream::{FlowKey, StreamConfig, StreamStats, Streams};
 
@@ -115,9 +117,10 @@ pub fn run_files(
     cfg: &CaptureConfig,
     router: Router,
     stop: &AtomicBool,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<CaptureStats> {
     let mut filter = cfg.filter.as_deref().map(filter::Filter::new).transpose()?;
-    let mut stage = Stage::new(cfg, router);
+    let mut stage = Stage::new(cfg, router, metrics);
     let mut closed = false;
     for path in &cfg.files {
         let r = file::read_file(path, |p| {
@@ -159,22 +162,36 @@ struct Stage {
     streams: Streams,
     sctp: Sctp,
     stats: CaptureStats,
+    metrics: Arc<Metrics>,
 }
 
 impl Stage {
-    fn new(cfg: &CaptureConfig, router: Router) -> Stage {
+    fn new(cfg: &CaptureConfig, router: Router, metrics: Arc<Metrics>) -> Stage {
         Stage {
             router,
             decoder: Decoder::new(cfg.hep_port),
             streams: Streams::new(cfg.stream),
             sctp: Sctp::default(),
             stats: CaptureStats::default(),
+            metrics,
         }
+    }
+
+    /// Publishes the counters for the stats line and the metrics endpoint.
+    fn publish(&self) {
+        let g = &self.metrics.capture;
+        g.packets.store(self.stats.packets, Ordering::Relaxed);
+        g.bytes.store(self.stats.bytes, Ordering::Relaxed);
+        g.sip_messages
+            .store(self.router.stats.messages, Ordering::Relaxed);
+        g.channel_drops
+            .store(self.router.stats.dropped, Ordering::Relaxed);
     }
 
     /// Capture time is `now`: on a new second, timers and reassembly timeouts run.
     fn tick(&mut self, now: Timestamp) -> Result<(), Closed> {
         if self.router.observe(now)? {
+            self.publish();
             self.decoder.expire(now);
             let mut res = Ok(());
             self.streams
@@ -263,6 +280,7 @@ impl Stage {
         self.router
             .flush_all()
             .map_err(|_| anyhow::anyhow!("a tracker thread stopped early"))?;
+        self.publish();
         let (mut stats, router, decoder) = (self.stats, self.router, self.decoder);
         stats.tcp = self.streams.stats;
         stats.reassembled = decoder.reassembled_count;

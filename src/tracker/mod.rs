@@ -9,6 +9,7 @@ use crate::capture::route::{Batch, Item, Msg};
 use crate::cdr::cause::q850_name;
 use crate::cdr::{Cdr, Direction, Disposition, EndReason, Row};
 use crate::config::Cidr;
+use crate::metrics::Metrics;
 use crate::sip::sdp::{audio_on_hold, find_sdp};
 use crate::sip::value::{NameAddr, cseq, delta_seconds, fold_ws, q850_cause, uri_user};
 use crate::sip::{Framing, Message, Method, StartLine};
@@ -17,6 +18,8 @@ use crossbeam_channel::{Receiver, Sender};
 use dialog::{Ending, LegText};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// What the tracker needs to know.
 #[derive(Clone, Debug, Default)]
@@ -37,6 +40,8 @@ pub struct TrackerStats {
     /// Messages for a leg that had already ended (late retransmissions, the 200 to a BYE).
     pub after_end: u64,
     pub legs: u64,
+    /// Ended legs that had been answered (for the answer-seizure ratio).
+    pub answered: u64,
     pub by_reason: [u64; 5],
 }
 
@@ -48,6 +53,7 @@ impl TrackerStats {
         self.without_invite += o.without_invite;
         self.after_end += o.after_end;
         self.legs += o.legs;
+        self.answered += o.answered;
         for (a, b) in self.by_reason.iter_mut().zip(o.by_reason) {
             *a += b;
         }
@@ -379,7 +385,22 @@ impl Tracker {
     }
 
     /// The shard thread's loop: batches in, rows out, until the capture side hangs up.
-    pub fn run(mut self, shard: usize, rx: Receiver<Batch>, tx: Sender<RowBatch>) -> TrackerStats {
+    pub fn run(
+        mut self,
+        shard: usize,
+        rx: Receiver<Batch>,
+        tx: Sender<RowBatch>,
+        metrics: Arc<Metrics>,
+    ) -> TrackerStats {
+        let publish = |s: &TrackerStats| {
+            if let Some(g) = metrics.shards.get(shard) {
+                g.legs_opened.store(s.legs, Ordering::Relaxed);
+                g.answered.store(s.answered, Ordering::Relaxed);
+                for (a, b) in g.by_reason.iter().zip(s.by_reason) {
+                    a.store(b, Ordering::Relaxed);
+                }
+            }
+        };
         let mut enc = crate::cdr::Encoder::default();
         let mut out = Out::new();
         let to_rows = |out: &mut Out, enc: &mut crate::cdr::Encoder| -> Vec<Row> {
@@ -395,6 +416,7 @@ impl Tracker {
                 }
             }
             let rows = to_rows(&mut out, &mut enc);
+            publish(&self.stats);
             if tx
                 .send(RowBatch {
                     shard,
@@ -407,6 +429,7 @@ impl Tracker {
             }
         }
         self.finish(&mut out);
+        publish(&self.stats);
         let rows = to_rows(&mut out, &mut enc);
         let _ = tx.send(RowBatch {
             shard,
@@ -448,6 +471,7 @@ fn emit(out: &mut Out, stats: &mut TrackerStats, seq: u64, call_id: &[u8], leg: 
     if let Some(i) = EndReason::ALL.iter().position(|r| *r == e.reason) {
         stats.by_reason[i] += 1;
     }
+    stats.answered += u64::from(leg.answer.is_some());
     out.push((seq, leg.to_cdr(call_id, e)));
 }
 

@@ -4,6 +4,7 @@
 mod rotate;
 
 use crate::cdr::{Encoder, EndReason, Row};
+use crate::metrics::Metrics;
 use crate::tracker::RowBatch;
 use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -108,6 +109,7 @@ pub fn run(
     shards: usize,
     rx: Receiver<RowBatch>,
     rotate: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
 ) -> Result<WriterStats> {
     let header = Encoder::default().header();
     let mut sink = match &cfg.output {
@@ -134,6 +136,7 @@ pub fn run(
                 stats.by_reason[i] += 1;
             }
         }
+        metrics.cdrs_written.store(stats.rows, Ordering::Relaxed);
         Ok(())
     };
     loop {
