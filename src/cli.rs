@@ -40,6 +40,11 @@ pub struct Args {
     #[arg(long)]
     pub no_promisc: bool,
 
+    /// Live: after opening the interfaces, run as USER (like tcpdump -Z); --out-dir must be
+    /// writable by USER.
+    #[arg(short = 'Z', long, value_name = "USER", requires = "interface")]
+    pub user: Option<String>,
+
     /// Directory for CDR files, or '-' for standard output.
     #[arg(
         short = 'o',

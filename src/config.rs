@@ -72,6 +72,7 @@ impl Config {
                 interfaces: a.interface.clone(),
                 buffer_size: size("--buffer-size", &a.buffer_size)?,
                 promisc: !a.no_promisc,
+                user: a.user.clone(),
                 filter,
                 stream,
                 hep_port: (a.hep_port != 0).then_some(a.hep_port),

@@ -186,3 +186,36 @@ fn zstd_compressed_files_hold_the_same_rows() {
     let c = sipcdr(&["-q", "-o", "-", "--compress", "zstd", "-r", f]);
     assert_eq!(c.status.code(), Some(1));
 }
+
+/// The shipped systemd unit is valid for systemd (`systemd-analyze verify`, with ExecStart pointed
+/// at this build); skipped with a message where systemd-analyze is missing.
+#[test]
+fn systemd_unit_verifies() {
+    let unit =
+        std::fs::read_to_string(crate::root().join("scripts/systemd/sipcdr.service")).unwrap();
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("SKIPPED systemd_unit_verifies: systemd-analyze not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sipcdr.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/sipcdr", env!("CARGO_BIN_EXE_sipcdr")),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -40,6 +40,13 @@ fn main() {
             }
         }
     }
+    match as_another_user(root) {
+        Ok(msg) => println!("ok      live --user: {msg}"),
+        Err(e) => {
+            println!("FAILED  live --user: {e}");
+            failed += 1;
+        }
+    }
     match signals_under_load(root) {
         Ok(msg) => println!("ok      live signals: {msg}"),
         Err(e) => {
@@ -47,7 +54,7 @@ fn main() {
             failed += 1;
         }
     }
-    println!("live: {} passed, {failed} failed, 0 skipped", 3 - failed);
+    println!("live: {} passed, {failed} failed, 0 skipped", 4 - failed);
     if failed > 0 {
         std::process::exit(1);
     }
@@ -305,10 +312,26 @@ fn signals_under_load(root: &Path) -> Result<String, String> {
             .status()
             .map_err(|e| e.to_string())
     };
-    std::thread::sleep(Duration::from_millis(2000));
+    // SIGHUP once the first file is being written; it must be renamed soon after.
+    let exists = |ext: &str| {
+        std::fs::read_dir(out.path()).is_ok_and(|d| {
+            d.filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().ends_with(ext))
+        })
+    };
+    let poll = |what: &dyn Fn() -> bool| {
+        let until = Instant::now() + Duration::from_secs(10);
+        while !what() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        what()
+    };
+    if !poll(&|| exists(".part")) {
+        return Err("no CDR file was started".into());
+    }
     signal("-HUP")?;
-    std::thread::sleep(Duration::from_millis(1500));
-    let renamed_after_hup = csv_files(out.path())?.len();
+    let renamed_after_hup = poll(&|| exists(".csv"));
+    std::thread::sleep(Duration::from_millis(300));
     signal("-TERM")?;
     let status = wait_timeout(&mut procs.0[0], Duration::from_secs(5))
         .ok_or("sipcdr did not exit within 5 s of SIGTERM")?;
@@ -317,7 +340,7 @@ fn signals_under_load(root: &Path) -> Result<String, String> {
     if !status.success() {
         return Err(format!("sipcdr exited with {status}:\n{summary}"));
     }
-    if renamed_after_hup < 1 {
+    if !renamed_after_hup {
         return Err(format!("SIGHUP did not close the file:\n{summary}"));
     }
     let files = csv_files(out.path())?;
@@ -362,6 +385,85 @@ fn signals_under_load(root: &Path) -> Result<String, String> {
         "{} files after SIGHUP and SIGTERM mid-load, {rows} CDRs ({unterminated} unterminated), each once",
         files.len()
     ))
+}
+
+/// `-Z nobody`: after opening `lo` the process runs as nobody, and the CDR files it writes into
+/// a directory of nobody's are nobody's.
+fn as_another_user(root: &Path) -> Result<String, String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| e.to_string())?;
+    let dir = tmp.path().join("cdr");
+    std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+    let chown = Command::new("chown")
+        .arg("nobody")
+        .arg(&dir)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !chown.success() {
+        return Err("chown nobody failed".into());
+    }
+    let (uac_port, uas_port) = (5950u16, 5951u16);
+    let filter = format!("port {uac_port} or port {uas_port}");
+    let (mut procs, rx, mut log) = start_sipcdr(&dir, &filter, &["-Z", "nobody"])?;
+    if !log.iter().any(|l| l.contains("running as nobody")) {
+        return Err(format!("no privilege drop reported: {log:?}"));
+    }
+    let scen = root.join("scripts/sipp");
+    let common = |cmd: &mut Command, port: u16| {
+        cmd.args(["-i", "127.0.0.1", "-t", "u1", "-nostdin", "-nd", "-m", "2"])
+            .args(["-p", &port.to_string()])
+            .args(["-mp", &(30000 + (port - 5000) * 10).to_string()])
+            .current_dir(tmp.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+    };
+    let mut uas = Command::new("sipp");
+    uas.arg("-sf").arg(scen.join("busy_486_uas.xml"));
+    common(&mut uas, uas_port);
+    let mut uas = spawn(&mut uas)?;
+    std::thread::sleep(Duration::from_millis(300));
+    let mut uac = Command::new("sipp");
+    uac.arg("-sf")
+        .arg(scen.join("busy_486_uac.xml"))
+        .arg(format!("127.0.0.1:{uas_port}"))
+        .args(["-r", "10", "-cid_str", "%u-live-user@sipcdr.test"]);
+    common(&mut uac, uac_port);
+    let mut uac = spawn(&mut uac)?;
+    for (what, child) in [("uac", &mut uac), ("uas", &mut uas)] {
+        let st = wait_timeout(child, Duration::from_secs(30)).ok_or(format!("sipp {what} hung"))?;
+        if !st.success() {
+            return Err(format!("sipp {what}: {st}"));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = procs.0[0].id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .map_err(|e| e.to_string())?;
+    let status = wait_timeout(&mut procs.0[0], Duration::from_secs(5)).ok_or("no exit")?;
+    log.extend(rx.try_iter());
+    if !status.success() {
+        return Err(format!("exit {status}: {log:?}"));
+    }
+    let files = csv_files(&dir)?;
+    let mut rows = 0;
+    for f in &files {
+        let uid = std::fs::metadata(f).map_err(|e| e.to_string())?.uid();
+        if uid != 65534 {
+            return Err(format!("{f:?} belongs to uid {uid}, not nobody"));
+        }
+        rows += csv::Reader::from_path(f)
+            .map_err(|e| e.to_string())?
+            .records()
+            .count();
+    }
+    if rows != 2 {
+        return Err(format!("{rows} CDRs, expected 2: {log:?}"));
+    }
+    Ok("2 CDRs written by nobody after the privilege drop".into())
 }
 
 /// Finished CDR files in `dir`; fails if a `.part` file is left.

@@ -71,6 +71,9 @@ pub fn run(
     metrics: Arc<Metrics>,
 ) -> Result<CaptureStats> {
     let mut ifaces = open(cfg)?;
+    if let Some(user) = &cfg.user {
+        drop_privileges(user)?;
+    }
     eprintln!(
         "sipcdr: listening on {}",
         ifaces
@@ -142,4 +145,22 @@ fn drops(ifaces: &mut [Iface]) -> LiveStats {
         }
     }
     live
+}
+
+/// Switches the whole process (every thread) to `name`'s user and groups. Capture handles already
+/// open keep working; nothing later can open a new one or write where that user cannot.
+fn drop_privileges(name: &str) -> Result<()> {
+    use nix::unistd::{User, initgroups, setgid, setuid};
+    let user = User::from_name(name)
+        .with_context(|| format!("--user {name}: cannot look up the user"))?
+        .with_context(|| format!("--user {name}: no such user"))?;
+    let cname = std::ffi::CString::new(name).context("--user: a name with a NUL byte")?;
+    initgroups(&cname, user.gid).with_context(|| format!("--user {name}: cannot set groups"))?;
+    setgid(user.gid).with_context(|| format!("--user {name}: cannot set group id"))?;
+    setuid(user.uid).with_context(|| format!("--user {name}: cannot set user id"))?;
+    eprintln!(
+        "sipcdr: running as {name} (uid {}, gid {})",
+        user.uid, user.gid
+    );
+    Ok(())
 }

@@ -65,6 +65,8 @@ pub struct CaptureConfig {
     /// Kernel capture buffer per interface, in bytes.
     pub buffer_size: usize,
     pub promisc: bool,
+    /// Live: once the interfaces are open, run as this user (and its groups), like tcpdump -Z.
+    pub user: Option<String>,
     /// tcpdump filter expression, applied to every frame.
     pub filter: Option<String>,
     pub stream: StreamConfig,
