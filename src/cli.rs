@@ -23,14 +23,19 @@ pub struct Args {
         short = 'r',
         long = "read",
         value_name = "FILE",
-        required_unless_present = "interface",
-        conflicts_with = "interface"
+        required_unless_present_any = ["interface", "hep_listen"],
+        conflicts_with_all = ["interface", "hep_listen"]
     )]
     pub read: Vec<PathBuf>,
 
     /// Capture live on IFACE (repeat for several, or 'any'); runs until SIGTERM or SIGINT.
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     pub interface: Vec<String>,
+
+    /// Receive HEP v1-v3 from capture agents (Kamailio siptrace, OpenSIPS, FreeSWITCH, heplify) on
+    /// ADDR:PORT over UDP and TCP; alone or beside -i. Runs until SIGTERM or SIGINT.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub hep_listen: Option<String>,
 
     /// Kernel capture buffer per interface in live mode.
     #[arg(long, value_name = "SIZE", default_value = "64M")]
@@ -42,7 +47,7 @@ pub struct Args {
 
     /// Live: after opening the interfaces, run as USER (like tcpdump -Z); --out-dir must be
     /// writable by USER.
-    #[arg(short = 'Z', long, value_name = "USER", requires = "interface")]
+    #[arg(short = 'Z', long, value_name = "USER")]
     pub user: Option<String>,
 
     /// Directory for CDR files, or '-' for standard output.

@@ -40,6 +40,9 @@ impl Config {
             .collect::<Result<Vec<_>>>()?;
         let rotate_interval = parse_duration(&a.rotate_interval)
             .with_context(|| format!("--rotate-interval: bad duration '{}'", a.rotate_interval))?;
+        if a.user.is_some() && a.interface.is_empty() && a.hep_listen.is_none() {
+            bail!("--user applies to live capture (-i or --hep-listen)");
+        }
         let stats_interval = parse_duration(&a.stats_interval)
             .with_context(|| format!("--stats-interval: bad duration '{}'", a.stats_interval))?;
         let rotate_size = a
@@ -73,6 +76,7 @@ impl Config {
                 buffer_size: size("--buffer-size", &a.buffer_size)?,
                 promisc: !a.no_promisc,
                 user: a.user.clone(),
+                hep_listen: a.hep_listen.clone(),
                 filter,
                 stream,
                 hep_port: (a.hep_port != 0).then_some(a.hep_port),
@@ -84,7 +88,7 @@ impl Config {
                 rotate_size,
                 prefix: "cdr-".into(),
                 compress: a.compress,
-                wall_clock: !a.interface.is_empty(),
+                wall_clock: !a.interface.is_empty() || a.hep_listen.is_some(),
             },
             shards,
             stats_interval: (stats_interval > 0)

@@ -82,7 +82,7 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
     let capture = thread::Builder::new()
         .name("capture".into())
         .spawn(move || {
-            if ccfg.interfaces.is_empty() {
+            if ccfg.interfaces.is_empty() && ccfg.hep_listen.is_none() {
                 capture::run_files(&ccfg, Router::new(txs), &stop, capture_metrics)
             } else {
                 capture::live::run(&ccfg, Router::lossy(txs), &stop, capture_metrics)
@@ -242,6 +242,18 @@ impl std::fmt::Display for RunSummary {
             "  ip fragments     {} datagrams reassembled from {} fragments held, {} bad fragments, {} reassemblies timed out",
             c.reassembled, c.fragments_pending, c.fragments_bad, c.reassembly_dropped
         )?;
+        if let Some(h) = &c.collector {
+            writeln!(
+                f,
+                "  hep collector    {} UDP packets, {} TCP packets over {} connections, {} bad connections; {} not SIP, {} malformed",
+                h.udp_packets,
+                h.tcp_packets,
+                h.tcp_connections,
+                h.tcp_bad,
+                c.hep_not_sip,
+                c.hep_malformed
+            )?;
+        }
         if let Some(live) = &c.live {
             writeln!(
                 f,

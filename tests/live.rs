@@ -47,6 +47,13 @@ fn main() {
             failed += 1;
         }
     }
+    match hep_collector(root) {
+        Ok(msg) => println!("ok      live --hep-listen: {msg}"),
+        Err(e) => {
+            println!("FAILED  live --hep-listen: {e}");
+            failed += 1;
+        }
+    }
     match signals_under_load(root) {
         Ok(msg) => println!("ok      live signals: {msg}"),
         Err(e) => {
@@ -54,7 +61,7 @@ fn main() {
             failed += 1;
         }
     }
-    println!("live: {} passed, {failed} failed, 0 skipped", 4 - failed);
+    println!("live: {} passed, {failed} failed, 0 skipped", 5 - failed);
     if failed > 0 {
         std::process::exit(1);
     }
@@ -63,6 +70,9 @@ fn main() {
 fn cannot_run() -> Option<String> {
     if Command::new("sipp").arg("-v").output().is_err() {
         return Some("sipp is not installed (scripts/setup.sh installs sip-tester)".into());
+    }
+    if Command::new("sngrep").arg("-V").output().is_err() {
+        return Some("sngrep is not installed (scripts/setup.sh --test installs it)".into());
     }
     let uid = Command::new("id").arg("-u").output().ok()?;
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
@@ -464,6 +474,114 @@ fn as_another_user(root: &Path) -> Result<String, String> {
         return Err(format!("{rows} CDRs, expected 2: {log:?}"));
     }
     Ok("2 CDRs written by nobody after the privilege drop".into())
+}
+
+/// The HEP collector fed by a real agent: sngrep sends a sipp capture as HEP v2 and as HEP v3 over
+/// UDP, and the HEP3 packets sngrep recorded (captures/hep/) are replayed over one TCP
+/// connection in uneven writes. Each run's CDRs must be byte-identical to the capture's golden
+/// file: HEP's addresses, transport and times, not the collector's.
+fn hep_collector(root: &Path) -> Result<String, String> {
+    use std::io::Write;
+    let golden = std::fs::read_to_string(root.join("captures/udp_answered_caller_bye.csv"))
+        .map_err(|e| e.to_string())?;
+    let mut runs = Vec::new();
+    for (i, how) in ["udp v2", "udp v3", "tcp v3"].iter().enumerate() {
+        let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let out = work.path().join("cdr");
+        let addr = format!("127.0.0.1:{}", 19060 + i);
+        let start = Command::new(env!("CARGO_BIN_EXE_sipcdr"))
+            .args(["--hep-listen", &addr, "--rotate-interval", "0", "-o"])
+            .arg(&out)
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let mut procs = Procs(vec![start]);
+        let stderr = procs.0[0].stderr.take().ok_or("no stderr")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let first = rx
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(|_| "sipcdr did not start")?;
+        if !first.contains("listening on HEP") {
+            return Err(format!("{how}: {first}"));
+        }
+        if how.starts_with("udp") {
+            std::fs::write(
+                work.path().join(".sngreprc"),
+                format!("set eep.send.version {}\n", &how[5..]),
+            )
+            .map_err(|e| e.to_string())?;
+            let st = Command::new("timeout")
+                .args(["30", "sngrep", "-N", "-q", "-I"])
+                .arg(root.join("captures/udp_answered_caller_bye.pcap"))
+                .args(["-H", &format!("udp:{addr}")])
+                .env("HOME", work.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !st.success() {
+                return Err(format!("{how}: sngrep failed: {st}"));
+            }
+        } else {
+            let pcap = std::fs::read(root.join("captures/hep/hep3_udp_answered_caller_bye.pcap"))
+                .map_err(|e| e.to_string())?;
+            let mut stream = Vec::new();
+            for p in pcap_udp_payloads(&pcap) {
+                stream.extend_from_slice(p);
+            }
+            let mut conn =
+                std::net::TcpStream::connect(&addr).map_err(|e| format!("{how}: {e}"))?;
+            for chunk in stream.chunks(97) {
+                conn.write_all(chunk).map_err(|e| e.to_string())?;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let pid = procs.0[0].id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .map_err(|e| e.to_string())?;
+        let st = wait_timeout(&mut procs.0[0], Duration::from_secs(5)).ok_or("no exit")?;
+        let log: Vec<String> = rx.try_iter().collect();
+        if !st.success() {
+            return Err(format!("{how}: exit {st}: {log:?}"));
+        }
+        let mut got = String::new();
+        for f in csv_files(&out)? {
+            got.push_str(&std::fs::read_to_string(f).map_err(|e| e.to_string())?);
+        }
+        if got != golden {
+            return Err(format!(
+                "{how}: CDRs differ from the golden file:\n{got}\n{log:?}"
+            ));
+        }
+        runs.push(*how);
+    }
+    Ok(format!("{} runs gave the golden CDRs", runs.join(", ")))
+}
+
+/// The UDP payloads of a little-endian µs pcap of Ethernet/IPv4/UDP frames.
+fn pcap_udp_payloads(b: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut off = 24;
+    while let Some(h) = b.get(off..off + 16) {
+        let caplen = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
+        let Some(frame) = b.get(off + 16..off + 16 + caplen) else {
+            break;
+        };
+        let ihl = usize::from(frame.get(14).map_or(5, |v| v & 0x0F)) * 4;
+        if let Some(p) = frame.get(14 + ihl + 8..) {
+            out.push(p);
+        }
+        off += 16 + caplen;
+    }
+    out
 }
 
 /// Finished CDR files in `dir`; fails if a `.part` file is left.

@@ -681,11 +681,7 @@ fn udp<'a>(
             dst: h.dst,
             l4: L4::Hep(HepMessage {
                 ts: h.ts,
-                transport: match h.ip_proto {
-                    6 => Transport::Tcp,
-                    sctp::IP_PROTO => Transport::Sctp,
-                    _ => Transport::Udp,
-                },
+                transport: hep::transport(h.ip_proto),
                 payload: p,
             }),
         }),

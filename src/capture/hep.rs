@@ -20,6 +20,7 @@
 //! (1 = SIP), 15 payload, 16 compressed payload. Other types are skipped. The vendor id is not
 //! checked (as OpenSIPS' and heplify-server's decoders do): agents differ in what they put there.
 
+use super::Transport;
 use crate::time::Timestamp;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -67,6 +68,15 @@ pub enum HepError {
     Chunk { at: usize },
     /// A v3 packet without this required chunk.
     Missing(&'static str),
+}
+
+/// The transport of the captured message, from its IP protocol number.
+pub fn transport(ip_proto: u8) -> Transport {
+    match ip_proto {
+        6 => Transport::Tcp,
+        super::sctp::IP_PROTO => Transport::Sctp,
+        _ => Transport::Udp,
+    }
 }
 
 /// Cheap test on the first bytes, so that non-HEP traffic on the HEP port stays plain UDP.

@@ -3,6 +3,7 @@
 //! even when the wire is quiet, and wall-clock ticks keep timers running while no packet
 //! arrives. The router never blocks here: a shard that falls behind loses batches, counted.
 
+use super::collector::Collector;
 use super::{CaptureConfig, CaptureStats, Stage, route::Router};
 use crate::metrics::Metrics;
 use crate::time::Timestamp;
@@ -71,17 +72,15 @@ pub fn run(
     metrics: Arc<Metrics>,
 ) -> Result<CaptureStats> {
     let mut ifaces = open(cfg)?;
+    let mut hep = cfg.hep_listen.as_deref().map(Collector::bind).transpose()?;
     if let Some(user) = &cfg.user {
         drop_privileges(user)?;
     }
-    eprintln!(
-        "sipcdr: listening on {}",
-        ifaces
-            .iter()
-            .map(|i| i.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let mut sources: Vec<String> = ifaces.iter().map(|i| i.name.clone()).collect();
+    if let Some(a) = hep.as_ref().and_then(Collector::local_addr) {
+        sources.push(format!("HEP udp+tcp {a}"));
+    }
+    eprintln!("sipcdr: listening on {}", sources.join(", "));
     let mut stage = Stage::new(cfg, router, Arc::clone(&metrics));
     let mut last_second = 0;
     let closed = || anyhow::anyhow!("a tracker thread stopped early; capture aborted");
@@ -90,6 +89,10 @@ pub fn run(
         let second = crate::time::wall_clock().as_micros() / 1_000_000;
         if second != last_second {
             last_second = second;
+            // Time passes for timers even when every packet comes from HEP agents.
+            stage
+                .tick(crate::time::wall_clock())
+                .map_err(|_| closed())?;
             let live = drops(&mut ifaces);
             let g = &metrics.capture;
             g.kernel_drops.store(live.kernel_dropped, Ordering::Relaxed);
@@ -122,6 +125,10 @@ pub fn run(
                 stage.packet(i.linktype, ts, p.data).map_err(|_| closed())?;
             }
         }
+        if let Some(c) = hep.as_mut() {
+            let now = crate::time::wall_clock();
+            got += c.poll(BURST, |b| stage.hep(b, now).map_err(|_| closed()))?;
+        }
         if got == 0 {
             // Quiet wire: time still passes for session timers and reassembly timeouts.
             stage
@@ -131,6 +138,7 @@ pub fn run(
         }
     }
     stage.stats.live = Some(drops(&mut ifaces));
+    stage.stats.collector = hep.map(|c| c.stats);
     stage.finish()
 }
 

@@ -2,6 +2,7 @@
 //! TCP, reassembles TCP streams, and routes every SIP message to the shard that owns its Call-ID.
 //! Packet bytes are borrowed from the read buffer until the one copy into a shard's batch.
 
+pub mod collector;
 pub mod decode;
 pub mod file;
 pub mod filter;
@@ -65,6 +66,8 @@ pub struct CaptureConfig {
     /// Kernel capture buffer per interface, in bytes.
     pub buffer_size: usize,
     pub promisc: bool,
+    /// HEP collector address (`--hep-listen`), UDP and TCP.
+    pub hep_listen: Option<String>,
     /// Live: once the interfaces are open, run as this user (and its groups), like tcpdump -Z.
     pub user: Option<String>,
     /// tcpdump filter expression, applied to every frame.
@@ -108,6 +111,10 @@ pub struct CaptureStats {
     pub sip_by_transport: [u64; Transport::ALL.len()],
     /// One error per file that could not be read to its end.
     pub file_errors: Vec<FileError>,
+    /// The HEP collector's counters, when it ran.
+    pub collector: Option<collector::CollectorStats>,
+    /// HEP packets (collector) that could not be decoded.
+    pub hep_malformed: u64,
     /// File input stopped early by a signal, after this many packets.
     pub interrupted: Option<u64>,
 }
@@ -200,6 +207,23 @@ impl Stage {
                 .expire(now, &mut route_to(&mut self.router, &mut res));
             res?;
             self.sctp.expire(now);
+        }
+        Ok(())
+    }
+
+    /// One HEP packet from the collector, received at `now`: routed with the agent's addresses,
+    /// transport and time (`now` when the agent sends none).
+    fn hep(&mut self, b: &[u8], now: Timestamp) -> Result<(), Closed> {
+        match hep::parse(b) {
+            Ok(h) => match h.payload {
+                Some(p) if h.is_sip() && looks_like_sip(p) => {
+                    let ts = h.ts.unwrap_or(now);
+                    let t = hep::transport(h.ip_proto);
+                    self.router.route(ts, h.src, h.dst, t, p)?;
+                }
+                _ => self.stats.hep_not_sip += 1,
+            },
+            Err(_) => self.stats.hep_malformed += 1,
         }
         Ok(())
     }
