@@ -1,6 +1,6 @@
 //! Command-line flags, exactly as typed. [`crate::config::Config::from_args`] validates them.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use std::path::PathBuf;
 
 /// Turns SIP signalling in pcap/pcapng captures into per-leg call detail records (CSV).
@@ -8,6 +8,7 @@ use std::path::PathBuf;
 #[command(
     name = "sipcdr",
     version,
+    args_override_self = true,
     after_help = "Examples:\n  \
         sipcdr -r trace.pcap                       CDRs into ./cdr/cdr-<time>.csv\n  \
         sipcdr -r a.pcapng -r b.pcap -o - port 5060   both files as one capture, CSV on stdout, BPF filter\n  \
@@ -102,6 +103,11 @@ pub struct Args {
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_listen: Option<String>,
 
+    /// Read options from a TOML file first (keys are the long flag names, e.g. interface = ["eth1"],
+    /// rotate-interval = "15m", filter = "port 5060"); flags on the command line win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Do not print the summary on standard error.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -113,4 +119,169 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     pub filter: Vec<String>,
+}
+
+/// Parses the command line, first reading `--config FILE` if it is given: the file's options come
+/// before the command line's, so a flag typed on the command line overrides the file's value
+/// (list options, such as `interface`, add to it).
+pub fn parse() -> Result<Args, clap::Error> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let Some(path) = config_path(&argv) else {
+        return Args::try_parse_from(argv);
+    };
+    let from_file = match std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| config_args(&text))
+    {
+        Ok(a) => a,
+        Err(e) => {
+            let msg = format!("--config {}: {e}", path.display());
+            return Err(Args::command().error(clap::error::ErrorKind::InvalidValue, msg));
+        }
+    };
+    let (mut flags, mut filter) = (Vec::new(), Vec::new());
+    for (is_filter, word) in from_file {
+        if is_filter {
+            filter.push(word);
+        } else {
+            flags.push(word);
+        }
+    }
+    let mut all: Vec<std::ffi::OsString> = argv.iter().take(1).cloned().collect();
+    all.extend(flags.into_iter().map(Into::into));
+    all.extend(argv.iter().skip(1).cloned());
+    let mut args = Args::try_parse_from(all)?;
+    if args.filter.is_empty() {
+        args.filter = filter;
+    }
+    Ok(args)
+}
+
+fn config_path(argv: &[std::ffi::OsString]) -> Option<PathBuf> {
+    let mut it = argv.iter().skip(1);
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        if s == "--config" {
+            return it.next().map(PathBuf::from);
+        }
+        if let Some(v) = s.strip_prefix("--config=") {
+            return Some(PathBuf::from(v));
+        }
+    }
+    None
+}
+
+/// The flags a TOML config file stands for, as (is the capture filter, word). Unknown keys and
+/// values of the wrong kind are errors that name the key.
+fn config_args(text: &str) -> Result<Vec<(bool, String)>, String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    let cmd = Args::command();
+    let mut out = Vec::new();
+    for (key, value) in &table {
+        if key == "filter" {
+            match value {
+                toml::Value::String(s) => {
+                    out.extend(s.split_whitespace().map(|w| (true, w.into())))
+                }
+                _ => return Err("filter: expected a string, e.g. \"port 5060\"".into()),
+            }
+            continue;
+        }
+        let arg = cmd
+            .get_arguments()
+            .find(|a| {
+                a.get_long() == Some(key.as_str())
+                    && key != "config"
+                    && key != "help"
+                    && key != "version"
+            })
+            .ok_or_else(|| format!("unknown key '{key}'"))?;
+        let takes_value = arg.get_action().takes_values();
+        let flag = format!("--{key}");
+        let scalar = |v: &toml::Value| -> Result<String, String> {
+            match v {
+                toml::Value::String(s) => Ok(s.clone()),
+                toml::Value::Integer(n) => Ok(n.to_string()),
+                toml::Value::Float(f) => Ok(f.to_string()),
+                other => Err(format!(
+                    "{key}: expected a string or a number, not {}",
+                    other.type_str()
+                )),
+            }
+        };
+        match (takes_value, value) {
+            (false, toml::Value::Boolean(true)) => out.push((false, flag)),
+            (false, toml::Value::Boolean(false)) => {}
+            (false, other) => {
+                return Err(format!(
+                    "{key}: expected true or false, not {}",
+                    other.type_str()
+                ));
+            }
+            (true, toml::Value::Array(items)) => {
+                for v in items {
+                    out.push((false, flag.clone()));
+                    out.push((false, scalar(v)?));
+                }
+            }
+            (true, v) => {
+                out.push((false, flag));
+                out.push((false, scalar(v)?));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_keys_become_flags_and_unknown_keys_fail() {
+        let text = r#"
+interface = ["eth1", "eth2"]
+rotate-interval = "15m"
+shards = 3
+no-promisc = true
+quiet = false
+filter = "udp port 5060"
+"#;
+        let words = config_args(text).unwrap();
+        let flags: Vec<&str> = words
+            .iter()
+            .filter(|w| !w.0)
+            .map(|w| w.1.as_str())
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                "--interface",
+                "eth1",
+                "--interface",
+                "eth2",
+                "--no-promisc",
+                "--rotate-interval",
+                "15m",
+                "--shards",
+                "3"
+            ]
+        );
+        let filter: Vec<&str> = words.iter().filter(|w| w.0).map(|w| w.1.as_str()).collect();
+        assert_eq!(filter, ["udp", "port", "5060"]);
+        assert_eq!(
+            config_args("colour = 1").unwrap_err(),
+            "unknown key 'colour'"
+        );
+        assert!(
+            config_args("quiet = 1")
+                .unwrap_err()
+                .contains("expected true or false")
+        );
+        assert!(config_args("shards = [").is_err(), "TOML syntax");
+        assert_eq!(
+            config_args("config = \"x\"").unwrap_err(),
+            "unknown key 'config'"
+        );
+    }
 }

@@ -1,10 +1,12 @@
-use clap::Parser;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
-    let args = sipcdr::cli::Args::parse();
+    let args = match sipcdr::cli::parse() {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
     let ctl = sipcdr::pipeline::Control::default();
     let stop = &ctl.stop;
     // SIGTERM/SIGINT: stop capturing, end open legs, flush and rename every file. A second one
