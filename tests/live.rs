@@ -30,38 +30,28 @@ fn main() {
         println!("live: 0 passed, 0 failed, 1 skipped");
         return;
     }
+    type Case<'a> = (&'a str, Box<dyn Fn() -> Result<String, String> + 'a>);
+    let cases: Vec<Case> = vec![
+        ("udp", Box::new(|| run(root, "udp", 5700))),
+        ("tcp", Box::new(|| run(root, "tcp", 5800))),
+        ("--user", Box::new(|| as_another_user(root))),
+        ("--hep-listen", Box::new(|| hep_collector(root))),
+        ("signals", Box::new(|| signals_under_load(root))),
+    ];
     let mut failed = 0;
-    for (transport, base) in [("udp", 5700u16), ("tcp", 5800u16)] {
-        match run(root, transport, base) {
-            Ok(msg) => println!("ok      live {transport}: {msg}"),
+    for (name, case) in &cases {
+        match case() {
+            Ok(msg) => println!("ok      live {name}: {msg}"),
             Err(e) => {
-                println!("FAILED  live {transport}: {e}");
+                println!("FAILED  live {name}: {e}");
                 failed += 1;
             }
         }
     }
-    match as_another_user(root) {
-        Ok(msg) => println!("ok      live --user: {msg}"),
-        Err(e) => {
-            println!("FAILED  live --user: {e}");
-            failed += 1;
-        }
-    }
-    match hep_collector(root) {
-        Ok(msg) => println!("ok      live --hep-listen: {msg}"),
-        Err(e) => {
-            println!("FAILED  live --hep-listen: {e}");
-            failed += 1;
-        }
-    }
-    match signals_under_load(root) {
-        Ok(msg) => println!("ok      live signals: {msg}"),
-        Err(e) => {
-            println!("FAILED  live signals: {e}");
-            failed += 1;
-        }
-    }
-    println!("live: {} passed, {failed} failed, 0 skipped", 5 - failed);
+    println!(
+        "live: {} passed, {failed} failed, 0 skipped",
+        cases.len() - failed
+    );
     if failed > 0 {
         std::process::exit(1);
     }
