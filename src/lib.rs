@@ -20,6 +20,8 @@ pub mod capture;
 pub mod cdr;
 pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod pipeline;
 pub mod sip;
