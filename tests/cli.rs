@@ -265,3 +265,137 @@ fn config_file_gives_the_same_cdrs_as_flags() {
         "{err}"
     );
 }
+
+/// A small capture cut at every byte offset: the reader never panics, reads every whole record
+/// before the cut, and reports the cut at the offset of the record it could not finish; the
+/// binary writes the CDRs of what it read and exits 3.
+#[test]
+fn capture_cut_at_every_offset() {
+    use sipcdr::capture::file::{FileErrorKind, read_file};
+    let src = fs::read(capture("udp_busy_486.pcap")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.pcap");
+    // Record boundaries: 24-byte header, then 16-byte record headers with caplen.
+    let mut ends = vec![];
+    let mut off = 24;
+    while off + 16 <= src.len() {
+        let caplen = u32::from_le_bytes(src[off + 8..off + 12].try_into().unwrap()) as usize;
+        off += 16 + caplen;
+        ends.push(off);
+    }
+    assert_eq!(*ends.last().unwrap(), src.len());
+    for cut in 0..src.len() {
+        fs::write(&path, &src[..cut]).unwrap();
+        let mut packets = 0;
+        let r = read_file(&path, |_| packets += 1);
+        let whole = ends.iter().filter(|&&e| e <= cut).count() as u64;
+        assert_eq!(packets, whole, "cut at {cut}");
+        match r {
+            Ok(n) => assert!(
+                (cut == 24 || ends.contains(&cut)) && n == whole,
+                "cut at {cut}: Ok({n})"
+            ),
+            Err(e) => {
+                let at_boundary = cut == 24 || ends.contains(&cut);
+                assert!(
+                    !at_boundary || cut == 0,
+                    "cut at {cut} is a record boundary: {e}"
+                );
+                match e.kind {
+                    FileErrorKind::Truncated => {
+                        let last = match cut {
+                            0..24 => 0, // the file header itself is cut
+                            _ => ends
+                                .iter()
+                                .copied()
+                                .filter(|&x| x <= cut)
+                                .max()
+                                .unwrap_or(24),
+                        };
+                        assert_eq!(e.offset as usize, last, "cut at {cut}: {e}");
+                    }
+                    FileErrorKind::Empty | FileErrorKind::NotPcap => assert!(cut < 24, "{e}"),
+                    _ => panic!("cut at {cut}: unexpected {e}"),
+                }
+            }
+        }
+    }
+    let golden = fs::read(capture("udp_busy_486.csv")).unwrap();
+    for cut in [ends[3] + 5, ends[ends.len() - 2] + 20] {
+        fs::write(&path, &src[..cut]).unwrap();
+        let out = sipcdr(&["-o", "-", "-r", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(3), "cut at {cut}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cut.pcap: truncated at byte offset"), "{err}");
+        assert!(lines(&out.stdout) >= 1 && lines(&out.stdout) <= lines(&golden));
+    }
+}
+
+/// A full disk (a 64 KiB tmpfs): a clear error naming the file, exit status 1, every `.csv` file
+/// complete, the file being written left as `.part`. Needs root to mount the tmpfs.
+#[test]
+fn disk_full_is_a_clear_error_and_leaves_only_whole_csv_files() {
+    let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        println!("SKIPPED disk_full: not root, cannot mount a tmpfs");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("g.pcap");
+    let gen_ = std::process::Command::new(crate::generated::gen_binary())
+        .args([
+            "--calls",
+            "3000",
+            "--seed",
+            "5",
+            "--rtp-share",
+            "0",
+            "--out",
+        ])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(gen_.status.success());
+    let small = dir.path().join("small");
+    fs::create_dir(&small).unwrap();
+    let mount = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(mount.success(), "mount tmpfs");
+    let out = sipcdr(&[
+        "-r",
+        pcap.to_str().unwrap(),
+        "--rotate-size",
+        "16k",
+        "-o",
+        small.to_str().unwrap(),
+    ]);
+    let mut csv_rows = 0;
+    let mut parts = 0;
+    for e in fs::read_dir(&small).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "csv") {
+            let text = fs::read(&p).unwrap();
+            assert!(text.ends_with(b"\n"), "{p:?}");
+            csv_rows += csv::Reader::from_reader(&text[..])
+                .records()
+                .map(|r| assert_eq!(r.unwrap().len(), 29))
+                .count();
+        } else {
+            parts += 1;
+        }
+    }
+    let _ = std::process::Command::new("umount").arg(&small).status();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot write") && err.contains("No space left on device"),
+        "{err}"
+    );
+    assert!(
+        csv_rows > 0 && parts == 1,
+        "{csv_rows} rows, {parts} .part files"
+    );
+}
