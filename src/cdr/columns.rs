@@ -1,6 +1,6 @@
 //! The CSV schema: column names in order, and the encoder of one record into one CSV line.
 
-use super::Cdr;
+use super::{Cdr, Field};
 use std::fmt::Write as _;
 
 /// Column names, in output order.
@@ -84,15 +84,8 @@ impl Encoder {
         r.push_field(Digits::new(i64::from(c.src.port())).as_bytes());
         push_ip(r, s, c.dst.ip());
         r.push_field(Digits::new(i64::from(c.dst.port())).as_bytes());
-        for v in [
-            &c.caller_name,
-            &c.caller_number,
-            &c.destination_number,
-            &c.from_uri,
-            &c.to_uri,
-            &c.user_agent,
-        ] {
-            r.push_field(v.as_bytes());
+        for f in Field::ALL {
+            r.push_field(c.text.get(f).as_bytes());
         }
         for t in [Some(c.start), c.progress, c.progress_media, c.answer, c.end] {
             match t {
@@ -224,12 +217,14 @@ mod tests {
             transport: Transport::Udp,
             src: "10.0.0.1:5060".parse().unwrap(),
             dst: "[2001:db8::1]:5080".parse().unwrap(),
-            caller_name: "Alice\nSmith".into(),
-            caller_number: "1001".into(),
-            destination_number: "2002".into(),
-            from_uri: "sip:1001@a".into(),
-            to_uri: "sip:2002@b".into(),
-            user_agent: String::new(),
+            text: crate::cdr::LegText::new([
+                "Alice\nSmith",
+                "1001",
+                "2002",
+                "sip:1001@a",
+                "sip:2002@b",
+                "",
+            ]),
             start: Timestamp::from_micros(1_000_000),
             progress: Some(Timestamp::from_micros(1_500_000)),
             progress_media: None,

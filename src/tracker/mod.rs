@@ -7,14 +7,14 @@ pub use dialog::{Endpoint, Leg, Phase, TRANSACTION_SECS};
 
 use crate::capture::route::{Batch, Item, Msg};
 use crate::cdr::cause::q850_name;
-use crate::cdr::{Cdr, Direction, Disposition, EndReason, Row};
+use crate::cdr::{Cdr, Direction, Disposition, EndReason, LegText, Row};
 use crate::config::Cidr;
 use crate::sip::sdp::{audio_on_hold, find_sdp};
 use crate::sip::value::{NameAddr, cseq, delta_seconds, fold_ws, q850_cause, uri_user};
 use crate::sip::{Framing, Message, Method, StartLine};
 use crate::time::Timestamp;
 use crossbeam_channel::{Receiver, Sender};
-use dialog::{Ending, LegText};
+use dialog::Ending;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 
