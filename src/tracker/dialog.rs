@@ -247,7 +247,7 @@ impl Leg {
 
     /// The record for an ended leg.
     pub fn to_cdr(&self, call_id: &[u8], e: &Ending) -> Cdr {
-        let call_id = String::from_utf8_lossy(call_id).into_owned();
+        let call_id = crate::sip::value::lossy(call_id).into_owned();
         // Call-ID, hop and start time, as bytes: only determinism matters, not readability.
         let (src_port, dst_port) = (self.src.port.to_be_bytes(), self.dst.port.to_be_bytes());
         let leg_id = name_uuid(

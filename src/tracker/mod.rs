@@ -10,7 +10,7 @@ use crate::cdr::cause::q850_name;
 use crate::cdr::{Cdr, Direction, Disposition, EndReason, LegText, Row};
 use crate::config::Cidr;
 use crate::sip::sdp::{audio_on_hold, find_sdp};
-use crate::sip::value::{NameAddr, cseq, delta_seconds, fold_ws, q850_cause, uri_user};
+use crate::sip::value::{NameAddr, cseq, delta_seconds, fold_ws, lossy, q850_cause, uri_user};
 use crate::sip::{Framing, Message, Method, StartLine};
 use crate::time::Timestamp;
 use crossbeam_channel::{Receiver, Sender};
@@ -202,7 +202,6 @@ impl Rules {
         }
         let from = m.from.map(NameAddr::parse).unwrap_or_default();
         let to = m.to.map(NameAddr::parse).unwrap_or_default();
-        let lossy = String::from_utf8_lossy;
         let text = LegText::new([
             &from.display_name(),
             &lossy(uri_user(from.uri)),
