@@ -17,6 +17,7 @@ use crossbeam_channel::{Receiver, Sender};
 use dialog::Ending;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// What the tracker needs to know.
 #[derive(Clone, Debug, Default)]
@@ -64,6 +65,8 @@ pub struct RowBatch {
 }
 
 struct Call {
+    /// The Call-ID: one allocation, shared by the calls map key and every timer entry.
+    id: Arc<[u8]>,
     legs: Vec<Leg>,
     /// The deadline this call has in the timer set, if any.
     armed: Option<Timestamp>,
@@ -86,8 +89,8 @@ impl Call {
 
 pub struct Tracker {
     rules: Rules,
-    calls: HashMap<Box<[u8]>, Call, ahash::RandomState>,
-    timers: BTreeSet<(Timestamp, Box<[u8]>)>,
+    calls: HashMap<Arc<[u8]>, Call, ahash::RandomState>,
+    timers: BTreeSet<(Timestamp, Arc<[u8]>)>,
     pub stats: TrackerStats,
 }
 
@@ -139,10 +142,14 @@ impl Tracker {
         // One lookup per message; only an initial INVITE creates a call.
         let call = match self.calls.get_mut(call_id) {
             Some(c) => c,
-            None if initial => self.calls.entry(call_id.into()).or_insert(Call {
-                legs: Vec::with_capacity(1),
-                armed: None,
-            }),
+            None if initial => {
+                let id: Arc<[u8]> = call_id.into();
+                self.calls.entry(id.clone()).or_insert(Call {
+                    id,
+                    legs: Vec::with_capacity(1),
+                    armed: None,
+                })
+            }
             None => {
                 self.stats.without_invite += 1;
                 return;
@@ -166,7 +173,7 @@ impl Tracker {
                     .response(call, stats, &m, call_id, code, cseq, meta, out);
             }
         }
-        rearm(call, call_id, &mut self.timers);
+        rearm(call, &mut self.timers);
     }
 }
 
@@ -361,7 +368,7 @@ impl Tracker {
                 continue;
             }
             expire_call(call, &id, now, seq, &mut self.stats, out);
-            rearm(call, &id, &mut self.timers);
+            rearm(call, &mut self.timers);
         }
     }
 
@@ -417,12 +424,12 @@ impl Tracker {
 }
 
 /// Puts the call's next deadline in the timer set, unless it is there already.
-fn rearm(call: &mut Call, call_id: &[u8], timers: &mut BTreeSet<(Timestamp, Box<[u8]>)>) {
+fn rearm(call: &mut Call, timers: &mut BTreeSet<(Timestamp, Arc<[u8]>)>) {
     let next = call.next_deadline();
     if next != call.armed {
         call.armed = next;
         if let Some(t) = next {
-            timers.insert((t, call_id.into()));
+            timers.insert((t, call.id.clone()));
         }
     }
 }
