@@ -100,7 +100,8 @@ impl LineName {
 
 /// The wanted names a line may start with, by its first byte.
 fn candidates(first: u8) -> &'static [Key] {
-    match first.to_ascii_lowercase() {
+    // `| 0x20` lowercases letters; a byte that is not a letter cannot become one.
+    match first | 0x20 {
         b'c' => &C,
         b'f' => &F,
         b't' => &T,
