@@ -439,12 +439,18 @@ fn strip_prefix_ci<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
 /// A non-negative decimal that fits in u32, surrounded by optional whitespace.
 pub(crate) fn parse_u32(s: &[u8]) -> Option<u32> {
     let s = trim(s);
-    if s.is_empty() || s.len() > 10 || !s.iter().all(u8::is_ascii_digit) {
+    if s.is_empty() || s.len() > 10 {
         return None;
     }
-    s.iter().try_fold(0u32, |a, &d| {
-        a.checked_mul(10)?.checked_add(u32::from(d - b'0'))
-    })
+    // Ten digits fit in a u64; one pass checks and adds them.
+    let mut n = 0u64;
+    for &d in s {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(d - b'0');
+    }
+    u32::try_from(n).ok()
 }
 
 #[cfg(test)]
@@ -547,6 +553,16 @@ v=0\nEXTRA";
         }
         assert!(!looks_like_sip(b"\x80\x08"));
         assert!(looks_like_sip(b"OPTIONS sip:x SIP/2.0"));
+    }
+
+    #[test]
+    fn parse_u32_bounds() {
+        assert_eq!(parse_u32(b" 4294967295\r"), Some(u32::MAX));
+        assert_eq!(parse_u32(b"4294967296"), None);
+        assert_eq!(parse_u32(b"0000000001"), Some(1));
+        assert_eq!(parse_u32(b"99999999999"), None);
+        assert_eq!(parse_u32(b"1 2"), None);
+        assert_eq!(parse_u32(b""), None);
     }
 
     #[test]
@@ -805,6 +821,15 @@ mod proptests {
             for cut in 1..bytes.len().min(40) {
                 same_as_reference(&bytes[..bytes.len() - cut])?;
             }
+        }
+
+        #[test]
+        fn parse_u32_same_as_before(s in "[ \t]{0,2}[0-9]{0,12}[ a\r]{0,2}") {
+            let t = trim(s.as_bytes());
+            let before = (!t.is_empty() && t.len() <= 10 && t.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(t).ok()?.parse::<u32>().ok())
+                .flatten();
+            prop_assert_eq!(parse_u32(s.as_bytes()), before);
         }
 
         #[test]
