@@ -137,8 +137,9 @@ impl Tracker {
             self.stats.malformed += 1;
             return;
         };
-        let to_tag = m.to.map(NameAddr::parse).and_then(|n| n.tag());
-        let initial = to_tag.is_none() && m.method() == Some(Method::Invite);
+        // An INVITE without a To tag; the To header is read only for INVITEs.
+        let initial = m.method() == Some(Method::Invite)
+            && m.to.map(NameAddr::parse).and_then(|n| n.tag()).is_none();
         // One lookup per message; only an initial INVITE creates a call.
         let call = match self.calls.get_mut(call_id) {
             Some(c) => c,
