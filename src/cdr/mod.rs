@@ -74,6 +74,58 @@ impl Direction {
     }
 }
 
+/// The text columns of a leg, packed in one allocation (the tracker keeps one per open leg, and
+/// each record clones it: one allocation per record instead of six).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegText {
+    buf: Box<str>,
+    ends: [u32; 6],
+}
+
+/// Indices into [`LegText`], in column order.
+#[derive(Clone, Copy, Debug)]
+pub enum Field {
+    CallerName,
+    CallerNumber,
+    DestinationNumber,
+    FromUri,
+    ToUri,
+    UserAgent,
+}
+
+impl Field {
+    pub const ALL: [Field; 6] = [
+        Field::CallerName,
+        Field::CallerNumber,
+        Field::DestinationNumber,
+        Field::FromUri,
+        Field::ToUri,
+        Field::UserAgent,
+    ];
+}
+
+impl LegText {
+    /// The fields in [`Field`] order.
+    pub fn new(fields: [&str; 6]) -> LegText {
+        let mut buf = String::with_capacity(fields.iter().map(|f| f.len()).sum());
+        let mut ends = [0u32; 6];
+        for (i, f) in fields.iter().enumerate() {
+            buf.push_str(f);
+            ends[i] = buf.len() as u32;
+        }
+        LegText {
+            buf: buf.into_boxed_str(),
+            ends,
+        }
+    }
+
+    pub fn get(&self, f: Field) -> &str {
+        let i = f as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.buf.get(start..self.ends[i] as usize).unwrap_or("")
+    }
+}
+
 /// One leg's record. Durations are derived from the times, so they cannot disagree with them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cdr {
@@ -84,12 +136,8 @@ pub struct Cdr {
     pub transport: Transport,
     pub src: SocketAddr,
     pub dst: SocketAddr,
-    pub caller_name: String,
-    pub caller_number: String,
-    pub destination_number: String,
-    pub from_uri: String,
-    pub to_uri: String,
-    pub user_agent: String,
+    /// Caller name and number, destination number, From and To URIs, User-Agent.
+    pub text: LegText,
     pub start: Timestamp,
     pub progress: Option<Timestamp>,
     pub progress_media: Option<Timestamp>,

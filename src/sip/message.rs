@@ -1,5 +1,6 @@
 //! Framing and the header scan: one pass over the start line and headers.
 
+use super::header::LineName;
 use super::{Error, HeaderName, Method};
 use memchr::memchr;
 
@@ -90,7 +91,7 @@ impl<'a> Message<'a> {
         let mut it = HeaderIter::new(data, rest_at);
         let mut content_length: Option<&[u8]> = None;
         for (name, value) in it.by_ref() {
-            let slot = match HeaderName::from_bytes(name) {
+            let slot = match name {
                 HeaderName::CallId => &mut m.call_id,
                 HeaderName::CSeq => &mut m.cseq,
                 HeaderName::From => &mut m.from,
@@ -180,7 +181,7 @@ impl<'a> Message<'a> {
             &[]
         };
         HeaderIter::new(headers, 0)
-            .filter(|(n, _)| HeaderName::from_bytes(n) == HeaderName::Reason)
+            .filter(|&(n, _)| n == HeaderName::Reason)
             .map(|(_, v)| v)
     }
 }
@@ -226,8 +227,8 @@ pub fn find_call_id(buf: &[u8]) -> Option<&[u8]> {
             b'\r' | b'\n' => return None, // end of headers
             b'c' | b'C' | b'i' | b'I' => {
                 let mut it = HeaderIter::new(buf, pos);
-                let (name, value) = it.next()?;
-                if HeaderName::from_bytes(name) == HeaderName::CallId {
+                let (name, value) = it.next_any()?;
+                if name == HeaderName::CallId {
                     return Some(value);
                 }
                 pos = it.pos;
@@ -272,8 +273,9 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
     })
 }
 
-/// Iterates `name: value` header lines from `pos`, joining folded continuation lines, until the
-/// empty line. Lines without a colon are skipped. Records where the body starts, if it does.
+/// Iterates the header lines from `pos` whose names [`HeaderName`] knows, joining folded
+/// continuation lines, until the empty line. `Other` headers and lines without a colon are
+/// skipped. Records where the body starts, if it does.
 struct HeaderIter<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -288,59 +290,115 @@ impl<'a> HeaderIter<'a> {
             body_at: None,
         }
     }
+
+    /// The next header line of any name, `Other` included (lines without a colon are still
+    /// skipped): what [`find_call_id`] steps through.
+    fn next_any(&mut self) -> Option<(HeaderName, &'a [u8])> {
+        loop {
+            let start = self.line_start()?;
+            if let LineName::Known(name, len) = LineName::of(&self.buf[start..]) {
+                return self.header(name, start + len);
+            }
+            if let Some(header) = self.scan_line(start)? {
+                return Some(header);
+            }
+        }
+    }
+
+    /// Where the next header line starts; `None` at the empty line (the body starts after it)
+    /// or at the end of the input.
+    fn line_start(&mut self) -> Option<usize> {
+        let buf = self.buf;
+        let start = self.pos;
+        if self.body_at.is_some() || start >= buf.len() {
+            return None;
+        }
+        let body_at = match (buf[start], buf.get(start + 1)) {
+            (b'\n', _) => start + 1,
+            (b'\r', Some(b'\n')) => start + 2,
+            _ => return Some(start),
+        };
+        self.body_at = Some(body_at);
+        self.pos = body_at;
+        None
+    }
+
+    /// The header whose name ends at the colon at `colon`: its trimmed value, folded lines
+    /// included.
+    fn header(&mut self, name: HeaderName, colon: usize) -> Option<(HeaderName, &'a [u8])> {
+        let end = self.end_of_line(colon)?;
+        let mut value = &self.buf[colon + 1..end];
+        // The usual `: value\r`, before the general trim.
+        if let [b' ', rest @ ..] = value {
+            value = rest;
+        }
+        if let [rest @ .., b'\r'] = value {
+            value = rest;
+        }
+        Some((name, trim(value)))
+    }
+
+    /// The general case: scans the line at `start` for its colon and compares the trimmed name.
+    /// `Some(None)` for a line without a colon.
+    fn scan_line(&mut self, start: usize) -> Option<Option<(HeaderName, &'a [u8])>> {
+        let buf = self.buf;
+        // The name is short: a plain loop to the colon beats a memchr call.
+        let mut colon = start;
+        while colon < buf.len() && buf[colon] != b':' && buf[colon] != b'\n' {
+            colon += 1;
+        }
+        let end = self.end_of_line(colon)?;
+        // A line without a colon (and without continuation lines) is skipped.
+        Some((colon < end).then(|| {
+            let name = HeaderName::from_bytes(trim(&buf[start..colon]));
+            (name, trim(&buf[colon + 1..end]))
+        }))
+    }
+
+    /// Finds the LF that ends the line holding `from`, or its last continuation line (which
+    /// start with SP or HT), and moves past it. That index may be the input's length when a
+    /// continuation line is unterminated; `None` when the line itself is: the headers did not
+    /// end.
+    fn end_of_line(&mut self, from: usize) -> Option<usize> {
+        let buf = self.buf;
+        let Some(nl) = memchr(b'\n', &buf[from..]) else {
+            self.pos = buf.len();
+            return None;
+        };
+        let mut end = from + nl;
+        while matches!(buf.get(end + 1), Some(b' ' | b'\t')) {
+            match memchr(b'\n', &buf[end + 1..]) {
+                Some(n) => end = end + 1 + n,
+                None => {
+                    end = buf.len();
+                    break;
+                }
+            }
+        }
+        self.pos = (end + 1).min(buf.len());
+        Some(end)
+    }
 }
 
 impl<'a> Iterator for HeaderIter<'a> {
-    type Item = (&'a [u8], &'a [u8]);
+    type Item = (HeaderName, &'a [u8]);
 
+    // Inlined into `Message::parse`'s loop: callgrind -0.5 % on an all-SIP capture.
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
-        let buf = self.buf;
         loop {
-            if self.body_at.is_some() || self.pos >= buf.len() {
-                return None;
-            }
-            let start = self.pos;
-            // The empty line ends the headers.
-            match (buf[start], buf.get(start + 1)) {
-                (b'\n', _) => {
-                    self.body_at = Some(start + 1);
-                    self.pos = start + 1;
-                    return None;
+            let start = self.line_start()?;
+            match LineName::of(&self.buf[start..]) {
+                LineName::Known(name, len) => return self.header(name, start + len),
+                // Skipped without looking for its colon or trimming its value.
+                LineName::Other => {
+                    self.end_of_line(start)?;
                 }
-                (b'\r', Some(b'\n')) => {
-                    self.body_at = Some(start + 2);
-                    self.pos = start + 2;
-                    return None;
-                }
-                _ => {}
+                LineName::Unsure => match self.scan_line(start)? {
+                    Some((HeaderName::Other, _)) | None => {}
+                    Some(header) => return Some(header),
+                },
             }
-            // The name is short: a plain loop to the colon beats a memchr call.
-            let mut colon = start;
-            while colon < buf.len() && buf[colon] != b':' && buf[colon] != b'\n' {
-                colon += 1;
-            }
-            let Some(nl) = memchr(b'\n', &buf[colon..]) else {
-                // An unterminated last line: the headers did not end.
-                self.pos = buf.len();
-                return None;
-            };
-            let mut end = colon + nl; // index of '\n'
-            // Folded continuation lines start with SP or HT.
-            while matches!(buf.get(end + 1), Some(b' ' | b'\t')) {
-                match memchr(b'\n', &buf[end + 1..]) {
-                    Some(n) => end = end + 1 + n,
-                    None => {
-                        end = buf.len();
-                        break;
-                    }
-                }
-            }
-            self.pos = (end + 1).min(buf.len());
-            if colon < end {
-                let value = &buf[colon + 1..end.min(buf.len())];
-                return Some((trim(&buf[start..colon]), trim(value)));
-            }
-            // A line without a colon is skipped.
         }
     }
 }
@@ -381,12 +439,18 @@ fn strip_prefix_ci<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
 /// A non-negative decimal that fits in u32, surrounded by optional whitespace.
 pub(crate) fn parse_u32(s: &[u8]) -> Option<u32> {
     let s = trim(s);
-    if s.is_empty() || s.len() > 10 || !s.iter().all(u8::is_ascii_digit) {
+    if s.is_empty() || s.len() > 10 {
         return None;
     }
-    s.iter().try_fold(0u32, |a, &d| {
-        a.checked_mul(10)?.checked_add(u32::from(d - b'0'))
-    })
+    // Ten digits fit in a u64; one pass checks and adds them.
+    let mut n = 0u64;
+    for &d in s {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(d - b'0');
+    }
+    u32::try_from(n).ok()
 }
 
 #[cfg(test)]
@@ -492,6 +556,16 @@ v=0\nEXTRA";
     }
 
     #[test]
+    fn parse_u32_bounds() {
+        assert_eq!(parse_u32(b" 4294967295\r"), Some(u32::MAX));
+        assert_eq!(parse_u32(b"4294967296"), None);
+        assert_eq!(parse_u32(b"0000000001"), Some(1));
+        assert_eq!(parse_u32(b"99999999999"), None);
+        assert_eq!(parse_u32(b"1 2"), None);
+        assert_eq!(parse_u32(b""), None);
+    }
+
+    #[test]
     fn bad_content_length() {
         let m = b"INVITE sip:x SIP/2.0\r\nCall-ID: 1\r\nContent-Length: -5\r\n\r\nbody";
         assert_eq!(
@@ -562,8 +636,206 @@ mod proptests {
         let _ = (find_call_id(bytes), looks_like_sip(bytes));
     }
 
+    /// The header scan as it was before `LineName`: a scan for the colon and a name comparison on
+    /// every line. The faster scan must give the same headers, stop at the same place and find
+    /// the same Call-ID.
+    mod reference {
+        use super::super::{HeaderName, memchr, trim};
+
+        pub struct HeaderIter<'a> {
+            pub buf: &'a [u8],
+            pub pos: usize,
+            pub body_at: Option<usize>,
+        }
+
+        impl<'a> Iterator for HeaderIter<'a> {
+            type Item = (&'a [u8], &'a [u8]);
+
+            fn next(&mut self) -> Option<Self::Item> {
+                let buf = self.buf;
+                loop {
+                    if self.body_at.is_some() || self.pos >= buf.len() {
+                        return None;
+                    }
+                    let start = self.pos;
+                    match (buf[start], buf.get(start + 1)) {
+                        (b'\n', _) => {
+                            self.body_at = Some(start + 1);
+                            self.pos = start + 1;
+                            return None;
+                        }
+                        (b'\r', Some(b'\n')) => {
+                            self.body_at = Some(start + 2);
+                            self.pos = start + 2;
+                            return None;
+                        }
+                        _ => {}
+                    }
+                    let mut colon = start;
+                    while colon < buf.len() && buf[colon] != b':' && buf[colon] != b'\n' {
+                        colon += 1;
+                    }
+                    let Some(nl) = memchr(b'\n', &buf[colon..]) else {
+                        self.pos = buf.len();
+                        return None;
+                    };
+                    let mut end = colon + nl;
+                    while matches!(buf.get(end + 1), Some(b' ' | b'\t')) {
+                        match memchr(b'\n', &buf[end + 1..]) {
+                            Some(n) => end = end + 1 + n,
+                            None => {
+                                end = buf.len();
+                                break;
+                            }
+                        }
+                    }
+                    self.pos = (end + 1).min(buf.len());
+                    if colon < end {
+                        let value = &buf[colon + 1..end.min(buf.len())];
+                        return Some((trim(&buf[start..colon]), trim(value)));
+                    }
+                }
+            }
+        }
+
+        pub fn find_call_id(buf: &[u8]) -> Option<&[u8]> {
+            let mut pos = memchr(b'\n', buf)? + 1;
+            loop {
+                match *buf.get(pos)? {
+                    b'\r' | b'\n' => return None,
+                    b'c' | b'C' | b'i' | b'I' => {
+                        let mut it = HeaderIter {
+                            buf,
+                            pos,
+                            body_at: None,
+                        };
+                        let (name, value) = it.next()?;
+                        if HeaderName::from_bytes(name) == HeaderName::CallId {
+                            return Some(value);
+                        }
+                        pos = it.pos;
+                    }
+                    _ => pos += memchr(b'\n', &buf[pos..])? + 1,
+                }
+            }
+        }
+    }
+
+    /// Checks the header scan and the Call-ID search on `bytes` against [`reference`].
+    fn same_as_reference(bytes: &[u8]) -> Result<(), TestCaseError> {
+        let mut old = reference::HeaderIter {
+            buf: bytes,
+            pos: 0,
+            body_at: None,
+        };
+        let want: Vec<_> = old
+            .by_ref()
+            .map(|(n, v)| (HeaderName::from_bytes(n), v))
+            .filter(|&(n, _)| n != HeaderName::Other)
+            .collect();
+        let mut new = HeaderIter::new(bytes, 0);
+        let got: Vec<_> = new.by_ref().collect();
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(new.pos, old.pos);
+        prop_assert_eq!(new.body_at, old.body_at);
+        prop_assert_eq!(find_call_id(bytes), reference::find_call_id(bytes));
+        Ok(())
+    }
+
+    /// One header line in many shapes: wanted names, names that only start like one, any case,
+    /// whitespace before the colon, no colon, folded values, bare LF, stray CR and FF.
+    fn header_line() -> impl Strategy<Value = Vec<u8>> {
+        let name = prop::sample::select(vec![
+            "i",
+            "f",
+            "t",
+            "v",
+            "m",
+            "l",
+            "c",
+            "x",
+            "to",
+            "via",
+            "cseq",
+            "from",
+            "reason",
+            "server",
+            "call-id",
+            "contact",
+            "user-agent",
+            "content-type",
+            "content-length",
+            "session-expires",
+            "via-x",
+            "fromage",
+            "to2",
+            "max-forwards",
+            "supported",
+            "call-info",
+            "",
+            " call-id",
+            "\tvia",
+            "\rcall-id",
+            "\x0ci",
+        ]);
+        let sep = prop::sample::select(vec![
+            ":", ": ", " :", "\t:", "\r:", "\x0c:", "", "-:", "\r\n :", "\r\n\t",
+        ]);
+        let end = prop::sample::select(vec!["\r\n", "\n", "\r\n ", "\r\n\t", "\r\n \r\n", ""]);
+        (
+            name,
+            prop::collection::vec(any::<bool>(), 16),
+            sep,
+            "[a-z0-9 ;=@<>:\t\r\x0c]{0,30}",
+            end,
+        )
+            .prop_map(|(name, upper, sep, value, end)| {
+                let mut line: Vec<u8> = name
+                    .bytes()
+                    .zip(upper)
+                    .map(|(b, u)| if u { b.to_ascii_uppercase() } else { b })
+                    .collect();
+                line.extend_from_slice(sep.as_bytes());
+                line.extend_from_slice(value.as_bytes());
+                line.extend_from_slice(end.as_bytes());
+                line
+            })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn header_scan_same_as_reference(
+            start in prop::sample::select(vec!["INVITE sip:a@b SIP/2.0\r\n", "SIP/2.0 200 OK\n", ""]),
+            lines in prop::collection::vec(header_line(), 0..12),
+            tail in prop::sample::select(vec!["\r\n", "\n", "\r\nv=0\r\n", ""]),
+        ) {
+            let mut bytes = start.as_bytes().to_vec();
+            for l in &lines {
+                bytes.extend_from_slice(l);
+            }
+            bytes.extend_from_slice(tail.as_bytes());
+            same_as_reference(&bytes)?;
+            // Every truncation too: unterminated lines, rests shorter than 16 bytes.
+            for cut in 1..bytes.len().min(40) {
+                same_as_reference(&bytes[..bytes.len() - cut])?;
+            }
+        }
+
+        #[test]
+        fn parse_u32_same_as_before(s in "[ \t]{0,2}[0-9]{0,12}[ a\r]{0,2}") {
+            let t = trim(s.as_bytes());
+            let before = (!t.is_empty() && t.len() <= 10 && t.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(t).ok()?.parse::<u32>().ok())
+                .flatten();
+            prop_assert_eq!(parse_u32(s.as_bytes()), before);
+        }
+
+        #[test]
+        fn header_scan_same_as_reference_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            same_as_reference(&bytes)?;
+        }
 
         #[test]
         fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {

@@ -4,7 +4,7 @@
 
 use crate::capture::Transport;
 use crate::cdr::cause::{q850_name, sip_code_cause};
-use crate::cdr::{Cdr, Direction, Disposition, EndReason};
+use crate::cdr::{Cdr, Direction, Disposition, EndReason, LegText};
 use crate::time::Timestamp;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
@@ -44,45 +44,6 @@ impl Endpoint {
     /// Same host (port ignored).
     pub fn same_host(self, other: Endpoint) -> bool {
         self.ip == other.ip
-    }
-}
-
-/// Strings of a leg, packed in one allocation.
-#[derive(Debug)]
-pub struct LegText {
-    buf: Box<str>,
-    ends: [u32; 6],
-}
-
-/// Indices into [`LegText`].
-#[derive(Clone, Copy)]
-pub enum Field {
-    CallerName,
-    CallerNumber,
-    DestinationNumber,
-    FromUri,
-    ToUri,
-    UserAgent,
-}
-
-impl LegText {
-    pub fn new(fields: [&str; 6]) -> LegText {
-        let mut buf = String::with_capacity(fields.iter().map(|f| f.len()).sum());
-        let mut ends = [0u32; 6];
-        for (i, f) in fields.iter().enumerate() {
-            buf.push_str(f);
-            ends[i] = buf.len() as u32;
-        }
-        LegText {
-            buf: buf.into_boxed_str(),
-            ends,
-        }
-    }
-
-    pub fn get(&self, f: Field) -> &str {
-        let i = f as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.buf.get(start..self.ends[i] as usize).unwrap_or("")
     }
 }
 
@@ -286,29 +247,29 @@ impl Leg {
 
     /// The record for an ended leg.
     pub fn to_cdr(&self, call_id: &[u8], e: &Ending) -> Cdr {
-        let call_id = String::from_utf8_lossy(call_id).into_owned();
+        let call_id = crate::sip::value::lossy(call_id).into_owned();
         // Call-ID, hop and start time, as bytes: only determinism matters, not readability.
-        let mut leg_key = Vec::with_capacity(call_id.len() + 48);
-        leg_key.extend_from_slice(call_id.as_bytes());
-        for e in [self.src, self.dst] {
-            leg_key.extend_from_slice(&e.ip);
-            leg_key.extend_from_slice(&e.port.to_be_bytes());
-        }
-        leg_key.push(self.transport as u8);
-        leg_key.extend_from_slice(&self.start.as_micros().to_be_bytes());
+        let (src_port, dst_port) = (self.src.port.to_be_bytes(), self.dst.port.to_be_bytes());
+        let leg_id = name_uuid(
+            LEG_NS,
+            &[
+                call_id.as_bytes(),
+                &self.src.ip,
+                &src_port,
+                &self.dst.ip,
+                &dst_port,
+                &[self.transport as u8],
+                &self.start.as_micros().to_be_bytes(),
+            ],
+        );
         Cdr {
-            leg_id: name_uuid(LEG_NS, &leg_key),
-            session_id: name_uuid(SESSION_NS, call_id.as_bytes()),
+            leg_id,
+            session_id: name_uuid(SESSION_NS, &[call_id.as_bytes()]),
             direction: self.direction,
             transport: self.transport,
             src: self.src.addr(),
             dst: self.dst.addr(),
-            caller_name: self.text.get(Field::CallerName).to_owned(),
-            caller_number: self.text.get(Field::CallerNumber).to_owned(),
-            destination_number: self.text.get(Field::DestinationNumber).to_owned(),
-            from_uri: self.text.get(Field::FromUri).to_owned(),
-            to_uri: self.text.get(Field::ToUri).to_owned(),
-            user_agent: self.text.get(Field::UserAgent).to_owned(),
+            text: self.text.clone(),
             start: self.start,
             progress: self.progress,
             progress_media: self.progress_media,
@@ -341,35 +302,72 @@ const SESSION_NS: &[u8] = b"sipcdr session\0";
 /// and variant bits set. The same input gives the same id on every run and machine. Chosen over
 /// version 5 (SHA-1) because the two SHA-1s per record were 11 % of all instructions on an
 /// all-SIP capture (callgrind); XXH3 costs a few percent of that.
-pub fn name_uuid(namespace: &[u8], name: &[u8]) -> uuid::Uuid {
+pub fn name_uuid(namespace: &[u8], name: &[&[u8]]) -> uuid::Uuid {
+    uuid::Builder::from_custom_bytes(xxh3_128_of(namespace, name).to_be_bytes()).into_uuid()
+}
+
+/// XXH3-128 of the parts one after the other. Short input (nearly every id) is copied to the
+/// stack and hashed in one call, which costs a third of the streaming hasher's setup; both give
+/// the same hash.
+fn xxh3_128_of(namespace: &[u8], name: &[&[u8]]) -> u128 {
+    let len = namespace.len() + name.iter().map(|p| p.len()).sum::<usize>();
+    let mut buf = [0u8; 256];
+    if len <= buf.len() {
+        buf[..namespace.len()].copy_from_slice(namespace);
+        let mut at = namespace.len();
+        for part in name {
+            buf[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        return xxhash_rust::xxh3::xxh3_128(&buf[..len]);
+    }
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     h.update(namespace);
-    h.update(name);
-    uuid::Builder::from_custom_bytes(h.digest128().to_be_bytes()).into_uuid()
+    for part in name {
+        h.update(part);
+    }
+    h.digest128()
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn name_uuids_are_stable_version_8() {
-        let u = super::name_uuid(b"sipcdr session\0", b"1-16732@127.0.1.1");
+        let u = super::name_uuid(b"sipcdr session\0", &[b"1-16732@127.0.1.1"]);
         assert_eq!(u.get_version_num(), 8);
         assert_eq!(u.get_variant(), uuid::Variant::RFC4122);
         // Pinned: a change here changes every session_id ever written.
         assert_eq!(
             u,
-            super::name_uuid(b"sipcdr session\0", b"1-16732@127.0.1.1")
+            super::name_uuid(b"sipcdr session\0", &[b"1-16732@127.0.1.1"])
         );
         assert_eq!(u.to_string(), PINNED_SESSION_ID);
         assert_ne!(
             u,
-            super::name_uuid(b"sipcdr session\0", b"1-16732@127.0.1.2")
+            super::name_uuid(b"sipcdr session\0", &[b"1-16732@127.0.1.2"])
         );
     }
 
     // Checked independently with Python: xxhash.xxh3_128(b"sipcdr session\0" + call_id), then
     // version 8 and variant bits (README, CDR fields).
     const PINNED_SESSION_ID: &str = "2fe7903a-2e2a-84aa-be0c-9d3c23174cc0";
+
+    #[test]
+    fn stack_and_streaming_xxh3_agree() {
+        let bytes: Vec<u8> = (0..600u32).map(|i| (i * 7 + 3) as u8).collect();
+        for len in (0..300).chain([500, 600]) {
+            let (a, b) = bytes[..len].split_at(len / 3);
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            for part in [&b"ns\0"[..], a, b] {
+                h.update(part);
+            }
+            assert_eq!(
+                super::xxh3_128_of(b"ns\0", &[a, b]),
+                h.digest128(),
+                "length {len}"
+            );
+        }
+    }
 
     #[test]
     fn leg_stays_small() {

@@ -7,15 +7,15 @@ pub use dialog::{Endpoint, Leg, Phase, TRANSACTION_SECS};
 
 use crate::capture::route::{Batch, Item, Msg};
 use crate::cdr::cause::q850_name;
-use crate::cdr::{Cdr, Direction, Disposition, EndReason, Row};
+use crate::cdr::{Cdr, Direction, Disposition, EndReason, LegText, Row};
 use crate::config::Cidr;
 use crate::metrics::Metrics;
 use crate::sip::sdp::{audio_on_hold, find_sdp};
-use crate::sip::value::{NameAddr, cseq, delta_seconds, fold_ws, q850_cause, uri_user};
+use crate::sip::value::{NameAddr, cseq, delta_seconds, fold_ws, lossy, q850_cause, uri_user};
 use crate::sip::{Framing, Message, Method, StartLine};
 use crate::time::Timestamp;
 use crossbeam_channel::{Receiver, Sender};
-use dialog::{Ending, LegText};
+use dialog::Ending;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -70,6 +70,8 @@ pub struct RowBatch {
 }
 
 struct Call {
+    /// The Call-ID: one allocation, shared by the calls map key and every timer entry.
+    id: Arc<[u8]>,
     legs: Vec<Leg>,
     /// The deadline this call has in the timer set, if any.
     armed: Option<Timestamp>,
@@ -92,8 +94,8 @@ impl Call {
 
 pub struct Tracker {
     rules: Rules,
-    calls: HashMap<Box<[u8]>, Call, ahash::RandomState>,
-    timers: BTreeSet<(Timestamp, Box<[u8]>)>,
+    calls: HashMap<Arc<[u8]>, Call, ahash::RandomState>,
+    timers: BTreeSet<(Timestamp, Arc<[u8]>)>,
     pub stats: TrackerStats,
 }
 
@@ -140,15 +142,20 @@ impl Tracker {
             self.stats.malformed += 1;
             return;
         };
-        let to_tag = m.to.map(NameAddr::parse).and_then(|n| n.tag());
-        let initial = to_tag.is_none() && m.method() == Some(Method::Invite);
+        // An INVITE without a To tag; the To header is read only for INVITEs.
+        let initial = m.method() == Some(Method::Invite)
+            && m.to.map(NameAddr::parse).and_then(|n| n.tag()).is_none();
         // One lookup per message; only an initial INVITE creates a call.
         let call = match self.calls.get_mut(call_id) {
             Some(c) => c,
-            None if initial => self.calls.entry(call_id.into()).or_insert(Call {
-                legs: Vec::with_capacity(1),
-                armed: None,
-            }),
+            None if initial => {
+                let id: Arc<[u8]> = call_id.into();
+                self.calls.entry(id.clone()).or_insert(Call {
+                    id,
+                    legs: Vec::with_capacity(1),
+                    armed: None,
+                })
+            }
             None => {
                 self.stats.without_invite += 1;
                 return;
@@ -172,7 +179,7 @@ impl Tracker {
                     .response(call, stats, &m, call_id, code, cseq, meta, out);
             }
         }
-        rearm(call, call_id, &mut self.timers);
+        rearm(call, &mut self.timers);
     }
 }
 
@@ -208,7 +215,6 @@ impl Rules {
         }
         let from = m.from.map(NameAddr::parse).unwrap_or_default();
         let to = m.to.map(NameAddr::parse).unwrap_or_default();
-        let lossy = String::from_utf8_lossy;
         let text = LegText::new([
             &from.display_name(),
             &lossy(uri_user(from.uri)),
@@ -368,7 +374,7 @@ impl Tracker {
                 continue;
             }
             expire_call(call, &id, now, seq, &mut self.stats, out);
-            rearm(call, &id, &mut self.timers);
+            rearm(call, &mut self.timers);
         }
     }
 
@@ -441,12 +447,12 @@ impl Tracker {
 }
 
 /// Puts the call's next deadline in the timer set, unless it is there already.
-fn rearm(call: &mut Call, call_id: &[u8], timers: &mut BTreeSet<(Timestamp, Box<[u8]>)>) {
+fn rearm(call: &mut Call, timers: &mut BTreeSet<(Timestamp, Arc<[u8]>)>) {
     let next = call.next_deadline();
     if next != call.armed {
         call.armed = next;
         if let Some(t) = next {
-            timers.insert((t, call_id.into()));
+            timers.insert((t, call.id.clone()));
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::*;
 use crate::capture::Transport;
 use crate::capture::route::Batch;
-use crate::cdr::{Disposition, EndReason};
+use crate::cdr::{Disposition, EndReason, Field};
 
 const A: &str = "10.0.0.1:5060";
 const B: &str = "10.0.0.2:5060";
@@ -121,17 +121,17 @@ fn answered_call_hung_up_by_caller() {
     );
     assert_eq!(
         (
-            c.caller_name.as_str(),
-            c.caller_number.as_str(),
-            c.destination_number.as_str()
+            c.text.get(Field::CallerName),
+            c.text.get(Field::CallerNumber),
+            c.text.get(Field::DestinationNumber)
         ),
         ("Alice", "1001", "2002")
     );
     assert_eq!(
         (
-            c.from_uri.as_str(),
-            c.to_uri.as_str(),
-            c.user_agent.as_str()
+            c.text.get(Field::FromUri),
+            c.text.get(Field::ToUri),
+            c.text.get(Field::UserAgent)
         ),
         ("sip:1001@a.example", "sip:2002@b.example", "phone/1")
     );
