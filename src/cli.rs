@@ -80,6 +80,11 @@ pub struct Args {
     #[arg(long, value_name = "CIDR", value_delimiter = ',')]
     pub local_net: Vec<String>,
 
+    /// Most legs open at once (split evenly over the shards); past it the oldest unanswered
+    /// legs are ended with reason 'evicted' and counted (0 = no cap).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_dialogs: usize,
+
     /// Most bytes one TCP flow may buffer (an unfinished message plus out-of-order segments).
     #[arg(long, value_name = "SIZE", default_value = "256K")]
     pub tcp_max_flow_bytes: String,

@@ -81,7 +81,11 @@ impl Config {
                 stream,
                 hep_port: (a.hep_port != 0).then_some(a.hep_port),
             },
-            tracker: TrackerConfig { local_nets },
+            tracker: TrackerConfig {
+                local_nets,
+                // The cap is split over the shards (each owns its legs, without locks).
+                max_legs: (a.max_dialogs > 0).then(|| a.max_dialogs.div_ceil(shards).max(1)),
+            },
             writer: WriterConfig {
                 output,
                 rotate_interval: (rotate_interval > 0).then_some(rotate_interval),

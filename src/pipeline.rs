@@ -312,6 +312,13 @@ impl std::fmt::Display for RunSummary {
             t.without_invite,
             t.after_end
         )?;
+        if t.evicted > 0 {
+            writeln!(
+                f,
+                "  evicted          {} legs ended early to stay under --max-dialogs",
+                t.evicted
+            )?;
+        }
         write!(f, "  legs             {}:", t.legs)?;
         for (r, n) in crate::cdr::EndReason::ALL.iter().zip(t.by_reason) {
             write!(f, " {} {n},", r.as_str())?;

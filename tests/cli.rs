@@ -399,3 +399,81 @@ fn disk_full_is_a_clear_error_and_leaves_only_whole_csv_files() {
         "{csv_rows} rows, {parts} .part files"
     );
 }
+
+/// A flood of 100,000 INVITEs with unique Call-IDs and no answer, interleaved with two real sipp
+/// calls: with `--max-dialogs 20000` the flood is evicted (counted), memory stays bounded, and
+/// the real calls' CDRs are exactly their golden rows.
+#[test]
+fn invite_flood_is_evicted_and_real_calls_survive() {
+    use etherparse::PacketBuilder;
+    let real =
+        crate::formats::read_pcap(&fs::read(capture("udp_answered_caller_bye.pcap")).unwrap());
+    let (t0, t1) = (real[0].0, real[real.len() - 1].0);
+    const FLOOD: u64 = 100_000;
+    let mut file = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+    file.extend([0; 8]);
+    file.extend(65535u32.to_le_bytes());
+    file.extend(1u32.to_le_bytes());
+    let record = |file: &mut Vec<u8>, ts: u64, frame: &[u8]| {
+        file.extend(((ts / 1_000_000) as u32).to_le_bytes());
+        file.extend(((ts % 1_000_000) as u32).to_le_bytes());
+        file.extend((frame.len() as u32).to_le_bytes());
+        file.extend((frame.len() as u32).to_le_bytes());
+        file.extend_from_slice(frame);
+    };
+    let mut real_it = real.iter().peekable();
+    for i in 0..FLOOD {
+        let ts = t0 + (t1 - t0) * i / FLOOD;
+        while let Some((rt, frame)) = real_it.next_if(|(rt, _)| *rt <= ts) {
+            record(&mut file, *rt, frame);
+        }
+        let invite = format!(
+            "INVITE sip:{i}@victim SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK{i}\r\n\
+From: <sip:x@flood>;tag={i}\r\nTo: <sip:{i}@victim>\r\nCall-ID: flood-{i}\r\nCSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n"
+        );
+        let mut frame = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 9, 9, 9], [10, 0, 0, 1], 64)
+            .udp(5060, 5060)
+            .write(&mut frame, invite.as_bytes())
+            .unwrap();
+        record(&mut file, ts, &frame);
+    }
+    for (rt, frame) in real_it {
+        record(&mut file, *rt, frame);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("flood.pcap");
+    fs::write(&pcap, file).unwrap();
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "maxrss_kib=%M", env!("CARGO_BIN_EXE_sipcdr")])
+        .args(["--max-dialogs", "20000", "-o", "-", "-r"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let evicted: u64 = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("evicted"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(evicted >= FLOOD - 20_000, "{evicted} evicted\n{err}");
+    let rss: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss_kib="))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(rss < 150 * 1024, "max RSS {rss} KiB");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let golden = fs::read_to_string(capture("udp_answered_caller_bye.csv")).unwrap();
+    for row in golden.lines().skip(1) {
+        assert!(
+            text.lines().any(|l| l == row),
+            "real call's row missing: {row}"
+        );
+    }
+    assert_eq!(text.lines().count() as u64, 1 + FLOOD + 2);
+}

@@ -18,15 +18,18 @@ pub enum EndReason {
     CallCanceled,
     SessionExpired,
     Unterminated,
+    /// Ended by sipcdr to stay under `--max-dialogs` (the oldest unanswered legs go first).
+    Evicted,
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 5] = [
+    pub const ALL: [EndReason; 6] = [
         EndReason::NormalRelease,
         EndReason::CallRejected,
         EndReason::CallCanceled,
         EndReason::SessionExpired,
         EndReason::Unterminated,
+        EndReason::Evicted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +39,7 @@ impl EndReason {
             EndReason::CallCanceled => "call-canceled",
             EndReason::SessionExpired => "session-expired",
             EndReason::Unterminated => "unterminated",
+            EndReason::Evicted => "evicted",
         }
     }
 }

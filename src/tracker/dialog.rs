@@ -72,6 +72,18 @@ pub struct Ending {
     pub disposition: Option<Disposition>,
 }
 
+impl Ending {
+    /// Ended by sipcdr to stay under `--max-dialogs`: no end time (the call's end is unknown).
+    pub fn evicted() -> Ending {
+        Ending {
+            at: None,
+            reason: EndReason::Evicted,
+            cause: None,
+            disposition: None,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Leg {
     pub text: LegText,

@@ -26,6 +26,9 @@ use std::sync::atomic::Ordering;
 pub struct TrackerConfig {
     /// Our networks: a leg whose INVITE arrives into them is inbound, one that leaves is outbound.
     pub local_nets: Vec<Cidr>,
+    /// Open legs this shard may hold (`--max-dialogs` split over the shards); past it the
+    /// oldest unanswered legs are ended as `evicted`.
+    pub max_legs: Option<usize>,
 }
 
 /// Counters of one shard; summed over shards at the end.
@@ -40,9 +43,11 @@ pub struct TrackerStats {
     /// Messages for a leg that had already ended (late retransmissions, the 200 to a BYE).
     pub after_end: u64,
     pub legs: u64,
+    /// Legs ended as `evicted` to stay under `--max-dialogs`.
+    pub evicted: u64,
     /// Ended legs that had been answered (for the answer-seizure ratio).
     pub answered: u64,
-    pub by_reason: [u64; 5],
+    pub by_reason: [u64; EndReason::ALL.len()],
 }
 
 impl TrackerStats {
@@ -53,6 +58,7 @@ impl TrackerStats {
         self.without_invite += o.without_invite;
         self.after_end += o.after_end;
         self.legs += o.legs;
+        self.evicted += o.evicted;
         self.answered += o.answered;
         for (a, b) in self.by_reason.iter_mut().zip(o.by_reason) {
             *a += b;
@@ -161,6 +167,7 @@ impl Tracker {
                 return;
             }
         };
+        let legs_before = self.stats.legs;
         let stats = &mut self.stats;
         // Timers of this call that have passed fire before the message is applied.
         expire_call(call, call_id, meta.ts, meta.seq, stats, out);
@@ -180,6 +187,59 @@ impl Tracker {
             }
         }
         rearm(call, &mut self.timers);
+        if self.stats.legs != legs_before {
+            self.enforce_cap(meta.seq, out);
+        }
+    }
+
+    /// Legs opened and not yet ended.
+    fn open(&self) -> u64 {
+        self.stats.legs - self.stats.by_reason.iter().sum::<u64>()
+    }
+
+    /// Past `max_legs`, ends the oldest unanswered legs (then the oldest answered ones, if that
+    /// is not enough) as `evicted`: the overflow plus 1 % of the cap at once, so that a flood
+    /// costs one scan per 1 % of the cap rather than one per INVITE. No memory per leg is spent
+    /// on this; which legs go depends only on their start times (ties: Call-ID, hop).
+    fn enforce_cap(&mut self, seq: u64, out: &mut Out) {
+        let Some(max) = self.rules.cfg.max_legs else {
+            return;
+        };
+        let open = self.open();
+        if open <= max as u64 {
+            return;
+        }
+        let want = (open - max as u64) as usize + max / 100;
+        // (answered?, start, Call-ID, leg index): unanswered sort first, then oldest.
+        let mut victims: Vec<(bool, Timestamp, Arc<[u8]>, usize)> = self
+            .calls
+            .values()
+            .flat_map(|c| {
+                c.legs
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, l)| match l.phase {
+                        Phase::Ended => None,
+                        p => Some((p != Phase::Setup, l.start, Arc::clone(&c.id), i)),
+                    })
+            })
+            .collect();
+        if victims.len() > want {
+            victims.select_nth_unstable(want);
+            victims.truncate(want);
+        }
+        victims.sort_unstable();
+        for (_, _, id, i) in victims {
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            if let Some(leg) = call.legs.get_mut(i) {
+                let e = leg.end(Ending::evicted());
+                self.stats.evicted += 1;
+                emit(out, &mut self.stats, seq, &id, leg, &e);
+            }
+            rearm(call, &mut self.timers);
+        }
     }
 }
 

@@ -483,3 +483,45 @@ fn leg_ids_are_deterministic() {
     };
     assert_eq!(run(), run());
 }
+
+/// `--max-dialogs`: past the cap the oldest unanswered legs are ended as `evicted` (answered ones
+/// are kept while unanswered ones remain), counted, and calls that follow still get correct CDRs.
+#[test]
+fn past_the_cap_the_oldest_unanswered_legs_are_evicted() {
+    let mut h = Harness::new();
+    h.t = Tracker::new(TrackerConfig {
+        max_legs: Some(3),
+        ..TrackerConfig::default()
+    });
+    let inv = |id: &str| invite(1, id, "").replace("Call-ID: c1", &format!("Call-ID: {id}"));
+    // c0 is the oldest leg, but answered: it must survive the flood.
+    h.at(0, A, B, &inv("c0"));
+    h.at(
+        5,
+        B,
+        A,
+        &resp(200, "1 INVITE", "").replace("Call-ID: c1", "Call-ID: c0"),
+    );
+    for i in 1..=5 {
+        h.at(10 * i, A, B, &inv(&format!("c{i}")));
+    }
+    assert_eq!(h.t.stats.evicted, 3);
+    let evicted: Vec<String> = h.out.drain(..).map(|(_, c)| c.call_id).collect();
+    assert_eq!(evicted, ["c1", "c2", "c3"], "oldest unanswered first");
+    // A real call after the flood is still tracked to its end.
+    h.at(
+        100,
+        B,
+        A,
+        &resp(486, "1 INVITE", "").replace("Call-ID: c1", "Call-ID: c5"),
+    );
+    let rest = h.finish();
+    let by_id = |id: &str| rest.iter().find(|c| c.call_id == id).unwrap();
+    assert_eq!(by_id("c5").reason, EndReason::CallRejected);
+    assert_eq!(by_id("c0").reason, EndReason::Unterminated);
+    assert_eq!(by_id("c4").reason, EndReason::Unterminated);
+    assert!(
+        rest.iter()
+            .all(|c| !["c1", "c2", "c3"].contains(&c.call_id.as_str()))
+    );
+}

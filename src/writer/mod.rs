@@ -48,7 +48,7 @@ pub enum Compression {
 #[derive(Debug, Default)]
 pub struct WriterStats {
     pub rows: u64,
-    pub by_reason: [u64; 5],
+    pub by_reason: [u64; EndReason::ALL.len()],
     pub files: Vec<PathBuf>,
 }
 
