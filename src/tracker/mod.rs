@@ -76,8 +76,6 @@ pub struct RowBatch {
 }
 
 struct Call {
-    /// The Call-ID: one allocation, shared by the calls map key and every timer entry.
-    id: Arc<[u8]>,
     legs: Vec<Leg>,
     /// The deadline this call has in the timer set, if any.
     armed: Option<Timestamp>,
@@ -100,8 +98,8 @@ impl Call {
 
 pub struct Tracker {
     rules: Rules,
-    calls: HashMap<Arc<[u8]>, Call, ahash::RandomState>,
-    timers: BTreeSet<(Timestamp, Arc<[u8]>)>,
+    calls: HashMap<Box<[u8]>, Call, ahash::RandomState>,
+    timers: BTreeSet<(Timestamp, Box<[u8]>)>,
     pub stats: TrackerStats,
 }
 
@@ -154,14 +152,10 @@ impl Tracker {
         // One lookup per message; only an initial INVITE creates a call.
         let call = match self.calls.get_mut(call_id) {
             Some(c) => c,
-            None if initial => {
-                let id: Arc<[u8]> = call_id.into();
-                self.calls.entry(id.clone()).or_insert(Call {
-                    id,
-                    legs: Vec::with_capacity(1),
-                    armed: None,
-                })
-            }
+            None if initial => self.calls.entry(call_id.into()).or_insert(Call {
+                legs: Vec::with_capacity(1),
+                armed: None,
+            }),
             None => {
                 self.stats.without_invite += 1;
                 return;
@@ -186,7 +180,7 @@ impl Tracker {
                     .response(call, stats, &m, call_id, code, cseq, meta, out);
             }
         }
-        rearm(call, &mut self.timers);
+        rearm(call, call_id, &mut self.timers);
         if self.stats.legs != legs_before {
             self.enforce_cap(meta.seq, out);
         }
@@ -211,16 +205,16 @@ impl Tracker {
         }
         let want = (open - max as u64) as usize + max / 100;
         // (answered?, start, Call-ID, leg index): unanswered sort first, then oldest.
-        let mut victims: Vec<(bool, Timestamp, Arc<[u8]>, usize)> = self
+        let mut victims: Vec<(bool, Timestamp, Box<[u8]>, usize)> = self
             .calls
-            .values()
-            .flat_map(|c| {
+            .iter()
+            .flat_map(|(id, c)| {
                 c.legs
                     .iter()
                     .enumerate()
                     .filter_map(|(i, l)| match l.phase {
                         Phase::Ended => None,
-                        p => Some((p != Phase::Setup, l.start, Arc::clone(&c.id), i)),
+                        p => Some((p != Phase::Setup, l.start, id.clone(), i)),
                     })
             })
             .collect();
@@ -238,7 +232,7 @@ impl Tracker {
                 self.stats.evicted += 1;
                 emit(out, &mut self.stats, seq, &id, leg, &e);
             }
-            rearm(call, &mut self.timers);
+            rearm(call, &id, &mut self.timers);
         }
     }
 }
@@ -434,7 +428,7 @@ impl Tracker {
                 continue;
             }
             expire_call(call, &id, now, seq, &mut self.stats, out);
-            rearm(call, &mut self.timers);
+            rearm(call, &id, &mut self.timers);
         }
     }
 
@@ -507,12 +501,12 @@ impl Tracker {
 }
 
 /// Puts the call's next deadline in the timer set, unless it is there already.
-fn rearm(call: &mut Call, timers: &mut BTreeSet<(Timestamp, Arc<[u8]>)>) {
+fn rearm(call: &mut Call, call_id: &[u8], timers: &mut BTreeSet<(Timestamp, Box<[u8]>)>) {
     let next = call.next_deadline();
     if next != call.armed {
         call.armed = next;
         if let Some(t) = next {
-            timers.insert((t, call.id.clone()));
+            timers.insert((t, call_id.into()));
         }
     }
 }
