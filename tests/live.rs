@@ -37,6 +37,7 @@ fn main() {
         ("--user", Box::new(|| as_another_user(root))),
         ("--hep-listen", Box::new(|| hep_collector(root))),
         ("signals", Box::new(|| signals_under_load(root))),
+        ("quiet wire", Box::new(|| timers_on_a_quiet_wire(root))),
     ];
     let mut failed = 0;
     for (name, case) in &cases {
@@ -572,6 +573,59 @@ fn pcap_udp_payloads(b: &[u8]) -> Vec<&[u8]> {
         off += 16 + caplen;
     }
     out
+}
+
+/// Session timers fire on wall-clock ticks while no packet arrives: sipp's session-timer
+/// scenario (Session-Expires: 2, then 4 s of silence, no BYE) must show a `session-expired` leg
+/// in the metrics before any later packet or the end of the capture.
+fn timers_on_a_quiet_wire(root: &Path) -> Result<String, String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (uac_port, uas_port) = (5960u16, 5961u16);
+    let filter = format!("port {uac_port} or port {uas_port}");
+    let metrics_addr = "127.0.0.1:19190";
+    let extra = ["--metrics-listen", metrics_addr];
+    let (mut procs, rx, mut log) = start_sipcdr(&work.path().join("cdr"), &filter, &extra)?;
+    let scen = root.join("scripts/sipp");
+    let common = |cmd: &mut Command, port: u16| {
+        cmd.args(["-i", "127.0.0.1", "-t", "u1", "-nostdin", "-nd", "-m", "1"])
+            .args(["-p", &port.to_string()])
+            .args(["-mp", &(30000 + (port - 5000) * 10).to_string()])
+            .current_dir(work.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+    };
+    let mut uas = Command::new("sipp");
+    uas.arg("-sf")
+        .arg(scen.join("session_timer_no_bye_uas.xml"));
+    common(&mut uas, uas_port);
+    procs.0.push(spawn(&mut uas)?);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut uac = Command::new("sipp");
+    uac.arg("-sf")
+        .arg(scen.join("session_timer_no_bye_uac.xml"))
+        .arg(format!("127.0.0.1:{uas_port}"))
+        .args(["-cid_str", "%u-live-timer@sipcdr.test"]);
+    common(&mut uac, uac_port);
+    let mut uac = spawn(&mut uac)?;
+    // The call is answered within ~0.3 s; the timer expires 2 s later, in the silence.
+    std::thread::sleep(Duration::from_millis(3500));
+    let metrics = scrape(metrics_addr)?;
+    let expired = metrics.contains("sipcdr_legs_ended_total{reason=\"session-expired\"} 1\n");
+    let _ = uac.kill();
+    let _ = uac.wait();
+    let pid = procs.0[0].id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .map_err(|e| e.to_string())?;
+    wait_timeout(&mut procs.0[0], Duration::from_secs(5)).ok_or("no exit")?;
+    log.extend(rx.try_iter());
+    if !expired {
+        return Err(format!(
+            "no session-expired leg while the wire was quiet:\n{metrics}\n{log:?}"
+        ));
+    }
+    Ok("the session timer fired 2 s into a silent wire".into())
 }
 
 /// Finished CDR files in `dir`; fails if a `.part` file is left.

@@ -216,3 +216,34 @@ impl Router {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::bounded;
+
+    fn route_n(r: &mut Router, n: usize) {
+        let a: SocketAddr = ([10, 0, 0, 1], 5060).into();
+        for i in 0..n {
+            let msg = format!("INVITE sip:x SIP/2.0\r\nCall-ID: {i}\r\n\r\n");
+            r.route(Timestamp::ZERO, a, a, Transport::Udp, msg.as_bytes())
+                .unwrap();
+        }
+    }
+
+    /// Live mode never waits for a shard: a batch its full queue cannot take is dropped and its
+    /// messages counted; file mode would block instead (never drops).
+    #[test]
+    fn lossy_router_counts_what_a_full_queue_cannot_take() {
+        let (tx, rx) = bounded::<Batch>(1);
+        let mut r = Router::lossy(vec![tx]);
+        route_n(&mut r, BATCH_ITEMS * 3); // three full batches; the queue holds one
+        assert_eq!(r.stats.dropped, (BATCH_ITEMS * 2) as u64);
+        assert_eq!(rx.len(), 1);
+        // Once the shard has caught up, batches go through again.
+        let _ = rx.recv().unwrap();
+        route_n(&mut r, BATCH_ITEMS);
+        assert_eq!(r.stats.dropped, (BATCH_ITEMS * 2) as u64);
+        assert_eq!(rx.len(), 1);
+    }
+}
