@@ -54,6 +54,9 @@ pub struct RotatingDir {
     max_bytes: Option<u64>,
     compress: Option<Compression>,
     current: Option<Current>,
+    /// After a file was closed because the wall clock passed its interval: the next interval's
+    /// start, where a late row for the closed interval goes (not into a new file of its own).
+    floor: Option<Timestamp>,
     /// Finished files, in the order they were closed.
     pub closed: Vec<PathBuf>,
 }
@@ -70,6 +73,7 @@ impl RotatingDir {
             max_bytes: cfg.rotate_size,
             compress: cfg.compress,
             current: None,
+            floor: None,
             closed: Vec::new(),
         })
     }
@@ -92,7 +96,11 @@ impl RotatingDir {
         };
         if roll {
             // A late row (earlier interval) goes into the current interval's next file.
-            let prev = self.current.as_ref().map(|c| c.bucket);
+            let prev = self
+                .current
+                .as_ref()
+                .map(|c| c.bucket)
+                .or(self.floor.take());
             self.close()?;
             self.open(prev.map_or(bucket, |b| b.max(bucket)))?;
         }
@@ -155,14 +163,15 @@ impl RotatingDir {
 
     /// Closes the current file once `now` is past the end of its interval.
     pub fn close_if_past(&mut self, now: Timestamp) -> Result<()> {
-        match (&self.current, self.interval) {
-            (Some(c), Some(i))
-                if now >= c.bucket.plus_secs(u32::try_from(i).unwrap_or(u32::MAX)) =>
-            {
-                self.close()
-            }
-            _ => Ok(()),
+        let (Some(c), Some(i)) = (&self.current, self.interval) else {
+            return Ok(());
+        };
+        let end = c.bucket.plus_secs(u32::try_from(i).unwrap_or(u32::MAX));
+        if now < end {
+            return Ok(());
         }
+        self.floor = Some(end);
+        self.close()
     }
 
     /// Flushes, syncs and renames the current file, if any.
@@ -181,5 +190,48 @@ impl RotatingDir {
         })?;
         self.closed.push(c.done);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writer::Output;
+
+    /// Live rotation: the file of an interval is closed when the wall clock passes its end; a row
+    /// for that interval arriving later joins the next interval's file instead of opening one of
+    /// its own, so there is one file per interval.
+    #[test]
+    fn a_late_row_after_a_wall_clock_close_joins_the_next_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = WriterConfig {
+            output: Output::Dir(dir.path().into()),
+            rotate_interval: Some(60),
+            rotate_size: None,
+            prefix: "cdr-".into(),
+            compress: None,
+            wall_clock: true,
+        };
+        let mut d = RotatingDir::new(dir.path(), &cfg, b"h\n".to_vec()).unwrap();
+        let t = Timestamp::from_secs;
+        d.write(t(10), b"a\n").unwrap();
+        d.close_if_past(t(59)).unwrap();
+        assert!(d.closed.is_empty(), "not yet");
+        d.close_if_past(t(61)).unwrap();
+        assert_eq!(d.closed.len(), 1);
+        d.write(t(59), b"late\n").unwrap();
+        d.write(t(70), b"b\n").unwrap();
+        d.close().unwrap();
+        let names: Vec<String> = d
+            .closed
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["cdr-19700101T000000Z.csv", "cdr-19700101T000100Z.csv"]
+        );
+        let second = std::fs::read_to_string(&d.closed[1]).unwrap();
+        assert_eq!(second, "h\nlate\nb\n");
     }
 }
