@@ -103,34 +103,13 @@ fn run(root: &Path, transport: &str, base: u16) -> Result<String, String> {
     let (mut procs, rx, mut log) = start_sipcdr(out.path(), &filter, &extra)?;
 
     let sipp_t = if transport == "udp" { "u1" } else { "t1" };
-    let scen = root.join("scripts/sipp");
     let mut sipps = Vec::new();
     for (i, (name, _, _)) in SCENARIOS.iter().enumerate() {
         let uac_port = base + 10 * i as u16;
-        let uas_port = uac_port + 1;
-        let common = |cmd: &mut Command, port: u16, calls: usize| {
-            cmd.args(["-i", "127.0.0.1", "-t", sipp_t, "-nostdin", "-nd"])
-                .args(["-timeout", "30s", "-timeout_error"])
-                .args(["-p", &port.to_string()])
-                .args(["-mp", &(30000 + (port - 5000) * 10).to_string()])
-                .args(["-m", &calls.to_string()])
-                .current_dir(out.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-        };
-        let mut uas = Command::new("sipp");
-        uas.arg("-sf").arg(scen.join(format!("{name}_uas.xml")));
-        common(&mut uas, uas_port, CALLS);
-        sipps.push((format!("{name} uas"), spawn(&mut uas)?));
-        std::thread::sleep(Duration::from_millis(300));
-        let mut uac = Command::new("sipp");
-        uac.arg("-sf")
-            .arg(scen.join(format!("{name}_uac.xml")))
-            .arg(format!("127.0.0.1:{uas_port}"))
-            .args(["-r", "10", "-cid_str"])
-            .arg(format!("%u-live-{transport}-{name}@sipcdr.test"));
-        common(&mut uac, uac_port, CALLS);
-        sipps.push((format!("{name} uac"), spawn(&mut uac)?));
+        let cid = format!("%u-live-{transport}-{name}@sipcdr.test");
+        let (uas, uac) = sipp_pair(root, out.path(), name, sipp_t, uac_port, CALLS, &cid)?;
+        sipps.push((format!("{name} uas"), uas));
+        sipps.push((format!("{name} uac"), uac));
     }
     for (what, mut child) in sipps {
         let status = wait_timeout(&mut child, Duration::from_secs(40))
@@ -284,28 +263,17 @@ fn signals_under_load(root: &Path) -> Result<String, String> {
     let (uac_port, uas_port) = (5900u16, 5901u16);
     let filter = format!("port {uac_port} or port {uas_port}");
     let (mut procs, rx, mut log) = start_sipcdr(out.path(), &filter, &[])?;
-    let scen = root.join("scripts/sipp");
-    let common = |cmd: &mut Command, port: u16| {
-        cmd.args(["-i", "127.0.0.1", "-t", "u1", "-nostdin", "-nd"])
-            .args(["-p", &port.to_string()])
-            .args(["-mp", &(30000 + (port - 5000) * 10).to_string()])
-            .args(["-m", "40"])
-            .current_dir(out.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-    };
-    let mut uas = Command::new("sipp");
-    uas.arg("-sf").arg(scen.join("answered_caller_bye_uas.xml"));
-    common(&mut uas, uas_port);
-    procs.0.push(spawn(&mut uas)?);
-    std::thread::sleep(Duration::from_millis(300));
-    let mut uac = Command::new("sipp");
-    uac.arg("-sf")
-        .arg(scen.join("answered_caller_bye_uac.xml"))
-        .arg(format!("127.0.0.1:{uas_port}"))
-        .args(["-r", "10", "-cid_str", "%u-live-signals@sipcdr.test"]);
-    common(&mut uac, uac_port);
-    procs.0.push(spawn(&mut uac)?);
+    let cid = "%u-live-signals@sipcdr.test";
+    let (uas, uac) = sipp_pair(
+        root,
+        out.path(),
+        "answered_caller_bye",
+        "u1",
+        uac_port,
+        40,
+        cid,
+    )?;
+    procs.0.extend([uas, uac]);
     let pid = procs.0[0].id().to_string();
     let signal = |sig: &str| {
         Command::new("kill")
@@ -411,27 +379,8 @@ fn as_another_user(root: &Path) -> Result<String, String> {
     if !log.iter().any(|l| l.contains("running as nobody")) {
         return Err(format!("no privilege drop reported: {log:?}"));
     }
-    let scen = root.join("scripts/sipp");
-    let common = |cmd: &mut Command, port: u16| {
-        cmd.args(["-i", "127.0.0.1", "-t", "u1", "-nostdin", "-nd", "-m", "2"])
-            .args(["-p", &port.to_string()])
-            .args(["-mp", &(30000 + (port - 5000) * 10).to_string()])
-            .current_dir(tmp.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-    };
-    let mut uas = Command::new("sipp");
-    uas.arg("-sf").arg(scen.join("busy_486_uas.xml"));
-    common(&mut uas, uas_port);
-    let mut uas = spawn(&mut uas)?;
-    std::thread::sleep(Duration::from_millis(300));
-    let mut uac = Command::new("sipp");
-    uac.arg("-sf")
-        .arg(scen.join("busy_486_uac.xml"))
-        .arg(format!("127.0.0.1:{uas_port}"))
-        .args(["-r", "10", "-cid_str", "%u-live-user@sipcdr.test"]);
-    common(&mut uac, uac_port);
-    let mut uac = spawn(&mut uac)?;
+    let cid = "%u-live-user@sipcdr.test";
+    let (mut uas, mut uac) = sipp_pair(root, tmp.path(), "busy_486", "u1", uac_port, 2, cid)?;
     for (what, child) in [("uac", &mut uac), ("uas", &mut uas)] {
         let st = wait_timeout(child, Duration::from_secs(30)).ok_or(format!("sipp {what} hung"))?;
         if !st.success() {
@@ -585,28 +534,17 @@ fn timers_on_a_quiet_wire(root: &Path) -> Result<String, String> {
     let metrics_addr = "127.0.0.1:19190";
     let extra = ["--metrics-listen", metrics_addr];
     let (mut procs, rx, mut log) = start_sipcdr(&work.path().join("cdr"), &filter, &extra)?;
-    let scen = root.join("scripts/sipp");
-    let common = |cmd: &mut Command, port: u16| {
-        cmd.args(["-i", "127.0.0.1", "-t", "u1", "-nostdin", "-nd", "-m", "1"])
-            .args(["-p", &port.to_string()])
-            .args(["-mp", &(30000 + (port - 5000) * 10).to_string()])
-            .current_dir(work.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-    };
-    let mut uas = Command::new("sipp");
-    uas.arg("-sf")
-        .arg(scen.join("session_timer_no_bye_uas.xml"));
-    common(&mut uas, uas_port);
-    procs.0.push(spawn(&mut uas)?);
-    std::thread::sleep(Duration::from_millis(300));
-    let mut uac = Command::new("sipp");
-    uac.arg("-sf")
-        .arg(scen.join("session_timer_no_bye_uac.xml"))
-        .arg(format!("127.0.0.1:{uas_port}"))
-        .args(["-cid_str", "%u-live-timer@sipcdr.test"]);
-    common(&mut uac, uac_port);
-    let mut uac = spawn(&mut uac)?;
+    let cid = "%u-live-timer@sipcdr.test";
+    let (uas, mut uac) = sipp_pair(
+        root,
+        work.path(),
+        "session_timer_no_bye",
+        "u1",
+        uac_port,
+        1,
+        cid,
+    )?;
+    procs.0.push(uas);
     // The call is answered within ~0.3 s; the timer expires 2 s later, in the silence.
     std::thread::sleep(Duration::from_millis(3500));
     let metrics = scrape(metrics_addr)?;
@@ -653,6 +591,42 @@ fn scrape(addr: &str) -> Result<String, String> {
         return Err(format!("metrics answer: {text}"));
     }
     Ok(text)
+}
+
+/// A sipp UAS on `uac_port + 1`, then (once it listens) a sipp UAC on `uac_port` calling it:
+/// `calls` calls of `scripts/sipp/SCENARIO_{uas,uac}.xml` over `t` (`u1` or `t1`) at 10 calls/s,
+/// Call-IDs from `cid` (sipp's `-cid_str`), working directory `dir`. Returns (UAS, UAC).
+fn sipp_pair(
+    root: &Path,
+    dir: &Path,
+    scenario: &str,
+    t: &str,
+    uac_port: u16,
+    calls: usize,
+    cid: &str,
+) -> Result<(Child, Child), String> {
+    let scen = root.join("scripts/sipp");
+    let uas_port = uac_port + 1;
+    let sipp = |role: &str, port: u16| {
+        let mut cmd = Command::new("sipp");
+        cmd.arg("-sf")
+            .arg(scen.join(format!("{scenario}_{role}.xml")))
+            .args(["-i", "127.0.0.1", "-t", t, "-nostdin", "-nd"])
+            .args(["-timeout", "30s", "-timeout_error"])
+            .args(["-p", &port.to_string()])
+            .args(["-mp", &(30000 + (port - 5000) * 10).to_string()])
+            .args(["-m", &calls.to_string()])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    };
+    let uas = spawn(&mut sipp("uas", uas_port))?;
+    std::thread::sleep(Duration::from_millis(300));
+    let mut uac = sipp("uac", uac_port);
+    uac.arg(format!("127.0.0.1:{uas_port}"))
+        .args(["-r", "10", "-cid_str", cid]);
+    Ok((uas, spawn(&mut uac)?))
 }
 
 fn spawn(cmd: &mut Command) -> Result<Child, String> {
