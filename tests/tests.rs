@@ -13,6 +13,7 @@ mod formats;
 mod fuzz_corpus;
 mod generated;
 mod golden;
+mod hostile;
 mod signals;
 mod torture;
 
