@@ -85,6 +85,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_dialogs: usize,
 
+    /// Prefix text fields from the wire that start with =, +, -, @, TAB or CR with ' so that
+    /// spreadsheets show them as text, not as formulas (CSV injection).
+    #[arg(long)]
+    pub csv_safe: bool,
+
     /// Most bytes one TCP flow may buffer (an unfinished message plus out-of-order segments).
     #[arg(long, value_name = "SIZE", default_value = "256K")]
     pub tcp_max_flow_bytes: String,

@@ -85,6 +85,7 @@ impl Config {
                 local_nets,
                 // The cap is split over the shards (each owns its legs, without locks).
                 max_legs: (a.max_dialogs > 0).then(|| a.max_dialogs.div_ceil(shards).max(1)),
+                csv_safe: a.csv_safe,
             },
             writer: WriterConfig {
                 output,

@@ -222,6 +222,17 @@ fn hostile_messages_crash_nothing_and_spoil_no_other_call() {
     let evil = by_id(b"csv-hostile").unwrap();
     assert!(evil[col("caller_name")].starts_with(b"=HYPERLINK"));
     assert_eq!(&evil[col("user_agent")], b"-2+3 @SUM(A1)");
+    // --csv-safe: formula starts get a leading quote; nothing else changes.
+    let safe = sipcdr(&["--csv-safe", "-q", "-o", "-", "-r", pcap.to_str().unwrap()]);
+    let mut rdr = csv::Reader::from_reader(&safe.stdout[..]);
+    let safe_rows: Vec<csv::ByteRecord> = rdr.byte_records().map(|r| r.unwrap()).collect();
+    let guarded = safe_rows
+        .iter()
+        .find(|r| &r[col("call_id")] == b"csv-hostile")
+        .unwrap();
+    assert!(guarded[col("caller_name")].starts_with(b"'=HYPERLINK"));
+    assert_eq!(&guarded[col("user_agent")], b"'-2+3 @SUM(A1)");
+    assert_eq!(safe_rows.len(), rows.len());
     // The real calls are untouched.
     let golden = std::fs::read_to_string(capture("udp_answered_caller_bye.csv")).unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

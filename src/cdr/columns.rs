@@ -46,12 +46,23 @@ pub struct Encoder {
     /// Length of the previous line: the next one gets its buffer in one allocation.
     last_len: usize,
     scratch: String,
+    /// `--csv-safe`: a text field from the wire that starts with `=`, `+`, `-`, `@`, TAB or CR
+    /// gets a leading `'`, so that a spreadsheet shows it as text instead of running it as a
+    /// formula (CSV injection).
+    pub csv_safe: bool,
 }
 
 impl Encoder {
+    pub fn new(csv_safe: bool) -> Encoder {
+        Encoder {
+            csv_safe,
+            ..Encoder::default()
+        }
+    }
+
     /// The header line.
     pub fn header(&mut self) -> Vec<u8> {
-        let mut line = Line(Vec::new());
+        let mut line = Line(Vec::new(), false);
         for c in COLUMNS {
             line.plain(c.as_bytes());
         }
@@ -60,7 +71,7 @@ impl Encoder {
 
     /// One record as a CSV line, newline included.
     pub fn encode(&mut self, c: &Cdr) -> Vec<u8> {
-        let mut l = Line(Vec::with_capacity(self.last_len.max(256)));
+        let mut l = Line(Vec::with_capacity(self.last_len.max(256)), self.csv_safe);
         let mut uuid = [0u8; uuid::fmt::Hyphenated::LENGTH];
         l.plain(c.leg_id.hyphenated().encode_lower(&mut uuid).as_bytes());
         l.plain(c.session_id.hyphenated().encode_lower(&mut uuid).as_bytes());
@@ -105,7 +116,7 @@ impl Encoder {
 
 /// A CSV line being built: every field is followed by a comma, and the last comma becomes the
 /// newline. (A record of one empty field would need `""`; records here have 29 fields.)
-struct Line(Vec<u8>);
+struct Line(Vec<u8>, bool);
 
 impl Line {
     /// A field from the wire: quoted if it holds a comma, a quote, CR or LF.
@@ -114,8 +125,12 @@ impl Line {
         let special = f.iter().fold(false, |any, &b| {
             any | matches!(b, b',' | b'"' | b'\r' | b'\n')
         });
+        let guard = self.1 && matches!(f.first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'));
         if special {
             self.0.push(b'"');
+            if guard {
+                self.0.push(b'\'');
+            }
             for &b in f {
                 if b == b'"' {
                     self.0.push(b'"');
@@ -125,6 +140,9 @@ impl Line {
             self.0.push(b'"');
             self.0.push(b',');
         } else {
+            if guard {
+                self.0.push(b'\'');
+            }
             self.plain(f);
         }
     }
@@ -290,7 +308,7 @@ mod tests {
     #[test]
     fn ipv4_as_text() {
         for ip in ["0.0.0.0", "9.10.99.100", "255.255.255.255", "192.168.1.254"] {
-            let mut l = Line(Vec::new());
+            let mut l = Line(Vec::new(), false);
             push_ip(&mut l, &mut String::new(), ip.parse().unwrap());
             assert_eq!(l.finish(), format!("{ip}\n").as_bytes());
         }
@@ -316,5 +334,29 @@ mod tests {
             .from_reader(row.as_bytes());
         let rec = rdr.records().next().unwrap().unwrap();
         assert_eq!(rec.len(), COLUMNS.len());
+    }
+
+    #[test]
+    fn csv_safe_guards_formula_starts_only_when_asked() {
+        let mut plain = Line(Vec::new(), false);
+        let mut safe = Line(Vec::new(), true);
+        for f in [
+            &b"=1+2"[..],
+            b"-3",
+            b"@SUM(A1)",
+            b"+x",
+            b"=a,b",
+            b"ok",
+            b"a=b",
+            b"",
+        ] {
+            plain.text(f);
+            safe.text(f);
+        }
+        assert_eq!(plain.finish(), b"=1+2,-3,@SUM(A1),+x,\"=a,b\",ok,a=b,\n");
+        assert_eq!(
+            safe.finish(),
+            b"'=1+2,'-3,'@SUM(A1),'+x,\"'=a,b\",ok,a=b,\n"
+        );
     }
 }

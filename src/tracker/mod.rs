@@ -29,6 +29,8 @@ pub struct TrackerConfig {
     /// Open legs this shard may hold (`--max-dialogs` split over the shards); past it the
     /// oldest unanswered legs are ended as `evicted`.
     pub max_legs: Option<usize>,
+    /// Guard text fields against spreadsheet formula injection (`--csv-safe`).
+    pub csv_safe: bool,
 }
 
 /// Counters of one shard; summed over shards at the end.
@@ -461,7 +463,7 @@ impl Tracker {
                 }
             }
         };
-        let mut enc = crate::cdr::Encoder::default();
+        let mut enc = crate::cdr::Encoder::new(self.rules.cfg.csv_safe);
         let mut out = Out::new();
         let to_rows = |out: &mut Out, enc: &mut crate::cdr::Encoder| -> Vec<Row> {
             out.drain(..)
