@@ -525,3 +525,71 @@ fn past_the_cap_the_oldest_unanswered_legs_are_evicted() {
             .all(|c| !["c1", "c2", "c3"].contains(&c.call_id.as_str()))
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One step of a random exchange: (call 0..3, which message, which direction, ms to wait).
+    fn step() -> impl Strategy<Value = (u8, u8, bool, u16)> {
+        (0u8..3, 0u8..12, any::<bool>(), 0u16..40_000)
+    }
+
+    fn message(call: u8, kind: u8, cseq: u32) -> String {
+        let id = format!("p{call}");
+        let m = match kind {
+            0 | 1 => invite(1, "zb", ""),
+            2 => invite(2, "zb2", ""), // a retry, as after a 407
+            3 => resp(100, "1 INVITE", ""),
+            4 => resp(180, "1 INVITE", ""),
+            5 => resp(183, "1 INVITE", ""),
+            6 => resp(200, "1 INVITE", "Session-Expires: 30;refresher=uac\n"),
+            7 => resp(486, "1 INVITE", ""),
+            8 => req("CANCEL", 1, "ft", "", "", ""),
+            9 => req("BYE", cseq, "ft", "tt", "", ""),
+            10 => req("INVITE", cseq, "ft", "tt", "", SDP), // re-INVITE
+            _ => resp(200, &format!("{cseq} BYE"), ""),
+        };
+        m.replace("Call-ID: c1", &format!("Call-ID: {id}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        /// Whatever messages arrive in whatever order: every leg opened is closed exactly once
+        /// (one CDR per leg, at end of input at the latest), and no CDR's times go backwards.
+        #[test]
+        fn every_leg_is_closed_once_and_times_never_go_backwards(steps in proptest::collection::vec(step(), 1..60)) {
+            let mut h = Harness::new();
+            let mut now = 0i64;
+            for (i, (call, kind, forward, wait)) in steps.into_iter().enumerate() {
+                now += i64::from(wait);
+                let (src, dst) = if forward { (A, B) } else { (B, A) };
+                h.at(now, src, dst, &message(call, kind, 10 + i as u32));
+                if i % 7 == 0 {
+                    h.tick(now);
+                }
+            }
+            let cdrs = h.finish();
+            prop_assert_eq!(cdrs.len() as u64, h.t.stats.legs);
+            let mut ids: Vec<_> = cdrs.iter().map(|c| c.leg_id).collect();
+            ids.sort();
+            ids.dedup();
+            prop_assert_eq!(ids.len(), cdrs.len(), "a leg written twice");
+            for c in &cdrs {
+                let ring = c.progress.or(c.progress_media);
+                for t in [ring, c.answer, c.end].into_iter().flatten() {
+                    prop_assert!(t >= c.start, "{c:?}");
+                }
+                if let (Some(a), Some(e)) = (c.answer, c.end) {
+                    prop_assert!(e >= a, "{c:?}");
+                }
+                if let (Some(r), Some(a)) = (ring, c.answer) {
+                    prop_assert!(a >= r, "{c:?}");
+                }
+                for d in [c.duration_ms(), c.pdd_ms(), c.ring_ms(), c.talk_ms()].into_iter().flatten() {
+                    prop_assert!(d >= 0, "{c:?}");
+                }
+            }
+        }
+    }
+}
