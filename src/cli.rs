@@ -85,6 +85,37 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_dialogs: usize,
 
+    /// Records to write, comma-separated: 'stop' (one per leg when it ends, the complete row),
+    /// 'attempt' (at the initial INVITE) and 'start' (at the answer) for real-time consumers.
+    #[arg(
+        long,
+        value_name = "TYPES",
+        value_delimiter = ',',
+        default_value = "stop"
+    )]
+    pub records: Vec<String>,
+
+    /// A leg without a final response this long after its INVITE ends with reason 'timeout'
+    /// (capture time; 0 = never).
+    #[arg(long, value_name = "DURATION", default_value = "300s")]
+    pub setup_timeout: String,
+
+    /// An answered leg without session timer and without signalling this long ends with reason
+    /// 'timeout' (capture time; 0 = never).
+    #[arg(long, value_name = "DURATION", default_value = "4h")]
+    pub max_duration: String,
+
+    /// Hangup causes (Q.850 names, comma-separated, e.g. NO_ANSWER,USER_BUSY) that write no
+    /// stop record, like FreeSWITCH's skip_cdr_causes.
+    #[arg(long, value_name = "CAUSES", value_delimiter = ',')]
+    pub skip_causes: Vec<String>,
+
+    /// A header of the initial INVITE whose value is the Call-ID (or any token) of the session
+    /// the leg belongs to, e.g. X-CID from a B2BUA; repeat for several, in order of preference.
+    /// An RFC 7989 Session-ID header is used before these.
+    #[arg(long, value_name = "HEADER")]
+    pub correlate_header: Vec<String>,
+
     /// Prefix text fields from the wire that start with =, +, -, @, TAB or CR with ' so that
     /// spreadsheets show them as text, not as formulas (CSV injection).
     #[arg(long)]

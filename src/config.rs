@@ -43,6 +43,38 @@ impl Config {
         if a.user.is_some() && a.interface.is_empty() && a.hep_listen.is_none() {
             bail!("--user applies to live capture (-i or --hep-listen)");
         }
+        let secs = |flag: &str, v: &str| -> Result<u32> {
+            let n = parse_duration(v).with_context(|| format!("{flag}: bad duration '{v}'"))?;
+            u32::try_from(n).with_context(|| format!("{flag}: '{v}' is too long"))
+        };
+        let limits = crate::tracker::Limits {
+            setup: secs("--setup-timeout", &a.setup_timeout)?,
+            idle: secs("--max-duration", &a.max_duration)?,
+        };
+        let (mut attempt_records, mut start_records, mut stop_records) = (false, false, false);
+        for r in &a.records {
+            match r.trim() {
+                "attempt" => attempt_records = true,
+                "start" => start_records = true,
+                "stop" => stop_records = true,
+                other => bail!("--records: unknown record type '{other}' (attempt, start, stop)"),
+            }
+        }
+        if !stop_records {
+            bail!("--records must include 'stop' (the complete record of each leg)");
+        }
+        let skip_causes = a
+            .skip_causes
+            .iter()
+            .map(|c| c.trim().to_ascii_uppercase())
+            .filter(|c| !c.is_empty())
+            .collect();
+        let correlate_headers = a
+            .correlate_header
+            .iter()
+            .map(|h| h.trim().trim_end_matches(':').to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
         let stats_interval = parse_duration(&a.stats_interval)
             .with_context(|| format!("--stats-interval: bad duration '{}'", a.stats_interval))?;
         let rotate_size = a
@@ -86,6 +118,11 @@ impl Config {
                 // The cap is split over the shards (each owns its legs, without locks).
                 max_legs: (a.max_dialogs > 0).then(|| a.max_dialogs.div_ceil(shards).max(1)),
                 csv_safe: a.csv_safe,
+                limits,
+                attempt_records,
+                start_records,
+                skip_causes,
+                correlate_headers,
             },
             writer: WriterConfig {
                 output,

@@ -312,6 +312,20 @@ impl std::fmt::Display for RunSummary {
             t.without_invite,
             t.after_end
         )?;
+        if t.forked > 0 {
+            writeln!(
+                f,
+                "  forks            {} 2xx responses or BYEs of a second fork's dialog after another fork answered",
+                t.forked
+            )?;
+        }
+        if t.skipped > 0 {
+            writeln!(
+                f,
+                "  skipped          {} stop records not written (--skip-causes)",
+                t.skipped
+            )?;
+        }
         if t.evicted > 0 {
             writeln!(
                 f,

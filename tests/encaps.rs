@@ -311,10 +311,27 @@ fn ipv6_in_ipv4_gives_the_cdrs_of_the_same_call_over_ipv6() {
 
 /// Every column but leg_id and transport.
 fn without_leg_id_and_transport(csv: &str) -> Vec<String> {
-    csv.lines()
-        .map(|l| {
-            let cols: Vec<&str> = l.split(',').collect();
-            [&cols[1..4], &cols[5..]].concat().join(",")
+    without(csv, &["leg_id", "transport"])
+}
+
+/// The rows of a CDR file (header included) without the named columns.
+fn without(text: &str, names: &[&str]) -> Vec<String> {
+    let drop: Vec<usize> = names
+        .iter()
+        .map(|n| sipcdr::cdr::COLUMNS.iter().position(|c| c == n).unwrap())
+        .collect();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    rdr.records()
+        .map(|r| {
+            let r = r.unwrap();
+            r.iter()
+                .enumerate()
+                .filter(|(i, _)| !drop.contains(i))
+                .map(|(_, f)| f)
+                .collect::<Vec<_>>()
+                .join(",")
         })
         .collect()
 }
@@ -400,7 +417,11 @@ fn invites_cut_by_the_snaplen_still_give_the_cdrs() {
         })
         .collect();
     let (got, summary) = run(&recs);
-    assert_eq!(got, plain_cdrs());
+    // The INVITEs lost the end of their SDP (the audio stream), so the caller's media address and
+    // the codec are unknown; everything else is the plain call's.
+    let media = ["caller_media", "codec"];
+    assert_eq!(without(&got, &media), without(&plain_cdrs(), &media));
+    assert_ne!(got, plain_cdrs());
     assert!(summary.contains("2 cut by snaplen"), "{summary}");
     assert!(
         summary.contains("2 decoded from the bytes that arrived"),

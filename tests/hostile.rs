@@ -190,7 +190,7 @@ fn hostile_messages_crash_nothing_and_spoil_no_other_call() {
     let header = rdr.headers().unwrap().clone();
     let col = |n: &str| header.iter().position(|h| h == n).unwrap();
     let rows: Vec<csv::ByteRecord> = rdr.byte_records().map(|r| r.unwrap()).collect();
-    assert!(rows.iter().all(|r| r.len() == 29));
+    assert!(rows.iter().all(|r| r.len() == sipcdr::cdr::COLUMNS.len()));
     let by_id = |id: &[u8]| rows.iter().find(|r| &r[col("call_id")] == id);
     // Every hostile INVITE that reads as an INVITE is a rejected call with its own row.
     for id in [

@@ -53,10 +53,14 @@ fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     v
 }
 
-/// Parses `text` as a CDR file: the header, then rows of 29 fields. Returns the row count.
+/// Parses `text` as a CDR file: the header, then rows of every column. Returns the row count.
 fn check_csv(text: &[u8], what: &Path) -> usize {
     let mut rdr = csv::Reader::from_reader(text);
-    assert_eq!(rdr.headers().unwrap().len(), 29, "{what:?}");
+    assert_eq!(
+        rdr.headers().unwrap().len(),
+        sipcdr::cdr::COLUMNS.len(),
+        "{what:?}"
+    );
     assert!(
         rdr.headers().unwrap().iter().next() == Some("leg_id"),
         "{what:?}"
@@ -64,7 +68,7 @@ fn check_csv(text: &[u8], what: &Path) -> usize {
     rdr.records()
         .map(|r| {
             let r = r.unwrap_or_else(|e| panic!("{what:?}: {e}"));
-            assert_eq!(r.len(), 29, "{what:?}");
+            assert_eq!(r.len(), sipcdr::cdr::COLUMNS.len(), "{what:?}");
         })
         .count()
 }

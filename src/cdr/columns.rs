@@ -4,10 +4,13 @@ use super::{Cdr, Field};
 use std::fmt::Write as _;
 
 /// Column names, in output order.
-pub const COLUMNS: [&str; 29] = [
+pub const COLUMNS: [&str; 42] = [
     "leg_id",
     "session_id",
+    "original_session_id",
+    "record_type",
     "call_id",
+    "leg_role",
     "direction",
     "transport",
     "src_ip",
@@ -17,9 +20,13 @@ pub const COLUMNS: [&str; 29] = [
     "caller_name",
     "caller_number",
     "destination_number",
+    "asserted_number",
+    "privacy",
+    "redirect_number",
     "from_uri",
     "to_uri",
     "user_agent",
+    "callee_user_agent",
     "start_time",
     "progress_time",
     "progress_media_time",
@@ -30,10 +37,16 @@ pub const COLUMNS: [&str; 29] = [
     "ring_ms",
     "talk_ms",
     "hold_ms",
+    "hold_events",
     "sip_resp_code",
     "reason",
     "hangup_cause",
     "disposition",
+    "caller_media",
+    "callee_media",
+    "codec",
+    "video",
+    "srtp",
 ];
 
 /// Encodes records into CSV lines. A field is quoted only when it holds a comma, a quote, CR or
@@ -75,15 +88,21 @@ impl Encoder {
         let mut uuid = [0u8; uuid::fmt::Hyphenated::LENGTH];
         l.plain(c.leg_id.hyphenated().encode_lower(&mut uuid).as_bytes());
         l.plain(c.session_id.hyphenated().encode_lower(&mut uuid).as_bytes());
+        match c.original_session_id {
+            Some(u) => l.plain(u.hyphenated().encode_lower(&mut uuid).as_bytes()),
+            None => l.plain(b""),
+        }
+        l.plain(c.record.as_str().as_bytes());
         l.text(c.call_id.as_bytes());
+        l.plain(c.role.map_or("", |r| r.as_str()).as_bytes());
         l.plain(c.direction.map_or("", |d| d.as_str()).as_bytes());
         l.plain(c.transport.as_str().as_bytes());
         push_ip(&mut l, &mut self.scratch, c.src.ip());
         l.plain(Digits::new(i64::from(c.src.port())).as_bytes());
         push_ip(&mut l, &mut self.scratch, c.dst.ip());
         l.plain(Digits::new(i64::from(c.dst.port())).as_bytes());
-        for f in Field::ALL {
-            l.text(c.text.get(f).as_bytes());
+        for f in &Field::ALL[..=Field::CalleeUserAgent as usize] {
+            l.text(c.text.get(*f).as_bytes());
         }
         for t in [Some(c.start), c.progress, c.progress_media, c.answer, c.end] {
             match t {
@@ -96,8 +115,7 @@ impl Encoder {
             c.pdd_ms(),
             c.ring_ms(),
             c.talk_ms(),
-            Some(c.hold_ms),
-            c.sip_code.map(i64::from),
+            Some(c.hold_ms()),
         ];
         for n in nums {
             match n {
@@ -105,9 +123,19 @@ impl Encoder {
                 None => l.plain(b""),
             }
         }
-        l.plain(c.reason.as_str().as_bytes());
+        push_hold_events(&mut l, &c.holds);
+        match c.sip_code {
+            Some(n) => l.plain(Digits::new(i64::from(n)).as_bytes()),
+            None => l.plain(b""),
+        }
+        l.plain(c.reason.map_or("", |r| r.as_str()).as_bytes());
         l.text(c.hangup_cause.unwrap_or("").as_bytes());
         l.plain(c.disposition.map_or("", |d| d.as_str()).as_bytes());
+        for f in &Field::ALL[Field::CallerMedia as usize..] {
+            l.text(c.text.get(*f).as_bytes());
+        }
+        l.plain(if c.video { b"true" } else { b"false" });
+        l.plain(c.srtp.map_or("", |s| s.as_str()).as_bytes());
         let line = l.finish();
         self.last_len = line.len();
         line
@@ -115,7 +143,7 @@ impl Encoder {
 }
 
 /// A CSV line being built: every field is followed by a comma, and the last comma becomes the
-/// newline. (A record of one empty field would need `""`; records here have 29 fields.)
+/// newline. (A record of one empty field would need `""`; records here have 42 fields.)
 struct Line(Vec<u8>, bool);
 
 impl Line {
@@ -160,6 +188,30 @@ impl Line {
         }
         self.0
     }
+}
+
+/// FreeSWITCH's `hold_events`: a PostgreSQL array literal of microsecond epochs,
+/// `{{start,stop},{start,stop}}`; empty when the leg was never held. The commas make the csv
+/// quote it.
+fn push_hold_events(l: &mut Line, holds: &[(crate::time::Timestamp, crate::time::Timestamp)]) {
+    if holds.is_empty() {
+        l.plain(b"");
+        return;
+    }
+    let mut v = Vec::with_capacity(2 + holds.len() * 36);
+    v.push(b'{');
+    for (i, (a, b)) in holds.iter().enumerate() {
+        if i > 0 {
+            v.push(b',');
+        }
+        v.push(b'{');
+        v.extend_from_slice(Digits::new(a.as_micros()).as_bytes());
+        v.push(b',');
+        v.extend_from_slice(Digits::new(b.as_micros()).as_bytes());
+        v.push(b'}');
+    }
+    v.push(b'}');
+    l.text(&v);
 }
 
 /// An IP address as text; IPv4 (nearly all traffic) without the formatting machinery.
@@ -245,20 +297,32 @@ mod tests {
                 "Alice\nSmith",
                 "1001",
                 "2002",
+                "",
+                "",
+                "",
                 "sip:1001@a",
                 "sip:2002@b",
                 "",
+                "",
+                "10.0.0.1:4000",
+                "",
+                "PCMA/8000",
             ]),
             start: Timestamp::from_micros(1_000_000),
             progress: Some(Timestamp::from_micros(1_500_000)),
             progress_media: None,
             answer: Some(Timestamp::from_micros(3_000_000)),
             end: Some(Timestamp::from_micros(10_000_999)),
-            hold_ms: 0,
+            holds: Vec::new(),
             sip_code: Some(200),
-            reason: EndReason::NormalRelease,
+            reason: Some(EndReason::NormalRelease),
             hangup_cause: Some("NORMAL_CLEARING"),
             disposition: Some(Disposition::Caller),
+            video: false,
+            srtp: None,
+            original_session_id: None,
+            record: crate::cdr::RecordType::Stop,
+            role: None,
         }
     }
 
@@ -286,15 +350,17 @@ mod tests {
             c.call_id = texts[0].clone();
             c.text = crate::cdr::LegText::new([
                 &texts[1], &texts[2], &texts[3], &texts[4], &texts[5], &texts[6],
+                &texts[7], &texts[1], &texts[2], &texts[3], &texts[4], &texts[5], &texts[6],
             ]);
             c.hangup_cause = None;
             let line = Encoder::default().encode(&c);
             let (rec, again) = round_trip(&line);
             proptest::prop_assert_eq!(&line, &again);
             proptest::prop_assert_eq!(rec.len(), COLUMNS.len());
-            proptest::prop_assert_eq!(&rec[2], texts[0].as_bytes());
-            for (i, f) in Field::ALL.into_iter().enumerate() {
-                proptest::prop_assert_eq!(&rec[9 + i], c.text.get(f).as_bytes());
+            let col = |n: &str| COLUMNS.iter().position(|c| *c == n).unwrap();
+            proptest::prop_assert_eq!(&rec[col("call_id")], texts[0].as_bytes());
+            for f in Field::ALL {
+                proptest::prop_assert_eq!(&rec[col(f.column())], c.text.get(f).as_bytes());
             }
         }
     }
@@ -303,6 +369,19 @@ mod tests {
     fn header_same_bytes_as_the_csv_crate() {
         let h = Encoder::default().header();
         assert_eq!(round_trip(&h).1, h);
+    }
+
+    #[test]
+    fn hold_events_in_freeswitch_format() {
+        let mut c = sample();
+        let t = Timestamp::from_micros;
+        c.holds = vec![(t(2_000_000), t(3_000_000)), (t(4_000_000), t(4_500_001))];
+        let row = String::from_utf8(Encoder::default().encode(&c)).unwrap();
+        assert!(
+            row.contains(",1500,\"{{2000000,3000000},{4000000,4500001}}\",200,"),
+            "{row}"
+        );
+        assert_eq!(c.hold_ms(), 1500);
     }
 
     #[test]
@@ -327,8 +406,8 @@ mod tests {
         let h = String::from_utf8(e.header()).unwrap();
         assert_eq!(h.trim_end().split(',').count(), COLUMNS.len());
         let row = String::from_utf8(e.encode(&sample())).unwrap();
-        assert!(row.starts_with("00000000-0000-0000-0000-000000000000,00000000-0000-0000-0000-000000000000,\"a,b\"\"c\",,udp,10.0.0.1,5060,2001:db8::1,5080,\"Alice\nSmith\",1001,"), "{row}");
-        assert!(row.ends_with(",1970-01-01T00:00:01.000000Z,1970-01-01T00:00:01.500000Z,,1970-01-01T00:00:03.000000Z,1970-01-01T00:00:10.000999Z,9000,500,1500,7000,0,200,normal-release,NORMAL_CLEARING,caller\n"), "{row}");
+        assert!(row.starts_with("00000000-0000-0000-0000-000000000000,00000000-0000-0000-0000-000000000000,,stop,\"a,b\"\"c\",,,udp,10.0.0.1,5060,2001:db8::1,5080,\"Alice\nSmith\",1001,2002,,,,sip:1001@a,"), "{row}");
+        assert!(row.ends_with(",1970-01-01T00:00:01.000000Z,1970-01-01T00:00:01.500000Z,,1970-01-01T00:00:03.000000Z,1970-01-01T00:00:10.000999Z,9000,500,1500,7000,0,,200,normal-release,NORMAL_CLEARING,caller,10.0.0.1:4000,,PCMA/8000,false,\n"), "{row}");
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(false)
             .from_reader(row.as_bytes());

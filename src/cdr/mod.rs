@@ -20,16 +20,20 @@ pub enum EndReason {
     Unterminated,
     /// Ended by sipcdr to stay under `--max-dialogs` (the oldest unanswered legs go first).
     Evicted,
+    /// No final response within `--setup-timeout`, or an answered leg without session timer
+    /// and without signalling for `--max-duration`.
+    Timeout,
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 6] = [
+    pub const ALL: [EndReason; 7] = [
         EndReason::NormalRelease,
         EndReason::CallRejected,
         EndReason::CallCanceled,
         EndReason::SessionExpired,
         EndReason::Unterminated,
         EndReason::Evicted,
+        EndReason::Timeout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,7 @@ impl EndReason {
             EndReason::SessionExpired => "session-expired",
             EndReason::Unterminated => "unterminated",
             EndReason::Evicted => "evicted",
+            EndReason::Timeout => "timeout",
         }
     }
 }
@@ -58,6 +63,49 @@ impl Disposition {
             Disposition::Caller => "caller",
             Disposition::Callee => "callee",
             Disposition::Timeout => "timeout",
+        }
+    }
+}
+
+/// Which record of a leg this is (`--records`, drachtio's attempt/start/stop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordType {
+    /// At the initial INVITE.
+    Attempt,
+    /// At the answer.
+    Start,
+    /// When the leg ends: the complete record.
+    Stop,
+}
+
+impl RecordType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordType::Attempt => "attempt",
+            RecordType::Start => "start",
+            RecordType::Stop => "stop",
+        }
+    }
+}
+
+/// The leg's role seen from our host (drachtio's names): `uas` when our host received its
+/// INVITE, `uac` when our host sent it, `proxy-uas` / `proxy-uac` for the incoming and the
+/// outgoing leg of a Call-ID a host forwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LegRole {
+    Uas,
+    Uac,
+    ProxyUas,
+    ProxyUac,
+}
+
+impl LegRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegRole::Uas => "uas",
+            LegRole::Uac => "uac",
+            LegRole::ProxyUas => "proxy-uas",
+            LegRole::ProxyUac => "proxy-uac",
         }
     }
 }
@@ -83,8 +131,12 @@ impl Direction {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LegText {
     buf: Box<str>,
-    ends: [u32; 6],
+    ends: [u16; Field::ALL.len()],
 }
+
+/// Longest text field, in bytes: longer values from the wire are cut (at a character boundary).
+/// Real names, numbers and URIs are far shorter; the cap keeps a leg's text small and bounded.
+pub const MAX_FIELD: usize = 2048;
 
 /// Indices into [`LegText`], in column order.
 #[derive(Clone, Copy, Debug)]
@@ -92,30 +144,71 @@ pub enum Field {
     CallerName,
     CallerNumber,
     DestinationNumber,
+    AssertedNumber,
+    Privacy,
+    RedirectNumber,
     FromUri,
     ToUri,
     UserAgent,
+    CalleeUserAgent,
+    CallerMedia,
+    CalleeMedia,
+    Codec,
 }
 
 impl Field {
-    pub const ALL: [Field; 6] = [
+    pub const ALL: [Field; 13] = [
         Field::CallerName,
         Field::CallerNumber,
         Field::DestinationNumber,
+        Field::AssertedNumber,
+        Field::Privacy,
+        Field::RedirectNumber,
         Field::FromUri,
         Field::ToUri,
         Field::UserAgent,
+        Field::CalleeUserAgent,
+        Field::CallerMedia,
+        Field::CalleeMedia,
+        Field::Codec,
     ];
+
+    /// The field's column name.
+    pub fn column(self) -> &'static str {
+        match self {
+            Field::CallerName => "caller_name",
+            Field::CallerNumber => "caller_number",
+            Field::DestinationNumber => "destination_number",
+            Field::AssertedNumber => "asserted_number",
+            Field::Privacy => "privacy",
+            Field::RedirectNumber => "redirect_number",
+            Field::FromUri => "from_uri",
+            Field::ToUri => "to_uri",
+            Field::UserAgent => "user_agent",
+            Field::CalleeUserAgent => "callee_user_agent",
+            Field::CallerMedia => "caller_media",
+            Field::CalleeMedia => "callee_media",
+            Field::Codec => "codec",
+        }
+    }
 }
 
 impl LegText {
     /// The fields in [`Field`] order.
-    pub fn new(fields: [&str; 6]) -> LegText {
-        let mut buf = String::with_capacity(fields.iter().map(|f| f.len()).sum());
-        let mut ends = [0u32; 6];
+    pub fn new(fields: [&str; Field::ALL.len()]) -> LegText {
+        let cut = |f: &'_ str| -> usize {
+            let mut n = f.len().min(MAX_FIELD);
+            while !f.is_char_boundary(n) {
+                n -= 1;
+            }
+            n
+        };
+        let mut buf = String::with_capacity(fields.iter().map(|f| cut(f)).sum());
+        let mut ends = [0u16; Field::ALL.len()];
         for (i, f) in fields.iter().enumerate() {
-            buf.push_str(f);
-            ends[i] = buf.len() as u32;
+            buf.push_str(f.get(..cut(f)).unwrap_or_default());
+            // At most 13 fields of MAX_FIELD bytes: fits in u16.
+            ends[i] = u16::try_from(buf.len()).unwrap_or(u16::MAX);
         }
         LegText {
             buf: buf.into_boxed_str(),
@@ -128,6 +221,22 @@ impl LegText {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         self.buf.get(start..self.ends[i] as usize).unwrap_or("")
     }
+
+    /// Sets one field (a new allocation; done when a leg is answered or its media changes, not
+    /// per message). Nothing happens when the value is already there.
+    pub fn set(&mut self, f: Field, value: &str) {
+        if self.get(f) == value {
+            return;
+        }
+        let fields = Field::ALL.map(|g| {
+            if g as usize == f as usize {
+                value
+            } else {
+                self.get(g)
+            }
+        });
+        *self = LegText::new(fields);
+    }
 }
 
 /// One leg's record. Durations are derived from the times, so they cannot disagree with them.
@@ -135,26 +244,38 @@ impl LegText {
 pub struct Cdr {
     pub leg_id: Uuid,
     pub session_id: Uuid,
+    /// The session this leg was transferred from (INVITE with Replaces).
+    pub original_session_id: Option<Uuid>,
+    pub record: RecordType,
     pub call_id: String,
+    pub role: Option<LegRole>,
     pub direction: Option<Direction>,
     pub transport: Transport,
     pub src: SocketAddr,
     pub dst: SocketAddr,
-    /// Caller name and number, destination number, From and To URIs, User-Agent.
+    /// Caller name and numbers, URIs, user agents, media addresses and codec.
     pub text: LegText,
     pub start: Timestamp,
     pub progress: Option<Timestamp>,
     pub progress_media: Option<Timestamp>,
     pub answer: Option<Timestamp>,
     pub end: Option<Timestamp>,
-    pub hold_ms: i64,
+    /// Hold periods (start, stop); the sum is `hold_ms`.
+    pub holds: Vec<(Timestamp, Timestamp)>,
     pub sip_code: Option<u16>,
-    pub reason: EndReason,
+    /// Why the leg ended; `None` in attempt and start records.
+    pub reason: Option<EndReason>,
     pub hangup_cause: Option<&'static str>,
     pub disposition: Option<Disposition>,
+    pub video: bool,
+    pub srtp: Option<crate::sip::sdp::Srtp>,
 }
 
 impl Cdr {
+    pub fn hold_ms(&self) -> i64 {
+        self.holds.iter().map(|(a, b)| b.millis_since(*a)).sum()
+    }
+
     /// Ring start as FreeSWITCH defines it: progress, else progress with media.
     pub fn ring_start(&self) -> Option<Timestamp> {
         self.progress.or(self.progress_media)
@@ -177,9 +298,13 @@ impl Cdr {
     }
 
     /// The time the record belongs to, for ordering and file rotation: its end, or its start
-    /// when it never ended.
+    /// when it never ended; for attempt and start records, the INVITE and the answer.
     pub fn record_time(&self) -> Timestamp {
-        self.end.unwrap_or(self.start)
+        match self.record {
+            RecordType::Attempt => self.start,
+            RecordType::Start => self.answer.unwrap_or(self.start),
+            RecordType::Stop => self.end.unwrap_or(self.start),
+        }
     }
 }
 
@@ -191,7 +316,9 @@ pub struct Row {
     /// [`Cdr::record_time`].
     pub time: Timestamp,
     pub leg_id: Uuid,
-    pub reason: EndReason,
+    pub record: RecordType,
+    /// Why the leg ended (stop records).
+    pub reason: Option<EndReason>,
     pub line: Vec<u8>,
 }
 
@@ -201,6 +328,7 @@ impl Row {
             seq,
             time: cdr.record_time(),
             leg_id: cdr.leg_id,
+            record: cdr.record,
             reason: cdr.reason,
             line: enc.encode(cdr),
         }
@@ -208,7 +336,7 @@ impl Row {
 
     /// Output order: by the event that ended the leg, then time, then leg id. It depends only on
     /// the input, never on the number of shards or thread timing.
-    pub fn key(&self) -> (u64, Timestamp, Uuid) {
-        (self.seq, self.time, self.leg_id)
+    pub fn key(&self) -> (u64, Timestamp, Uuid, RecordType) {
+        (self.seq, self.time, self.leg_id, self.record)
     }
 }

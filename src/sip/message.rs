@@ -184,6 +184,14 @@ impl<'a> Message<'a> {
             .filter(|&(n, _)| n == HeaderName::Reason)
             .map(|(_, v)| v)
     }
+
+    /// Every header line as (name, value), names and values trimmed (a folded value keeps its line
+    /// breaks), in order. A second scan of the headers: for the headers read by name on initial INVITEs and
+    /// answers only (identity, Session-ID, Replaces, Diversion, `--correlate-header`).
+    pub fn all_headers(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let mut it = HeaderIter::new(self.headers, 0);
+        std::iter::from_fn(move || it.next_named())
+    }
 }
 
 /// Fast test, before any parsing, that a payload may start with a SIP start line: rejects RTP,
@@ -301,6 +309,19 @@ impl<'a> HeaderIter<'a> {
             }
             if let Some(header) = self.scan_line(start)? {
                 return Some(header);
+            }
+        }
+    }
+
+    /// The next header line with a colon, as (name, value), whatever the name.
+    fn next_named(&mut self) -> Option<(&'a [u8], &'a [u8])> {
+        loop {
+            let start = self.line_start()?;
+            let buf = self.buf;
+            let colon = start + memchr(b':', &buf[start..]).unwrap_or(buf.len() - start);
+            let end = self.end_of_line(start)?;
+            if colon < end {
+                return Some((trim(&buf[start..colon]), trim(&buf[colon + 1..end])));
             }
         }
     }

@@ -1,4 +1,5 @@
-//! SDP, as much as a CDR needs: is the audio stream offered on hold?
+//! SDP, as much as a CDR needs: is the audio stream offered on hold, where does the audio go,
+//! which codecs are offered, is there video, is the media encrypted.
 
 use super::message::trim;
 
@@ -82,6 +83,218 @@ pub fn audio_on_hold(sdp: &[u8]) -> Option<bool> {
     media.map(|m| verdict(session, m))
 }
 
+/// What a CDR takes from one SDP body (RFC 4566): views into it, nothing copied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Media<'a> {
+    /// `<sess-id> <sess-version>` of the `o=` line: an SDP repeated unchanged (the answer in a
+    /// reliable 183 and again in the 200) keeps it.
+    pub origin: &'a [u8],
+    /// The first audio stream with a port other than 0.
+    pub audio: Option<Stream<'a>>,
+    /// A video stream with a port other than 0.
+    pub video: bool,
+    /// `a=fingerprint` at session level (DTLS-SRTP).
+    session_fingerprint: bool,
+    /// `c=` address at session level.
+    session_addr: &'a [u8],
+}
+
+/// One `m=audio` section.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stream<'a> {
+    pub port: u16,
+    /// `RTP/AVP`, `RTP/SAVP`, `UDP/TLS/RTP/SAVPF` …
+    pub proto: &'a [u8],
+    /// The payload type numbers, space separated, in preference order.
+    pub formats: &'a [u8],
+    /// `c=` address of the section (else the session's, see [`Media::audio_addr`]).
+    addr: &'a [u8],
+    /// The section's lines after the `m=` line (for `a=rtpmap`).
+    attrs: &'a [u8],
+    crypto: bool,
+    fingerprint: bool,
+}
+
+/// Media encryption negotiated for the audio stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Srtp {
+    /// Keys in the signalling (`a=crypto`, RFC 4568).
+    Sdes,
+    /// Keys from a DTLS handshake on the media path (RFC 5763): `UDP/TLS/…` or `a=fingerprint`.
+    Dtls,
+}
+
+impl Srtp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Srtp::Sdes => "sdes",
+            Srtp::Dtls => "dtls",
+        }
+    }
+}
+
+impl<'a> Media<'a> {
+    pub fn parse(sdp: &'a [u8]) -> Media<'a> {
+        let mut m = Media::default();
+        // (kind is audio and first, start of its section)
+        let mut section: Option<(bool, usize)> = None;
+        let mut offset = 0;
+        for raw in sdp.split(|&b| b == b'\n') {
+            let at = offset;
+            offset += raw.len() + 1;
+            let line = trim(raw);
+            if let Some(desc) = line.strip_prefix(b"m=") {
+                m.close(sdp, section, at);
+                let mut f = desc.splitn(4, |&b| b == b' ');
+                let kind = f.next().unwrap_or_default();
+                let port = f.next().and_then(port_of).unwrap_or(0);
+                let proto = f.next().unwrap_or_default();
+                let formats = f.next().map(trim).unwrap_or_default();
+                let audio = kind == b"audio" && port != 0 && m.audio.is_none();
+                m.video |= kind == b"video" && port != 0;
+                if audio {
+                    m.audio = Some(Stream {
+                        port,
+                        proto,
+                        formats,
+                        ..Stream::default()
+                    });
+                }
+                section = Some((audio, offset.min(sdp.len())));
+                continue;
+            }
+            match section {
+                None => {
+                    if let Some(o) = line.strip_prefix(b"o=") {
+                        // username sess-id sess-version …: keep "sess-id sess-version".
+                        let mut f = o.split(|&b| b == b' ').skip(1);
+                        let (id, ver) =
+                            (f.next().unwrap_or_default(), f.next().unwrap_or_default());
+                        let start = id.as_ptr() as usize - o.as_ptr() as usize;
+                        let end = ver.as_ptr() as usize - o.as_ptr() as usize + ver.len();
+                        m.origin = o.get(start..end).unwrap_or_default();
+                    } else if let Some(c) = line.strip_prefix(b"c=") {
+                        m.session_addr = conn_addr(c);
+                    } else if line.starts_with(b"a=fingerprint:") {
+                        m.session_fingerprint = true;
+                    }
+                }
+                Some((true, _)) => {
+                    if let Some(s) = m.audio.as_mut() {
+                        if let Some(c) = line.strip_prefix(b"c=") {
+                            s.addr = conn_addr(c);
+                        }
+                        s.crypto |= line.starts_with(b"a=crypto:");
+                        s.fingerprint |= line.starts_with(b"a=fingerprint:");
+                    }
+                }
+                Some((false, _)) => {}
+            }
+        }
+        m.close(sdp, section, sdp.len());
+        m
+    }
+
+    /// Records where the audio section's attribute lines end.
+    fn close(&mut self, sdp: &'a [u8], section: Option<(bool, usize)>, end: usize) {
+        if let (Some((true, start)), Some(s)) = (section, self.audio.as_mut()) {
+            s.attrs = sdp.get(start..end.max(start)).unwrap_or_default();
+        }
+    }
+
+    /// `ip:port` of the audio stream (`[v6]:port`); `None` without one, or on hold by
+    /// `c=0.0.0.0`.
+    pub fn audio_addr(&self) -> Option<String> {
+        let s = self.audio?;
+        let addr = if s.addr.is_empty() {
+            self.session_addr
+        } else {
+            s.addr
+        };
+        let ip: std::net::IpAddr = std::str::from_utf8(addr).ok()?.parse().ok()?;
+        if ip.is_unspecified() {
+            return None;
+        }
+        Some(std::net::SocketAddr::new(ip, s.port).to_string())
+    }
+
+    /// The audio stream's codecs in preference order, as `name/rate` (from `a=rtpmap`, else the
+    /// static payload types of RFC 3551).
+    pub fn codecs(&self) -> impl Iterator<Item = String> + 'a {
+        let s = self.audio.unwrap_or_default();
+        s.formats
+            .split(|&b| b == b' ')
+            .filter(|f| !f.is_empty())
+            .filter_map(move |pt| codec_name(s.attrs, pt))
+    }
+
+    /// SRTP keying of the audio stream.
+    pub fn srtp(&self) -> Option<Srtp> {
+        let s = self.audio?;
+        let proto = s.proto;
+        if proto.len() >= 7 && proto[..7].eq_ignore_ascii_case(b"UDP/TLS")
+            || s.fingerprint
+            || (self.session_fingerprint && contains_ci(proto, b"SAVP"))
+        {
+            return Some(Srtp::Dtls);
+        }
+        (s.crypto || contains_ci(proto, b"SAVP")).then_some(Srtp::Sdes)
+    }
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn port_of(p: &[u8]) -> Option<u16> {
+    // `port/count` is allowed.
+    let p = p.split(|&b| b == b'/').next()?;
+    std::str::from_utf8(p).ok()?.parse().ok()
+}
+
+/// The address of `c=IN IP4 10.0.0.1` (a multicast `/ttl` suffix is dropped).
+fn conn_addr(c: &[u8]) -> &[u8] {
+    let addr = c.split(|&b| b == b' ').nth(2).unwrap_or_default();
+    addr.split(|&b| b == b'/')
+        .next()
+        .map(trim)
+        .unwrap_or_default()
+}
+
+/// `a=rtpmap:<pt> <name>/<rate>[/<channels>]` of the section, else the RFC 3551 static name.
+fn codec_name(attrs: &[u8], pt: &[u8]) -> Option<String> {
+    for line in attrs.split(|&b| b == b'\n') {
+        let Some(map) = trim(line).strip_prefix(b"a=rtpmap:") else {
+            continue;
+        };
+        let mut f = map.splitn(2, |&b| b == b' ');
+        if f.next() != Some(pt) {
+            continue;
+        }
+        let enc = trim(f.next()?);
+        // name/rate, without the channel count
+        let mut parts = enc.splitn(3, |&b| b == b'/');
+        let (name, rate) = (parts.next()?, parts.next()?);
+        return Some(format!(
+            "{}/{}",
+            String::from_utf8_lossy(name),
+            String::from_utf8_lossy(rate)
+        ));
+    }
+    let name = match pt {
+        b"0" => "PCMU/8000",
+        b"3" => "GSM/8000",
+        b"4" => "G723/8000",
+        b"8" => "PCMA/8000",
+        b"9" => "G722/8000",
+        b"13" => "CN/8000",
+        b"18" => "G729/8000",
+        _ => return None,
+    };
+    Some(name.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +356,50 @@ mod tests {
         );
         assert_eq!(find_sdp(Some(b"text/plain"), b"v=0"), None);
         assert_eq!(find_sdp(None, b"v=0"), None);
+    }
+
+    const ANSWER: &[u8] = b"v=0\r\no=bob 42 7 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 30000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\nm=video 0 RTP/AVP 96\r\n";
+
+    #[test]
+    fn media_address_codecs_and_origin() {
+        let m = Media::parse(ANSWER);
+        assert_eq!(m.origin, b"42 7");
+        assert_eq!(m.audio_addr().as_deref(), Some("10.0.0.2:30000"));
+        assert_eq!(
+            m.codecs().collect::<Vec<_>>(),
+            ["PCMA/8000", "telephone-event/8000"]
+        );
+        assert!(!m.video, "a video stream with port 0 is declined");
+        assert_eq!(m.srtp(), None);
+        let offer_sdp = with("m=audio 4000 RTP/AVP 0 8 18\r\nm=video 4002 RTP/AVP 96\r\n");
+        let offer = Media::parse(&offer_sdp);
+        assert!(offer.video);
+        let names = offer.codecs().collect::<Vec<_>>().join("\n");
+        assert_eq!(names, "PCMU/8000\nPCMA/8000\nG729/8000");
+    }
+
+    #[test]
+    fn media_level_address_ipv6_and_hold() {
+        let m_sdp = with("m=audio 4000 RTP/AVP 0\r\nc=IN IP6 2001:db8::5\r\n");
+        let m = Media::parse(&m_sdp);
+        assert_eq!(m.audio_addr().as_deref(), Some("[2001:db8::5]:4000"));
+        let m_sdp = with("m=audio 4000 RTP/AVP 0\r\nc=IN IP4 0.0.0.0\r\n");
+        let m = Media::parse(&m_sdp);
+        assert_eq!(m.audio_addr(), None);
+        assert_eq!(Media::parse(b"junk\r\nm=audio x").audio_addr(), None);
+    }
+
+    #[test]
+    fn srtp_kinds() {
+        let sdes_sdp =
+            with("m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:abc\r\n");
+        let sdes = Media::parse(&sdes_sdp);
+        assert_eq!(sdes.srtp(), Some(Srtp::Sdes));
+        let dtls_sdp = with(
+            "a=fingerprint:sha-256 AB:CD\r\nm=audio 4000 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n",
+        );
+        let dtls = Media::parse(&dtls_sdp);
+        assert_eq!(dtls.srtp(), Some(Srtp::Dtls));
+        assert_eq!(dtls.codecs().collect::<Vec<_>>(), ["opus/48000"]);
     }
 }

@@ -171,6 +171,66 @@ pub fn delta_seconds(v: &[u8]) -> Option<u32> {
     parse_u32(&v[..memchr(b';', v).unwrap_or(v.len())])
 }
 
+/// The session key of an RFC 7989 `Session-ID: <local-uuid>[;remote=<uuid>]` value: the
+/// sender's UUID (32 hex digits), lowercased. The null UUID means "not yet known": `None`.
+pub fn session_id_key(v: &[u8]) -> Option<[u8; 32]> {
+    let uuid = trim(&v[..memchr(b';', v).unwrap_or(v.len())]);
+    let hex: [u8; 32] = uuid.try_into().ok()?;
+    if !hex.iter().all(u8::is_ascii_hexdigit) || hex.iter().all(|&b| b == b'0') {
+        return None;
+    }
+    Some(hex.map(|b| b.to_ascii_lowercase()))
+}
+
+/// The Call-ID of an RFC 3891 `Replaces: <call-id>;to-tag=…;from-tag=…` value.
+pub fn replaces_call_id(v: &[u8]) -> Option<&[u8]> {
+    let id = trim(&v[..memchr(b';', v).unwrap_or(v.len())]);
+    (!id.is_empty()).then_some(id)
+}
+
+/// The redirecting number of an RFC 7044 `History-Info` value (all entries, comma separated):
+/// the user of the last entry that was retargeted (its URI carries a `cause` parameter, RFC
+/// 4458), else of the entry before the last.
+pub fn history_info_redirect(v: &[u8]) -> Option<&[u8]> {
+    let entries: Vec<&[u8]> = split_entries(v).collect();
+    let cause = |e: &&[u8]| {
+        let uri = NameAddr::parse(e).uri;
+        uri.windows(6).any(|w| w.eq_ignore_ascii_case(b"cause="))
+    };
+    let e = match entries.iter().rposition(cause) {
+        Some(i) => entries.get(i)?,
+        None if entries.len() >= 2 => entries.get(entries.len() - 2)?,
+        None => return None,
+    };
+    let user = uri_user(NameAddr::parse(e).uri);
+    (!user.is_empty()).then_some(user)
+}
+
+/// The entries of a comma-separated header value, commas inside quotes and `<…>` ignored.
+pub fn split_entries(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = v;
+    std::iter::from_fn(move || {
+        let (mut quoted, mut angle) = (false, false);
+        let mut i = 0;
+        while i < rest.len() {
+            match rest[i] {
+                b'"' => quoted = !quoted,
+                b'\\' if quoted => i += 1,
+                b'<' if !quoted => angle = true,
+                b'>' if !quoted => angle = false,
+                b',' if !quoted && !angle => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        let i = i.min(rest.len());
+        let entry = trim(&rest[..i]);
+        rest = rest.get(i + 1..).unwrap_or_default();
+        (!entry.is_empty() || !rest.is_empty()).then_some(entry)
+    })
+    .filter(|e| !e.is_empty())
+}
+
 /// `String::from_utf8_lossy`, validated first with `std::str::from_utf8`, which checks ASCII a
 /// word at a time (`from_utf8_lossy` walks byte by byte). Same result.
 pub fn lossy(b: &[u8]) -> Cow<'_, str> {
@@ -267,5 +327,32 @@ mod tests {
         assert_eq!(param(b";TAG=x;lr", b"tag"), Some(&b"x"[..]));
         assert_eq!(param(b";tag=x;lr", b"lr"), Some(&b""[..]));
         assert_eq!(param(b"", b"tag"), None);
+    }
+
+    #[test]
+    fn session_id_replaces_and_history_info() {
+        assert_eq!(
+            session_id_key(
+                b"AB30317f1a784dc48ff824d0d3715d86;remote=00000000000000000000000000000000"
+            ),
+            Some(*b"ab30317f1a784dc48ff824d0d3715d86")
+        );
+        assert_eq!(session_id_key(b"00000000000000000000000000000000"), None);
+        assert_eq!(session_id_key(b"xyz"), None);
+        assert_eq!(session_id_key(b"ab30317f1a784dc48ff824d0d3715d8g"), None);
+        assert_eq!(
+            replaces_call_id(b" 425928@bobster.example.org;to-tag=7743;from-tag=6472"),
+            Some(&b"425928@bobster.example.org"[..])
+        );
+        assert_eq!(replaces_call_id(b";to-tag=1"), None);
+        let hi = b"<sip:2002@b.example;cause=302>;index=1, \"x,y\" <sip:3003@c.example>;index=1.1";
+        assert_eq!(history_info_redirect(hi), Some(&b"2002"[..]));
+        let hi = b"<sip:2002@b.example>;index=1,<sip:3003@c.example>;index=1.1";
+        assert_eq!(history_info_redirect(hi), Some(&b"2002"[..]));
+        assert_eq!(history_info_redirect(b"<sip:2002@b>;index=1"), None);
+        assert_eq!(
+            split_entries(b"a, <b,c>, \"d,e\" f,,").collect::<Vec<_>>(),
+            [&b"a"[..], b"<b,c>", b"\"d,e\" f"]
+        );
     }
 }

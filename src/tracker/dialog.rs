@@ -4,9 +4,11 @@
 
 use crate::capture::Transport;
 use crate::cdr::cause::{q850_name, sip_code_cause};
-use crate::cdr::{Cdr, Direction, Disposition, EndReason, LegText};
+use crate::cdr::{Cdr, Direction, Disposition, EndReason, Field, LegRole, LegText, RecordType};
+use crate::sip::sdp::{Media, Srtp};
 use crate::time::Timestamp;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use uuid::Uuid;
 
 /// How long a CANCELed INVITE waits for its final response (Timer B, 64·T1), and how long an
 /// ended call is remembered so its stragglers are not orphans.
@@ -14,6 +16,27 @@ pub const TRANSACTION_SECS: u32 = 32;
 /// How long a 401/407-challenged INVITE waits for its retry with credentials: a person may be
 /// typing a password (the public capture sngrep_aaa.pcap retries after 32.5 s).
 pub const CHALLENGE_SECS: u32 = 300;
+/// Q.850 name of a leg ended by `--setup-timeout` or `--max-duration` (FreeSWITCH's name for a
+/// timer that ran out, cause 102).
+const TIMEOUT_CAUSE: &str = "RECOVERY_ON_TIMER_EXPIRE";
+
+/// How long legs may wait, in seconds of capture time (0 = for ever).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// `--setup-timeout`: from the INVITE to a final response.
+    pub setup: u32,
+    /// `--max-duration`: an answered leg without session timer, since its last signalling.
+    pub idle: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            setup: 300,
+            idle: 4 * 3600,
+        }
+    }
+}
 
 /// An address and port in 18 bytes (a `SocketAddr` takes 32): IPv4 is kept IPv4-mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +107,37 @@ impl Ending {
     }
 }
 
+/// Offer/answer state of a leg's SDP, and its hold periods (boxed: legs without SDP do not pay
+/// for it).
+#[derive(Debug, Default)]
+pub struct MediaState {
+    /// An offer waiting for its answer.
+    offer: Option<Offer>,
+    /// Hash of the last SDP origin (`o=` id and version) of the callee and of the caller: an SDP
+    /// sent again unchanged (183 then 200) is not a new offer.
+    origin: [u64; 2],
+    pub video: bool,
+    pub srtp: Option<Srtp>,
+    /// Ended hold periods.
+    pub holds: Vec<(Timestamp, Timestamp)>,
+}
+
+/// An SDP offer as the answer needs it: who made it, hashes of its first codecs' names (so no
+/// text is kept per open leg), and whether it offered video.
+#[derive(Debug, Default)]
+struct Offer {
+    by_caller: bool,
+    codecs: [u32; 8],
+    len: u8,
+    video: bool,
+}
+
+/// Hash of a codec name, case folded.
+fn codec_hash(name: &str) -> u32 {
+    let lower = name.to_ascii_lowercase();
+    xxhash_rust::xxh3::xxh3_64(lower.as_bytes()) as u32
+}
+
 #[derive(Debug)]
 pub struct Leg {
     pub text: LegText,
@@ -93,6 +147,9 @@ pub struct Leg {
     pub direction: Option<Direction>,
     /// Hash of the caller's From tag (0 when absent): tells which side sent a BYE.
     pub from_tag: u64,
+    /// Hash of the To tag of the 2xx that answered (0 before, or without one): a 2xx or a BYE
+    /// of another fork's dialog is told apart by it.
+    pub answer_tag: u64,
     /// CSeq number of the latest initial INVITE (it changes after a 401/407 challenge).
     pub invite_cseq: u32,
     pub start: Timestamp,
@@ -102,45 +159,76 @@ pub struct Leg {
     pub phase: Phase,
     pub final_code: Option<u16>,
     pub hold_since: Option<Timestamp>,
-    pub hold_ms: i64,
     pub timer: Option<SessionTimer>,
     /// A CANCEL was seen: its time and Q.850 cause, waiting for the INVITE's final response.
     pub canceled: Option<(Timestamp, Option<u16>)>,
     /// A 401/407 was seen at this time: waiting for the INVITE retry with credentials.
     pub challenged: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
+    /// Latest message of the leg, and where the `--max-duration` wait counts from (moved up to
+    /// `last_seen` only when that wait runs out, so a message never re-arms a timer).
+    pub last_seen: Timestamp,
+    pub quiet_from: Timestamp,
+    /// Session id from the INVITE's Session-ID or `--correlate-header` (else from the Call-ID),
+    /// and the session this leg replaces (INVITE with Replaces, `original_session_id`); boxed,
+    /// as most legs have neither.
+    pub links: Option<Box<[Option<Uuid>; 2]>>,
+    pub media: Option<Box<MediaState>>,
 }
 
 impl Leg {
     /// When this leg's next timer fires, if it has one.
-    pub fn deadline(&self) -> Option<Timestamp> {
+    pub fn deadline(&self, limits: Limits) -> Option<Timestamp> {
+        let after = |t: Timestamp, secs: u32| (secs > 0).then(|| t.plus_secs(secs));
         match self.phase {
             Phase::Setup => {
                 let c = self.canceled.map(|(t, _)| t.plus_secs(TRANSACTION_SECS));
                 let a = self.challenged.map(|t| t.plus_secs(CHALLENGE_SECS));
-                c.into_iter().chain(a).min()
+                let s = after(self.start, limits.setup);
+                c.into_iter().chain(a).chain(s).min()
             }
-            Phase::Answered => self.timer.map(|t| t.last_refresh.plus_secs(t.interval)),
+            Phase::Answered => match self.timer {
+                Some(t) => Some(t.last_refresh.plus_secs(t.interval)),
+                None => after(self.quiet_from, limits.idle),
+            },
             Phase::Ended => None,
         }
     }
 
     /// Ends the leg if a timer has passed by `now`; returns the ending.
-    pub fn expire(&mut self, now: Timestamp) -> Option<Ending> {
-        if self.deadline()? >= now {
+    pub fn expire(&mut self, now: Timestamp, limits: Limits) -> Option<Ending> {
+        let due = self.deadline(limits)?;
+        if due >= now {
             return None;
         }
+        let passed = |t: Option<Timestamp>, secs: u32| t.is_some_and(|t| t.plus_secs(secs) < now);
+        let timeout = Ending {
+            at: Some(due),
+            reason: EndReason::Timeout,
+            cause: Some(TIMEOUT_CAUSE),
+            disposition: Some(Disposition::Timeout),
+        };
         let ending = match self.phase {
-            Phase::Answered => {
-                let t = self.timer?;
-                Ending {
+            Phase::Answered => match self.timer {
+                Some(t) => Ending {
                     at: Some(t.last_refresh.plus_secs(t.interval)),
                     reason: EndReason::SessionExpired,
                     cause: None,
                     disposition: Some(Disposition::Timeout),
+                },
+                // Signalling since the wait began: wait again from the latest message.
+                None if self.last_seen > self.quiet_from => {
+                    self.quiet_from = self.last_seen;
+                    return None;
                 }
+                None => timeout,
+            },
+            _ if passed(self.canceled.map(|(t, _)| t), TRANSACTION_SECS)
+                || passed(self.challenged, CHALLENGE_SECS) =>
+            {
+                self.setup_gave_up()
             }
-            _ => self.setup_gave_up(),
+            _ => timeout,
         };
         Some(self.end(ending))
     }
@@ -191,7 +279,10 @@ impl Leg {
     /// Marks the leg ended; closes an open hold at the end time.
     pub fn end(&mut self, e: Ending) -> Ending {
         if let (Some(h), Some(at)) = (self.hold_since.take(), e.at) {
-            self.hold_ms += at.millis_since(h);
+            self.media
+                .get_or_insert_with(Box::default)
+                .holds
+                .push((h, at.max(h)));
         }
         self.phase = Phase::Ended;
         self.ended_at = e.at.or(Some(self.start));
@@ -230,6 +321,7 @@ impl Leg {
     /// A 2xx to the initial INVITE.
     pub fn answered(&mut self, code: u16, session_expires: Option<u32>, ts: Timestamp) {
         self.phase = Phase::Answered;
+        self.quiet_from = ts;
         self.answer = Some(ts);
         self.final_code = Some(code);
         self.canceled = None;
@@ -250,15 +342,78 @@ impl Leg {
         match (on_hold, self.hold_since) {
             (Some(true), None) => self.hold_since = Some(ts),
             (Some(false), Some(h)) => {
-                self.hold_ms += ts.millis_since(h);
+                self.media
+                    .get_or_insert_with(Box::default)
+                    .holds
+                    .push((h, ts.max(h)));
                 self.hold_since = None;
             }
             _ => {}
         }
     }
 
-    /// The record for an ended leg.
-    pub fn to_cdr(&self, call_id: &[u8], e: &Ending) -> Cdr {
+    /// Whether a message from `src` comes from the caller's side of this leg.
+    pub fn from_caller(&self, src: SocketAddr) -> bool {
+        let src = Endpoint::from(src);
+        src == self.src || (src != self.dst && self.src.same_host(src))
+    }
+
+    /// An SDP body sent by the caller's side (`from_caller`) or the callee's: updates that side's
+    /// media address; an answer to the other side's offer sets the codec, video and SRTP.
+    pub fn sdp(&mut self, from_caller: bool, sdp: &[u8], origin_hash: impl Fn(&[u8]) -> u64) {
+        let m = Media::parse(sdp);
+        if let Some(addr) = m.audio_addr() {
+            let f = if from_caller {
+                Field::CallerMedia
+            } else {
+                Field::CalleeMedia
+            };
+            self.text.set(f, &addr);
+        }
+        let st = self.media.get_or_insert_with(Box::default);
+        let side = usize::from(from_caller);
+        let origin = origin_hash(m.origin) | 1;
+        if st.origin[side] == origin {
+            return; // the same SDP again: neither offer nor answer
+        }
+        st.origin[side] = origin;
+        match st.offer.take() {
+            Some(offer) if offer.by_caller != from_caller => {
+                st.video = offer.video && m.video;
+                st.srtp = m.srtp();
+                let offered = offer
+                    .codecs
+                    .get(..usize::from(offer.len))
+                    .unwrap_or_default();
+                // The answer's first codec that the offer also had.
+                if let Some(c) = m.codecs().find(|c| offered.contains(&codec_hash(c))) {
+                    self.text.set(Field::Codec, &c);
+                }
+            }
+            _ => {
+                let mut offer = Offer {
+                    by_caller: from_caller,
+                    video: m.video,
+                    ..Offer::default()
+                };
+                for (slot, c) in offer.codecs.iter_mut().zip(m.codecs()) {
+                    *slot = codec_hash(&c);
+                    offer.len += 1;
+                }
+                st.offer = Some(offer);
+            }
+        }
+    }
+
+    /// The leg's record: `Stop` with its ending, or an `Attempt`/`Start` record of a leg still
+    /// running.
+    pub fn to_cdr(
+        &self,
+        call_id: &[u8],
+        record: RecordType,
+        e: Option<&Ending>,
+        role: Option<LegRole>,
+    ) -> Cdr {
         let call_id = crate::sip::value::lossy(call_id).into_owned();
         // Call-ID, hop and start time, as bytes: only determinism matters, not readability.
         let (src_port, dst_port) = (self.src.port.to_be_bytes(), self.dst.port.to_be_bytes());
@@ -274,9 +429,17 @@ impl Leg {
                 &self.start.as_micros().to_be_bytes(),
             ],
         );
+        let media = self.media.as_deref();
         Cdr {
             leg_id,
-            session_id: name_uuid(SESSION_NS, &[call_id.as_bytes()]),
+            session_id: self
+                .links
+                .as_ref()
+                .and_then(|l| l[0])
+                .unwrap_or_else(|| session_uuid(call_id.as_bytes())),
+            original_session_id: self.links.as_ref().and_then(|l| l[1]),
+            record,
+            role,
             direction: self.direction,
             transport: self.transport,
             src: self.src.addr(),
@@ -286,15 +449,23 @@ impl Leg {
             progress: self.progress,
             progress_media: self.progress_media,
             answer: self.answer,
-            end: e.at,
-            hold_ms: self.hold_ms,
+            end: e.and_then(|e| e.at),
+            holds: media.map(|m| m.holds.clone()).unwrap_or_default(),
             sip_code: self.final_code,
-            reason: e.reason,
-            hangup_cause: e.cause,
-            disposition: e.disposition,
+            reason: e.map(|e| e.reason),
+            hangup_cause: e.and_then(|e| e.cause),
+            disposition: e.and_then(|e| e.disposition),
+            video: media.is_some_and(|m| m.video),
+            srtp: media.and_then(|m| m.srtp),
             call_id,
         }
     }
+}
+
+/// The session id of the legs of a Call-ID (also what `--correlate-header` values and Replaces
+/// point at).
+pub fn session_uuid(call_id: &[u8]) -> Uuid {
+    name_uuid(SESSION_NS, &[call_id])
 }
 
 /// The cause of a CANCELed call: the CANCEL's Reason, else the final response's, else
@@ -314,7 +485,7 @@ const SESSION_NS: &[u8] = b"sipcdr session\0";
 /// and variant bits set. The same input gives the same id on every run and machine. Chosen over
 /// version 5 (SHA-1) because the two SHA-1s per record were 11 % of all instructions on an
 /// all-SIP capture (callgrind); XXH3 costs a few percent of that.
-pub fn name_uuid(namespace: &[u8], name: &[&[u8]]) -> uuid::Uuid {
+pub fn name_uuid(namespace: &[u8], name: &[&[u8]]) -> Uuid {
     uuid::Builder::from_custom_bytes(xxh3_128_of(namespace, name).to_be_bytes()).into_uuid()
 }
 
@@ -385,6 +556,6 @@ mod tests {
     fn leg_stays_small() {
         // Memory per open leg is a product target (issue #3): keep the struct compact.
         let size = std::mem::size_of::<super::Leg>();
-        assert!(size <= 192, "Leg grew to {size} bytes");
+        assert!(size <= 240, "Leg grew to {size} bytes");
     }
 }

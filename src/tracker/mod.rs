@@ -3,15 +3,20 @@
 
 mod dialog;
 
-pub use dialog::{Endpoint, Leg, Phase, TRANSACTION_SECS};
+pub use dialog::{Endpoint, Leg, Limits, Phase, TRANSACTION_SECS, session_uuid};
 
 use crate::capture::route::{Batch, Item, Msg};
 use crate::cdr::cause::q850_name;
-use crate::cdr::{Cdr, Direction, Disposition, EndReason, LegText, Row};
+use crate::cdr::{
+    Cdr, Direction, Disposition, EndReason, Field, LegRole, LegText, RecordType, Row,
+};
 use crate::config::Cidr;
 use crate::metrics::Metrics;
 use crate::sip::sdp::{audio_on_hold, find_sdp};
-use crate::sip::value::{NameAddr, cseq, delta_seconds, fold_ws, lossy, q850_cause, uri_user};
+use crate::sip::value::{
+    NameAddr, cseq, delta_seconds, fold_ws, history_info_redirect, lossy, q850_cause,
+    replaces_call_id, session_id_key, split_entries, uri_user,
+};
 use crate::sip::{Framing, Message, Method, StartLine};
 use crate::time::Timestamp;
 use crossbeam_channel::{Receiver, Sender};
@@ -31,6 +36,17 @@ pub struct TrackerConfig {
     pub max_legs: Option<usize>,
     /// Guard text fields against spreadsheet formula injection (`--csv-safe`).
     pub csv_safe: bool,
+    /// `--setup-timeout` and `--max-duration`.
+    pub limits: Limits,
+    /// Also write an `attempt` record at the initial INVITE and a `start` record at the answer
+    /// (`--records`).
+    pub attempt_records: bool,
+    pub start_records: bool,
+    /// Hangup causes that write no stop record (`--skip-causes`), upper case.
+    pub skip_causes: Vec<String>,
+    /// Headers whose value (on the initial INVITE) names the session: the Call-ID of the leg
+    /// this one belongs with (`--correlate-header`), lower case.
+    pub correlate_headers: Vec<String>,
 }
 
 /// Counters of one shard; summed over shards at the end.
@@ -49,6 +65,10 @@ pub struct TrackerStats {
     pub evicted: u64,
     /// Ended legs that had been answered (for the answer-seizure ratio).
     pub answered: u64,
+    /// 2xx responses and BYEs of a second fork's dialog after another fork answered.
+    pub forked: u64,
+    /// Stop records not written because of `--skip-causes`.
+    pub skipped: u64,
     pub by_reason: [u64; EndReason::ALL.len()],
 }
 
@@ -62,6 +82,8 @@ impl TrackerStats {
         self.legs += o.legs;
         self.evicted += o.evicted;
         self.answered += o.answered;
+        self.forked += o.forked;
+        self.skipped += o.skipped;
         for (a, b) in self.by_reason.iter_mut().zip(o.by_reason) {
             *a += b;
         }
@@ -84,8 +106,8 @@ struct Call {
 }
 
 impl Call {
-    fn next_deadline(&self) -> Option<Timestamp> {
-        let live = self.legs.iter().filter_map(Leg::deadline).min();
+    fn next_deadline(&self, limits: Limits) -> Option<Timestamp> {
+        let live = self.legs.iter().filter_map(|l| l.deadline(limits)).min();
         if live.is_some() || self.legs.iter().any(|l| l.phase != Phase::Ended) {
             return live;
         }
@@ -111,7 +133,7 @@ struct Rules {
     tags: ahash::RandomState,
 }
 
-/// Where ended legs' records go: (sequence number of the event that ended them, record).
+/// Where records go: (sequence number of the event that made them, record).
 pub type Out = Vec<(u64, Cdr)>;
 
 impl Tracker {
@@ -165,12 +187,14 @@ impl Tracker {
         };
         let legs_before = self.stats.legs;
         let stats = &mut self.stats;
+        let limits = self.rules.cfg.limits;
         // Timers of this call that have passed fire before the message is applied.
-        expire_call(call, call_id, meta.ts, meta.seq, stats, out);
+        self.rules
+            .expire_call(call, call_id, meta.ts, meta.seq, stats, out);
         match m.start {
             StartLine::Request { uri, .. } if initial => {
                 self.rules
-                    .initial_invite(call, stats, &m, uri, cseq_num, meta);
+                    .initial_invite(call, stats, &m, call_id, uri, cseq_num, meta, out);
             }
             StartLine::Request { method, .. } => {
                 self.rules
@@ -182,7 +206,7 @@ impl Tracker {
                     .response(call, stats, &m, call_id, code, cseq, meta, out);
             }
         }
-        rearm(call, call_id, &mut self.timers);
+        rearm(call, call_id, limits, &mut self.timers);
         if self.stats.legs != legs_before {
             self.enforce_cap(meta.seq, out);
         }
@@ -225,6 +249,7 @@ impl Tracker {
             victims.truncate(want);
         }
         victims.sort_unstable();
+        let limits = self.rules.cfg.limits;
         for (_, _, id, i) in victims {
             let Some(call) = self.calls.get_mut(&id) else {
                 continue;
@@ -232,22 +257,86 @@ impl Tracker {
             if let Some(leg) = call.legs.get_mut(i) {
                 let e = leg.end(Ending::evicted());
                 self.stats.evicted += 1;
-                emit(out, &mut self.stats, seq, &id, leg, &e);
+                self.rules
+                    .emit(out, &mut self.stats, seq, &id, &call.legs, i, &e);
             }
-            rearm(call, &id, &mut self.timers);
+            rearm(call, &id, limits, &mut self.timers);
         }
     }
 }
 
+/// What the initial INVITE's headers read by name say.
+#[derive(Default)]
+struct InviteHeaders {
+    asserted: String,
+    privacy: String,
+    redirect: String,
+    session: Option<uuid::Uuid>,
+    original_session: Option<uuid::Uuid>,
+}
+
 impl Rules {
+    /// One pass over the INVITE's headers for the identity and session columns.
+    fn invite_headers(&self, m: &Message<'_>) -> InviteHeaders {
+        let mut h = InviteHeaders::default();
+        let (mut pai, mut rpid, mut diversion) = (None, None, None);
+        let mut history: Vec<u8> = Vec::new();
+        let mut session_id = None;
+        let mut correlated: Option<(usize, &[u8])> = None;
+        for (name, value) in m.all_headers() {
+            let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+            if is("p-asserted-identity") {
+                pai.get_or_insert(value);
+            } else if is("remote-party-id") {
+                rpid.get_or_insert(value);
+            } else if is("privacy") {
+                h.privacy = fold_ws(value).into_owned();
+            } else if is("diversion") {
+                diversion.get_or_insert(value);
+            } else if is("history-info") {
+                if !history.is_empty() {
+                    history.push(b',');
+                }
+                history.extend_from_slice(value);
+            } else if is("session-id") {
+                session_id = session_id.or_else(|| session_id_key(value));
+            } else if is("replaces") {
+                h.original_session = replaces_call_id(value).map(session_uuid);
+            } else if let Some(rank) = self.cfg.correlate_headers.iter().position(|c| is(c))
+                && correlated.is_none_or(|(r, _)| rank < r)
+                && !value.is_empty()
+            {
+                correlated = Some((rank, value));
+            }
+        }
+        let user_of = |v: &[u8]| {
+            let first = split_entries(v).next().unwrap_or_default();
+            lossy(uri_user(NameAddr::parse(first).uri)).into_owned()
+        };
+        h.asserted = pai.or(rpid).map(user_of).unwrap_or_default();
+        h.redirect = match diversion {
+            Some(d) => user_of(d),
+            None => lossy(history_info_redirect(&history).unwrap_or_default()).into_owned(),
+        };
+        h.session = match (session_id, correlated) {
+            (Some(key), _) => Some(session_uuid(&key)),
+            (None, Some((_, v))) => Some(session_uuid(v)),
+            (None, None) => None,
+        };
+        h
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn initial_invite(
         &self,
         call: &mut Call,
         stats: &mut TrackerStats,
         m: &Message<'_>,
+        call_id: &[u8],
         ruri: &[u8],
         cseq_num: u32,
         meta: &Msg,
+        out: &mut Out,
     ) {
         if let Some(i) = find_leg(&call.legs, meta.src, meta.dst, true) {
             let leg = &mut call.legs[i];
@@ -261,6 +350,10 @@ impl Rules {
                 leg.invite_cseq = cseq_num;
                 leg.challenged = None;
                 leg.final_code = None;
+                leg.last_seen = meta.ts;
+                if let Some(sdp) = find_sdp(m.content_type, m.body) {
+                    leg.sdp(true, sdp, |o| self.tags.hash_one(o));
+                }
                 return;
             }
             if leg.phase == Phase::Answered {
@@ -271,22 +364,31 @@ impl Rules {
         }
         let from = m.from.map(NameAddr::parse).unwrap_or_default();
         let to = m.to.map(NameAddr::parse).unwrap_or_default();
+        let h = self.invite_headers(m);
         let text = LegText::new([
             &from.display_name(),
             &lossy(uri_user(from.uri)),
             &lossy(uri_user(ruri)),
+            &h.asserted,
+            &h.privacy,
+            &h.redirect,
             &lossy(from.uri),
             &lossy(to.uri),
             &m.user_agent.map(fold_ws).unwrap_or_default(),
+            "",
+            "",
+            "",
+            "",
         ]);
         let direction = direction(&self.cfg.local_nets, meta.src, meta.dst);
-        call.legs.push(Leg {
+        let mut leg = Leg {
             text,
             src: meta.src.into(),
             dst: meta.dst.into(),
             transport: meta.transport,
             direction,
             from_tag: from.tag().map_or(0, |t| self.tags.hash_one(t) | 1),
+            answer_tag: 0,
             invite_cseq: cseq_num,
             start: meta.ts,
             progress: None,
@@ -295,13 +397,25 @@ impl Rules {
             phase: Phase::Setup,
             final_code: None,
             hold_since: None,
-            hold_ms: 0,
             timer: None,
             canceled: None,
             challenged: None,
             ended_at: None,
-        });
+            last_seen: meta.ts,
+            quiet_from: meta.ts,
+            links: (h.session.is_some() || h.original_session.is_some())
+                .then(|| Box::new([h.session, h.original_session])),
+            media: None,
+        };
+        if let Some(sdp) = find_sdp(m.content_type, m.body) {
+            leg.sdp(true, sdp, |o| self.tags.hash_one(o));
+        }
+        call.legs.push(leg);
         stats.legs += 1;
+        if self.cfg.attempt_records {
+            let i = call.legs.len() - 1;
+            self.record(out, meta.seq, call_id, &call.legs, i, RecordType::Attempt);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -315,17 +429,47 @@ impl Rules {
         meta: &Msg,
         out: &mut Out,
     ) {
-        let Some(leg) = open_leg(call, stats, meta.src, meta.dst) else {
+        let Some(i) = open_leg(call, stats, meta.src, meta.dst) else {
             return;
         };
-        let cause = m.reasons().find_map(q850_cause);
+        let leg = &mut call.legs[i];
+        leg.last_seen = meta.ts;
+        let from_caller = leg.from_caller(meta.src);
+        let sdp = find_sdp(m.content_type, m.body);
+        if let Some(sdp) = sdp
+            && matches!(
+                method,
+                Method::Invite | Method::Update | Method::Ack | Method::Prack
+            )
+        {
+            leg.sdp(from_caller, sdp, |o| self.tags.hash_one(o));
+        }
         match method {
             Method::Bye => {
-                let from_tag = m.from.map(NameAddr::parse).and_then(|n| n.tag());
-                let by_caller = match from_tag {
-                    Some(t) if leg.from_tag != 0 => self.tags.hash_one(t) | 1 == leg.from_tag,
-                    _ => leg.src.same_host(meta.src.into()),
+                let tag = |v: Option<&[u8]>| {
+                    let t = v.map(NameAddr::parse).and_then(|n| n.tag());
+                    t.map_or(0, |t| self.tags.hash_one(t) | 1)
                 };
+                let (from_tag, to_tag) = (tag(m.from), tag(m.to));
+                // A BYE for another fork's dialog (the caller hanging up a late 2xx) does not
+                // end the answered one.
+                let dialog = [leg.from_tag, leg.answer_tag];
+                if leg.answer_tag != 0
+                    && leg.from_tag != 0
+                    && from_tag != 0
+                    && to_tag != 0
+                    && [from_tag, to_tag] != dialog
+                    && [to_tag, from_tag] != dialog
+                {
+                    stats.forked += 1;
+                    return;
+                }
+                let by_caller = if from_tag != 0 && leg.from_tag != 0 {
+                    from_tag == leg.from_tag
+                } else {
+                    leg.src.same_host(meta.src.into())
+                };
+                let cause = m.reasons().find_map(q850_cause);
                 let e = leg.end(Ending {
                     at: Some(meta.ts),
                     reason: EndReason::NormalRelease,
@@ -336,13 +480,14 @@ impl Rules {
                         Disposition::Callee
                     }),
                 });
-                emit(out, stats, meta.seq, call_id, leg, &e);
+                self.emit(out, stats, meta.seq, call_id, &call.legs, i, &e);
             }
             Method::Cancel if leg.phase == Phase::Setup && leg.canceled.is_none() => {
+                let cause = m.reasons().find_map(q850_cause);
                 leg.canceled = Some((meta.ts, cause));
             }
             Method::Invite | Method::Update if leg.phase == Phase::Answered => {
-                let hold = find_sdp(m.content_type, m.body).and_then(audio_on_hold);
+                let hold = sdp.and_then(audio_on_hold);
                 leg.refreshed(hold, meta.ts);
             }
             _ => {}
@@ -362,12 +507,16 @@ impl Rules {
         out: &mut Out,
     ) {
         // A response travels against its INVITE: look the leg up the other way round.
-        let Some(leg) = open_leg(call, stats, meta.dst, meta.src) else {
+        let Some(i) = open_leg(call, stats, meta.dst, meta.src) else {
             return;
         };
+        let leg = &mut call.legs[i];
+        leg.last_seen = meta.ts;
         let session_expires = m.session_expires.and_then(delta_seconds);
         let is_2xx = (200..300).contains(&code);
         let initial = cseq_method == Method::Invite && cseq_num == leg.invite_cseq;
+        let sdp = find_sdp(m.content_type, m.body);
+        let sdp_answers = matches!(cseq_method, Method::Invite | Method::Update | Method::Prack);
         if !initial {
             // A 2xx to a re-INVITE or UPDATE may renegotiate the session interval.
             let refresh = matches!(cseq_method, Method::Invite | Method::Update);
@@ -382,28 +531,117 @@ impl Rules {
                     last_refresh,
                 });
             }
+            if let Some(sdp) = sdp.filter(|_| sdp_answers && code > 100) {
+                leg.sdp(leg.from_caller(meta.src), sdp, |o| self.tags.hash_one(o));
+            }
             return;
         }
         if leg.phase != Phase::Setup {
-            stats.retransmissions += 1; // a repeated 2xx, or a 2xx from a second fork
+            // A repeated 2xx, or a 2xx from a second fork (another To tag).
+            let tag = m.to.map(NameAddr::parse).and_then(|n| n.tag());
+            let tag = tag.map_or(0, |t| self.tags.hash_one(t) | 1);
+            if is_2xx && leg.answer_tag != 0 && tag != 0 && tag != leg.answer_tag {
+                stats.forked += 1;
+            } else {
+                stats.retransmissions += 1;
+            }
             return;
+        }
+        if let Some(sdp) = sdp.filter(|_| code > 100) {
+            leg.sdp(leg.from_caller(meta.src), sdp, |o| self.tags.hash_one(o));
         }
         match code {
             100 => {}
             101..=199 => {
-                if find_sdp(m.content_type, m.body).is_some() {
+                if sdp.is_some() {
                     leg.progress_media.get_or_insert(meta.ts);
                 } else {
                     leg.progress.get_or_insert(meta.ts);
                 }
             }
-            200..=299 => leg.answered(code, session_expires, meta.ts),
+            200..=299 => {
+                leg.answered(code, session_expires, meta.ts);
+                let tag = m.to.map(NameAddr::parse).and_then(|n| n.tag());
+                leg.answer_tag = tag.map_or(0, |t| self.tags.hash_one(t) | 1);
+                if let Some(ua) = m.server.or(m.user_agent) {
+                    leg.text.set(Field::CalleeUserAgent, &fold_ws(ua));
+                }
+                if self.cfg.start_records {
+                    self.record(out, meta.seq, call_id, &call.legs, i, RecordType::Start);
+                }
+            }
             _ => {
                 let cause = m.reasons().find_map(q850_cause);
                 if let Some(e) = leg.rejected(code, cause, meta.ts) {
-                    emit(out, stats, meta.seq, call_id, leg, &e);
+                    self.emit(out, stats, meta.seq, call_id, &call.legs, i, &e);
                 }
             }
+        }
+    }
+
+    /// Fires the timers of one call that have passed by `now`.
+    fn expire_call(
+        &self,
+        call: &mut Call,
+        call_id: &[u8],
+        now: Timestamp,
+        seq: u64,
+        stats: &mut TrackerStats,
+        out: &mut Out,
+    ) {
+        for i in 0..call.legs.len() {
+            let Some(leg) = call.legs.get_mut(i) else {
+                break;
+            };
+            if let Some(e) = leg.expire(now, self.cfg.limits) {
+                self.emit(out, stats, seq, call_id, &call.legs, i, &e);
+            }
+        }
+    }
+
+    /// The stop record of leg `i`, which has just ended as `e` (none when `--skip-causes` names
+    /// its cause).
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &self,
+        out: &mut Out,
+        stats: &mut TrackerStats,
+        seq: u64,
+        call_id: &[u8],
+        legs: &[Leg],
+        i: usize,
+        e: &Ending,
+    ) {
+        let Some(leg) = legs.get(i) else {
+            return;
+        };
+        if let Some(r) = EndReason::ALL.iter().position(|r| *r == e.reason) {
+            stats.by_reason[r] += 1;
+        }
+        stats.answered += u64::from(leg.answer.is_some());
+        if let Some(cause) = e.cause
+            && self.cfg.skip_causes.iter().any(|c| c == cause)
+        {
+            stats.skipped += 1;
+            return;
+        }
+        let role = leg_role(legs, i, &self.cfg.local_nets);
+        out.push((seq, leg.to_cdr(call_id, RecordType::Stop, Some(e), role)));
+    }
+
+    /// An attempt or start record of leg `i`.
+    fn record(
+        &self,
+        out: &mut Out,
+        seq: u64,
+        call_id: &[u8],
+        legs: &[Leg],
+        i: usize,
+        kind: RecordType,
+    ) {
+        if let Some(leg) = legs.get(i) {
+            let role = leg_role(legs, i, &self.cfg.local_nets);
+            out.push((seq, leg.to_cdr(call_id, kind, None, role)));
         }
     }
 }
@@ -411,6 +649,7 @@ impl Rules {
 impl Tracker {
     /// Capture time reached `now`: fire every timer that has passed.
     pub fn tick(&mut self, seq: u64, now: Timestamp, out: &mut Out) {
+        let limits = self.rules.cfg.limits;
         while let Some((t, _)) = self.timers.first() {
             if *t >= now {
                 break;
@@ -429,17 +668,25 @@ impl Tracker {
                 self.calls.remove(&id);
                 continue;
             }
-            expire_call(call, &id, now, seq, &mut self.stats, out);
-            rearm(call, &id, &mut self.timers);
+            self.rules
+                .expire_call(call, &id, now, seq, &mut self.stats, out);
+            rearm(call, &id, limits, &mut self.timers);
         }
     }
 
     /// End of input: every leg still open gets its record.
     pub fn finish(&mut self, out: &mut Out) {
         for (id, call) in self.calls.iter_mut() {
-            for leg in call.legs.iter_mut().filter(|l| l.phase != Phase::Ended) {
+            for i in 0..call.legs.len() {
+                let Some(leg) = call.legs.get_mut(i) else {
+                    break;
+                };
+                if leg.phase == Phase::Ended {
+                    continue;
+                }
                 let e = leg.end_of_input();
-                emit(out, &mut self.stats, u64::MAX, id, leg, &e);
+                self.rules
+                    .emit(out, &mut self.stats, u64::MAX, id, &call.legs, i, &e);
             }
         }
         self.calls.clear();
@@ -503,8 +750,13 @@ impl Tracker {
 }
 
 /// Puts the call's next deadline in the timer set, unless it is there already.
-fn rearm(call: &mut Call, call_id: &[u8], timers: &mut BTreeSet<(Timestamp, Box<[u8]>)>) {
-    let next = call.next_deadline();
+fn rearm(
+    call: &mut Call,
+    call_id: &[u8],
+    limits: Limits,
+    timers: &mut BTreeSet<(Timestamp, Box<[u8]>)>,
+) {
+    let next = call.next_deadline(limits);
     if next != call.armed {
         call.armed = next;
         if let Some(t) = next {
@@ -513,48 +765,54 @@ fn rearm(call: &mut Call, call_id: &[u8], timers: &mut BTreeSet<(Timestamp, Box<
     }
 }
 
-/// Fires the timers of one call that have passed by `now`.
-fn expire_call(
-    call: &mut Call,
-    call_id: &[u8],
-    now: Timestamp,
-    seq: u64,
-    stats: &mut TrackerStats,
-    out: &mut Out,
-) {
-    for leg in &mut call.legs {
-        if let Some(e) = leg.expire(now) {
-            emit(out, stats, seq, call_id, leg, &e);
-        }
+/// The role of leg `i` among the legs of its Call-ID. A host that received leg A and then sent
+/// leg B of the same Call-ID (B leaves the host A arrived at) forwarded it: A is `proxy-uas`, B
+/// `proxy-uac`. Otherwise `--local-net` tells: INVITE into our networks `uas`, out `uac`.
+fn leg_role(legs: &[Leg], i: usize, nets: &[Cidr]) -> Option<LegRole> {
+    let me = legs.get(i)?;
+    let same_hop =
+        |l: &Leg| (l.src == me.src && l.dst == me.dst) || (l.src == me.dst && l.dst == me.src);
+    let other_hop = |l: &Leg| !same_hop(l);
+    let forwarded = legs
+        .iter()
+        .skip(i + 1)
+        .any(|l| other_hop(l) && l.src.same_host(me.dst));
+    let forwarding = legs
+        .iter()
+        .take(i)
+        .any(|l| other_hop(l) && l.dst.same_host(me.src));
+    let ours = |e: Endpoint| nets.iter().any(|n| n.contains(e.ip()));
+    match (forwarded, forwarding) {
+        (true, false) => Some(LegRole::ProxyUas),
+        (false, true) => Some(LegRole::ProxyUac),
+        (true, true) if ours(me.dst) && !ours(me.src) => Some(LegRole::ProxyUas),
+        (true, true) if ours(me.src) && !ours(me.dst) => Some(LegRole::ProxyUac),
+        (true, true) => None,
+        (false, false) => match (ours(me.src), ours(me.dst)) {
+            (false, true) => Some(LegRole::Uas),
+            (true, false) => Some(LegRole::Uac),
+            _ => None,
+        },
     }
-}
-
-fn emit(out: &mut Out, stats: &mut TrackerStats, seq: u64, call_id: &[u8], leg: &Leg, e: &Ending) {
-    if let Some(i) = EndReason::ALL.iter().position(|r| *r == e.reason) {
-        stats.by_reason[i] += 1;
-    }
-    stats.answered += u64::from(leg.answer.is_some());
-    out.push((seq, leg.to_cdr(call_id, e)));
 }
 
 /// The open leg of `call` an in-dialog message from `src` to `dst` belongs to; a message with
 /// none is counted (its hop has no INVITE, or the leg already ended).
-fn open_leg<'c>(
-    call: &'c mut Call,
+fn open_leg(
+    call: &Call,
     stats: &mut TrackerStats,
     src: SocketAddr,
     dst: SocketAddr,
-) -> Option<&'c mut Leg> {
+) -> Option<usize> {
     let Some(i) = find_leg(&call.legs, src, dst, false) else {
         stats.without_invite += 1;
         return None;
     };
-    let leg = &mut call.legs[i];
-    if leg.phase == Phase::Ended {
+    if call.legs.get(i)?.phase == Phase::Ended {
         stats.after_end += 1;
         return None;
     }
-    Some(leg)
+    Some(i)
 }
 
 /// The leg of a call that a message from `src` to `dst` belongs to: the same address pair (in the

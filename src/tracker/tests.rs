@@ -111,7 +111,7 @@ fn answered_call_hung_up_by_caller() {
         (Some(62_200), Some(200), Some(2000), Some(60_000))
     );
     assert_eq!(
-        (c.reason, c.sip_code, c.hangup_cause, c.disposition),
+        (c.reason.unwrap(), c.sip_code, c.hangup_cause, c.disposition),
         (
             EndReason::NormalRelease,
             Some(200),
@@ -173,7 +173,7 @@ fn busy_is_rejected_at_the_response() {
     h.at(910, A, B, &req("ACK", 1, "ft", "tt", "", ""));
     let c = h.one();
     assert_eq!(
-        (c.reason, c.sip_code, c.hangup_cause, c.disposition),
+        (c.reason.unwrap(), c.sip_code, c.hangup_cause, c.disposition),
         (
             EndReason::CallRejected,
             Some(486),
@@ -199,7 +199,7 @@ fn cancel_ends_at_the_cancel_when_the_487_comes() {
     assert_eq!(h.out.len(), 1);
     let c = h.one();
     assert_eq!(
-        (c.reason, c.sip_code, c.hangup_cause, c.disposition),
+        (c.reason.unwrap(), c.sip_code, c.hangup_cause, c.disposition),
         (
             EndReason::CallCanceled,
             Some(487),
@@ -221,7 +221,7 @@ fn cancel_without_final_response_times_out_as_canceled() {
     assert_eq!(h.out.len(), 1);
     let c = h.one();
     assert_eq!(
-        (c.reason, c.sip_code, ms(c.end)),
+        (c.reason.unwrap(), c.sip_code, ms(c.end)),
         (EndReason::CallCanceled, Some(487), Some(3000))
     );
 }
@@ -236,7 +236,7 @@ fn cancel_that_loses_the_race_to_a_200_is_an_answered_call() {
     h.at(9000, A, B, &req("BYE", 2, "ft", "tt", "", ""));
     let c = h.one();
     assert_eq!(
-        (c.reason, ms(c.answer), c.talk_ms()),
+        (c.reason.unwrap(), ms(c.answer), c.talk_ms()),
         (EndReason::NormalRelease, Some(3001), Some(5999))
     );
 }
@@ -258,7 +258,12 @@ fn challenge_then_retry_is_one_leg_from_the_first_invite() {
     h.at(51_000, A, B, &req("BYE", 3, "ft", "tt", "", ""));
     let c = h.one();
     assert_eq!(
-        (ms(Some(c.start)), ms(c.answer), c.sip_code, c.reason),
+        (
+            ms(Some(c.start)),
+            ms(c.answer),
+            c.sip_code,
+            c.reason.unwrap()
+        ),
         (Some(0), Some(41_000), Some(200), EndReason::NormalRelease)
     );
     assert_eq!(h.t.stats.legs, 1);
@@ -274,7 +279,7 @@ fn challenge_never_retried_is_a_rejection() {
     h.tick(301_000);
     let c = h.one();
     assert_eq!(
-        (c.reason, c.sip_code, ms(c.end), c.hangup_cause),
+        (c.reason.unwrap(), c.sip_code, ms(c.end), c.hangup_cause),
         (
             EndReason::CallRejected,
             Some(401),
@@ -337,7 +342,7 @@ fn hold_and_resume_by_reinvite_sum_into_hold_ms() {
     );
     h.at(6000, A, B, &req("BYE", 4, "ft", "tt", "", ""));
     let c = h.one();
-    assert_eq!(c.hold_ms, 3000 + 1000); // re-INVITE hold, then UPDATE hold with c=0.0.0.0 until the BYE
+    assert_eq!(c.hold_ms(), 3000 + 1000); // re-INVITE hold, then UPDATE hold with c=0.0.0.0 until the BYE
     assert_eq!(
         ms(c.answer),
         Some(100),
@@ -361,7 +366,7 @@ fn session_timer_expiry_without_refresh() {
     h.tick(136_000);
     let c = h.one();
     assert_eq!(
-        (c.reason, ms(c.end), c.hangup_cause, c.disposition),
+        (c.reason.unwrap(), ms(c.end), c.hangup_cause, c.disposition),
         (
             EndReason::SessionExpired,
             Some(135_100),
@@ -380,7 +385,7 @@ fn session_expiry_fires_before_a_late_bye() {
     h.at(40_000, A, B, &req("BYE", 2, "ft", "tt", "", ""));
     let c = h.one();
     assert_eq!(
-        (c.reason, ms(c.end)),
+        (c.reason.unwrap(), ms(c.end)),
         (EndReason::SessionExpired, Some(30_100))
     );
     assert_eq!(h.t.stats.after_end, 1);
@@ -402,7 +407,7 @@ fn open_legs_are_unterminated_at_the_end() {
     h.at(200, B, A, &resp(200, "1 INVITE", ""));
     let c = h.one();
     assert_eq!(
-        (c.reason, c.end, c.hangup_cause, c.disposition),
+        (c.reason.unwrap(), c.end, c.hangup_cause, c.disposition),
         (EndReason::Unterminated, None, None, None)
     );
     assert_eq!(
@@ -517,9 +522,9 @@ fn past_the_cap_the_oldest_unanswered_legs_are_evicted() {
     );
     let rest = h.finish();
     let by_id = |id: &str| rest.iter().find(|c| c.call_id == id).unwrap();
-    assert_eq!(by_id("c5").reason, EndReason::CallRejected);
-    assert_eq!(by_id("c0").reason, EndReason::Unterminated);
-    assert_eq!(by_id("c4").reason, EndReason::Unterminated);
+    assert_eq!(by_id("c5").reason, Some(EndReason::CallRejected));
+    assert_eq!(by_id("c0").reason, Some(EndReason::Unterminated));
+    assert_eq!(by_id("c4").reason, Some(EndReason::Unterminated));
     assert!(
         rest.iter()
             .all(|c| !["c1", "c2", "c3"].contains(&c.call_id.as_str()))
@@ -592,4 +597,379 @@ mod properties {
             }
         }
     }
+}
+
+// ---- issue #5: forks, sessions, identities, records, timeouts, media ----
+
+fn with_cfg(cfg: TrackerConfig) -> Harness {
+    let mut h = Harness::new();
+    h.t = Tracker::new(cfg);
+    h
+}
+
+/// A response with a To tag and an optional SDP body.
+fn resp_sdp(code: u16, cseq: &str, to_tag: &str, extra: &str, sdp: &str) -> String {
+    let ct = if sdp.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\n"
+    };
+    format!(
+        "SIP/2.0 {code} X\nVia: SIP/2.0/UDP 10.0.0.1;branch=b1\nFrom: \"Alice\" <sip:1001@a.example>;tag=ft\nTo: <sip:2002@b.example>;tag={to_tag}\nCall-ID: c1\nCSeq: {cseq}\n{extra}{ct}Content-Length: {}\n\n{sdp}",
+        sdp.len() + sdp.matches('\n').count()
+    )
+}
+
+const ANSWER_SDP: &str = "v=0\no=bob 7 1 IN IP4 10.0.0.2\ns=-\nc=IN IP4 10.0.0.2\nt=0 0\nm=audio 5000 RTP/AVP 8 101\na=rtpmap:101 telephone-event/8000\n";
+
+#[test]
+fn a_second_fork_answering_is_counted_not_a_new_call() {
+    let mut h = Harness::new();
+    h.at(0, A, P, &invite(1, "b1", ""));
+    h.at(100, P, A, &resp_sdp(180, "1 INVITE", "t1", "", ""));
+    h.at(150, P, A, &resp_sdp(180, "1 INVITE", "t2", "", ""));
+    h.at(1000, P, A, &resp_sdp(200, "1 INVITE", "t1", "", ANSWER_SDP));
+    h.at(1010, A, P, &req("ACK", 1, "ft", "t1", "", ""));
+    h.at(1050, P, A, &resp_sdp(200, "1 INVITE", "t2", "", ANSWER_SDP));
+    h.at(1060, P, A, &resp_sdp(200, "1 INVITE", "t1", "", ANSWER_SDP)); // retransmission
+    // The caller acknowledges and hangs up the late fork's dialog: the call goes on.
+    h.at(1070, A, P, &req("ACK", 1, "ft", "t2", "", ""));
+    h.at(1080, A, P, &req("BYE", 2, "ft", "t2", "", ""));
+    h.at(9000, P, A, &req("BYE", 5, "t1", "ft", "", ""));
+    assert_eq!((h.t.stats.forked, h.t.stats.retransmissions), (2, 1));
+    let c = h.one();
+    assert_eq!(
+        (ms(c.progress), ms(c.answer), ms(c.end), c.disposition),
+        (Some(100), Some(1000), Some(9000), Some(Disposition::Callee))
+    );
+}
+
+#[test]
+fn identity_headers_fill_their_columns() {
+    let mut h = Harness::new();
+    let extra = "P-Asserted-Identity: \"Alice\" <sip:+494012345@carrier.example>, <tel:+494012345>\nRemote-Party-ID: <sip:999@x>;party=calling\nPrivacy: id;critical\nDiversion: <sip:3003@c.example>;reason=unconditional,<sip:4004@d>\n";
+    h.at(0, A, B, &invite(1, "b1", extra));
+    h.at(100, B, A, &resp(200, "1 INVITE", "Server: pbx/2.1\n"));
+    let c = h.one();
+    assert_eq!(c.text.get(Field::AssertedNumber), "+494012345");
+    assert_eq!(c.text.get(Field::Privacy), "id;critical");
+    assert_eq!(c.text.get(Field::RedirectNumber), "3003");
+    assert_eq!(c.text.get(Field::CalleeUserAgent), "pbx/2.1");
+
+    // Remote-Party-ID without P-Asserted-Identity; History-Info without Diversion.
+    let mut h = Harness::new();
+    let extra = "Remote-Party-ID: \"Bob\" <sip:5555@x>;party=calling;privacy=full\nHistory-Info: <sip:2002@b.example>;index=1\nHistory-Info: <sip:6006@c.example?Reason=SIP%3Bcause%3D302>;index=1.1\n";
+    h.at(0, A, B, &invite(1, "b1", extra));
+    let c = h.one();
+    assert_eq!(c.text.get(Field::AssertedNumber), "5555");
+    assert_eq!(c.text.get(Field::RedirectNumber), "2002");
+    assert_eq!(c.text.get(Field::CalleeUserAgent), "");
+}
+
+#[test]
+fn b2bua_legs_share_a_session_by_session_id_or_a_named_header() {
+    let cfg = TrackerConfig {
+        correlate_headers: vec!["x-cid".into()],
+        ..TrackerConfig::default()
+    };
+    let mut h = with_cfg(cfg);
+    let sid =
+        "Session-ID: AB30317F1A784DC48FF824D0D3715D86;remote=00000000000000000000000000000000\n";
+    h.at(0, A, P, &invite(1, "b1", sid));
+    // The B2BUA's outgoing leg: another Call-ID, the same Session-ID.
+    h.at(
+        50,
+        P,
+        B,
+        &invite(1, "b2", sid).replace("Call-ID: c1", "Call-ID: out-1"),
+    );
+    // A third leg correlated by X-CID naming the first leg's Call-ID.
+    h.at(
+        60,
+        P,
+        B,
+        &invite(1, "b3", "X-CID: c9\n").replace("Call-ID: c1", "Call-ID: out-2"),
+    );
+    h.at(
+        70,
+        A,
+        P,
+        &invite(1, "b4", "").replace("Call-ID: c1", "Call-ID: c9"),
+    );
+    let rows = h.finish();
+    let session = |id: &str| rows.iter().find(|c| c.call_id == id).unwrap().session_id;
+    assert_eq!(session("c1"), session("out-1"));
+    assert_eq!(
+        session("c1"),
+        session_uuid(b"ab30317f1a784dc48ff824d0d3715d86")
+    );
+    assert_eq!(session("out-2"), session("c9"));
+    assert_ne!(session("c1"), session("c9"));
+}
+
+#[test]
+fn an_invite_with_replaces_points_at_the_original_session() {
+    let mut h = Harness::new();
+    h.at(
+        0,
+        A,
+        B,
+        &invite(
+            1,
+            "b1",
+            "Replaces: old-call@h;to-tag=x;from-tag=y\nReferred-By: <sip:1001@a>\n",
+        ),
+    );
+    let c = h.one();
+    assert_eq!(c.original_session_id, Some(session_uuid(b"old-call@h")));
+    assert_eq!(c.session_id, session_uuid(b"c1"));
+}
+
+#[test]
+fn attempt_and_start_records_come_before_the_stop_record() {
+    let cfg = TrackerConfig {
+        attempt_records: true,
+        start_records: true,
+        ..TrackerConfig::default()
+    };
+    let mut h = with_cfg(cfg);
+    h.at(0, A, B, &invite(1, "b1", ""));
+    h.at(100, B, A, &resp(180, "1 INVITE", ""));
+    h.at(2000, B, A, &resp_sdp(200, "1 INVITE", "tt", "", ANSWER_SDP));
+    h.at(5000, A, B, &req("BYE", 2, "ft", "tt", "", ""));
+    let kinds: Vec<_> = h
+        .out
+        .iter()
+        .map(|(seq, c)| (*seq, c.record, c.reason, ms(c.answer), ms(c.end)))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (1, RecordType::Attempt, None, None, None),
+            (3, RecordType::Start, None, Some(2000), None),
+            (
+                4,
+                RecordType::Stop,
+                Some(EndReason::NormalRelease),
+                Some(2000),
+                Some(5000)
+            ),
+        ]
+    );
+    let ids: Vec<_> = h.out.iter().map(|(_, c)| c.leg_id).collect();
+    assert!(ids.iter().all(|&i| i == ids[0]));
+    assert_eq!(h.t.stats.by_reason.iter().sum::<u64>(), 1);
+}
+
+#[test]
+fn setup_timeout_ends_a_leg_without_final_response() {
+    let mut h = Harness::new();
+    h.at(0, A, B, &invite(1, "b1", ""));
+    h.at(100, B, A, &resp(180, "1 INVITE", ""));
+    h.tick(299_000);
+    assert!(h.out.is_empty());
+    h.tick(300_500);
+    let c = h.one();
+    assert_eq!(
+        (
+            c.reason,
+            ms(c.end),
+            c.hangup_cause,
+            c.disposition,
+            c.sip_code
+        ),
+        (
+            Some(EndReason::Timeout),
+            Some(300_000),
+            Some("RECOVERY_ON_TIMER_EXPIRE"),
+            Some(Disposition::Timeout),
+            None
+        )
+    );
+}
+
+#[test]
+fn max_duration_counts_from_the_last_signalling() {
+    let cfg = TrackerConfig {
+        limits: Limits {
+            setup: 300,
+            idle: 60,
+        },
+        ..TrackerConfig::default()
+    };
+    let mut h = with_cfg(cfg);
+    h.at(0, A, B, &invite(1, "b1", ""));
+    h.at(1000, B, A, &resp(200, "1 INVITE", ""));
+    h.at(1010, A, B, &req("ACK", 1, "ft", "tt", "", ""));
+    h.at(30_000, A, B, &req("INFO", 2, "ft", "tt", "", ""));
+    h.tick(62_000); // 60 s after the answer, but there was signalling at 30 s
+    assert!(h.out.is_empty());
+    h.tick(90_500);
+    let c = h.one();
+    assert_eq!(
+        (c.reason, ms(c.end), c.talk_ms()),
+        (Some(EndReason::Timeout), Some(90_000), Some(89_000))
+    );
+}
+
+#[test]
+fn skip_causes_write_no_stop_record() {
+    let cfg = TrackerConfig {
+        skip_causes: vec!["USER_BUSY".into()],
+        ..TrackerConfig::default()
+    };
+    let mut h = with_cfg(cfg);
+    h.at(0, A, B, &invite(1, "b1", ""));
+    h.at(500, B, A, &resp(486, "1 INVITE", ""));
+    h.at(
+        600,
+        A,
+        B,
+        &invite(1, "b1", "").replace("Call-ID: c1", "Call-ID: c2"),
+    );
+    h.at(
+        700,
+        B,
+        A,
+        &resp(603, "1 INVITE", "").replace("Call-ID: c1", "Call-ID: c2"),
+    );
+    let rows = h.finish();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].hangup_cause, Some("CALL_REJECTED"));
+    assert_eq!((h.t.stats.skipped, h.t.stats.by_reason[1]), (1, 2));
+}
+
+#[test]
+fn media_codec_video_and_srtp_from_offer_and_answer() {
+    let mut h = Harness::new();
+    // Offer: PCMU, PCMA, G.729 and video; the early answer in a reliable 183 picks PCMA and
+    // declines video; PRACK and its 200; the 200 repeats the same SDP.
+    let offer = "v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/SAVP 0 8 18\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\nm=video 4002 RTP/AVP 96\n";
+    let answer = "v=0\no=bob 7 1 IN IP4 10.0.0.2\ns=-\nc=IN IP4 10.0.0.2\nt=0 0\nm=audio 5000 RTP/SAVP 8\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:y\nm=video 0 RTP/AVP 96\n";
+    let inv = invite(1, "b1", "Supported: 100rel\n").replace(SDP, offer);
+    let inv = inv.replace(
+        &format!("Content-Length: {}", SDP.len() + SDP.matches('\n').count()),
+        &format!(
+            "Content-Length: {}",
+            offer.len() + offer.matches('\n').count()
+        ),
+    );
+    h.at(0, A, B, &inv);
+    h.at(
+        300,
+        B,
+        A,
+        &resp_sdp(183, "1 INVITE", "tt", "Require: 100rel\nRSeq: 1\n", answer),
+    );
+    h.at(
+        310,
+        A,
+        B,
+        &req("PRACK", 2, "ft", "tt", "RAck: 1 1 INVITE\n", ""),
+    );
+    h.at(320, B, A, &resp_sdp(200, "2 PRACK", "tt", "", ""));
+    h.at(3000, B, A, &resp_sdp(200, "1 INVITE", "tt", "", answer));
+    h.at(4000, A, B, &req("BYE", 3, "ft", "tt", "", ""));
+    let c = h.one();
+    assert_eq!(
+        (
+            c.text.get(Field::CallerMedia),
+            c.text.get(Field::CalleeMedia),
+            c.text.get(Field::Codec),
+        ),
+        ("10.0.0.1:4000", "10.0.0.2:5000", "PCMA/8000")
+    );
+    assert_eq!(
+        (c.video, c.srtp),
+        (false, Some(crate::sip::sdp::Srtp::Sdes))
+    );
+    assert_eq!(
+        (ms(c.progress), ms(c.progress_media), ms(c.answer)),
+        (None, Some(300), Some(3000))
+    );
+    assert_eq!((c.pdd_ms(), c.ring_ms()), (Some(300), Some(2700)));
+}
+
+#[test]
+fn delayed_offer_the_answer_in_the_ack() {
+    let mut h = Harness::new();
+    let inv = invite(1, "b1", "")
+        .replace(SDP, "")
+        .replace("Content-Type: application/sdp\n", "");
+    let inv = inv.replace(
+        &format!("Content-Length: {}", SDP.len() + SDP.matches('\n').count()),
+        "Content-Length: 0",
+    );
+    h.at(0, A, B, &inv);
+    h.at(1000, B, A, &resp_sdp(200, "1 INVITE", "tt", "", ANSWER_SDP));
+    h.at(1010, A, B, &req("ACK", 1, "ft", "tt", "", SDP));
+    h.at(2000, A, B, &req("BYE", 2, "ft", "tt", "", ""));
+    let c = h.one();
+    assert_eq!(c.text.get(Field::Codec), "PCMA/8000");
+    assert_eq!(c.text.get(Field::CallerMedia), "10.0.0.1:4000");
+}
+
+#[test]
+fn hold_by_update_gives_hold_events() {
+    let mut h = Harness::new();
+    h.at(0, A, B, &invite(1, "b1", ""));
+    h.at(100, B, A, &resp(200, "1 INVITE", ""));
+    let hold = SDP.replace("o=- 1 1", "o=- 1 2") + "a=sendonly\n";
+    let resume = SDP.replace("o=- 1 1", "o=- 1 3") + "a=sendrecv\n";
+    h.at(1000, A, B, &req("UPDATE", 2, "ft", "tt", "", &hold));
+    h.at(1010, B, A, &resp(200, "2 UPDATE", ""));
+    h.at(2500, A, B, &req("UPDATE", 3, "ft", "tt", "", &resume));
+    h.at(3000, A, B, &req("BYE", 4, "ft", "tt", "", ""));
+    let c = h.one();
+    let t0 = 1_000_000_000_000_000;
+    assert_eq!(
+        c.holds
+            .iter()
+            .map(|(a, b)| (a.as_micros() - t0, b.as_micros() - t0))
+            .collect::<Vec<_>>(),
+        [(1_000_000, 2_500_000)]
+    );
+    assert_eq!(c.hold_ms(), 1500);
+}
+
+#[test]
+fn leg_roles_from_local_net_and_from_forwarding() {
+    let cfg = TrackerConfig {
+        local_nets: vec!["10.0.0.2/32".parse().unwrap()],
+        ..TrackerConfig::default()
+    };
+    let mut h = with_cfg(cfg);
+    h.at(0, A, B, &invite(1, "b1", ""));
+    h.at(
+        10,
+        B,
+        A,
+        &invite(1, "b2", "").replace("Call-ID: c1", "Call-ID: c2"),
+    );
+    // c3: A -> P -> B, a proxy hop with one Call-ID.
+    h.at(
+        20,
+        A,
+        P,
+        &invite(1, "b3", "").replace("Call-ID: c1", "Call-ID: c3"),
+    );
+    h.at(
+        30,
+        P,
+        B,
+        &invite(1, "b4", "").replace("Call-ID: c1", "Call-ID: c3"),
+    );
+    let rows = h.finish();
+    let role = |id: &str, dst: &str| {
+        rows.iter()
+            .find(|c| c.call_id == id && c.dst.to_string() == dst)
+            .unwrap()
+            .role
+    };
+    assert_eq!(role("c1", B), Some(LegRole::Uas));
+    assert_eq!(role("c2", A), Some(LegRole::Uac));
+    assert_eq!(role("c3", P), Some(LegRole::ProxyUas));
+    assert_eq!(role("c3", B), Some(LegRole::ProxyUac));
+    let legs: Vec<_> = rows.iter().filter(|c| c.call_id == "c3").collect();
+    assert_eq!(legs[0].session_id, legs[1].session_id);
 }

@@ -132,7 +132,7 @@ pub fn run(
                 Sink::Dir(d) => d.write(r.time, &r.line)?,
             }
             stats.rows += 1;
-            if let Some(i) = EndReason::ALL.iter().position(|x| *x == r.reason) {
+            if let Some(i) = EndReason::ALL.iter().position(|x| Some(*x) == r.reason) {
                 stats.by_reason[i] += 1;
             }
         }
