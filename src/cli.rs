@@ -116,6 +116,11 @@ pub struct Args {
     #[arg(long, value_name = "HEADER")]
     pub correlate_header: Vec<String>,
 
+    /// Link a B2BUA's two sides: an outgoing INVITE from our networks (--local-net) with the same
+    /// caller and destination numbers as an incoming one at most 2 s before it joins its session.
+    #[arg(long)]
+    pub correlate_heuristic: bool,
+
     /// Prefix text fields from the wire that start with =, +, -, @, TAB or CR with ' so that
     /// spreadsheets show them as text, not as formulas (CSV injection).
     #[arg(long)]

@@ -75,6 +75,11 @@ impl Config {
             .map(|h| h.trim().trim_end_matches(':').to_ascii_lowercase())
             .filter(|h| !h.is_empty())
             .collect();
+        if a.correlate_heuristic && local_nets.is_empty() {
+            bail!(
+                "--correlate-heuristic needs --local-net: it links INVITEs our networks receive to those they send"
+            );
+        }
         let stats_interval = parse_duration(&a.stats_interval)
             .with_context(|| format!("--stats-interval: bad duration '{}'", a.stats_interval))?;
         let rotate_size = a
@@ -123,6 +128,7 @@ impl Config {
                 start_records,
                 skip_causes,
                 correlate_headers,
+                correlate_heuristic: a.correlate_heuristic,
             },
             writer: WriterConfig {
                 output,

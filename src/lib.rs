@@ -8,6 +8,8 @@
 //! - [`sip`]: the zero-copy SIP parser: pure functions over bytes.
 //! - [`tracker`]: per-shard dialog state machines; emits a [`cdr::Cdr`] when a leg ends.
 //! - [`cdr`]: the record, its Q.850 causes and its CSV schema.
+//! - [`correlate`]: after the shards, links legs with different Call-IDs (B2BUA heuristic, blind
+//!   transfers) by rewriting their ids.
 //! - [`writer`]: merges the shards' output into input order and writes rotating CSV files.
 //! - [`pipeline`]: the one file that spawns threads and creates channels.
 //!
@@ -20,6 +22,7 @@ pub mod capture;
 pub mod cdr;
 pub mod cli;
 pub mod config;
+pub mod correlate;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod metrics;

@@ -319,6 +319,14 @@ impl std::fmt::Display for RunSummary {
                 t.forked
             )?;
         }
+        let corr = self.writer.correlated;
+        if corr.heuristic + corr.transfers > 0 {
+            writeln!(
+                f,
+                "  correlated       {} outgoing legs joined an incoming session (--correlate-heuristic), {} legs linked to a transfer's REFER",
+                corr.heuristic, corr.transfers
+            )?;
+        }
         if t.skipped > 0 {
             writeln!(
                 f,

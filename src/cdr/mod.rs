@@ -320,6 +320,8 @@ pub struct Row {
     /// Why the leg ended (stop records).
     pub reason: Option<EndReason>,
     pub line: Vec<u8>,
+    /// Not a record but a note for the correlation stage (`line` is empty).
+    pub note: Option<Box<crate::correlate::Note>>,
 }
 
 impl Row {
@@ -331,12 +333,34 @@ impl Row {
             record: cdr.record,
             reason: cdr.reason,
             line: enc.encode(cdr),
+            note: None,
         }
     }
 
-    /// Output order: by the event that ended the leg, then time, then leg id. It depends only on
-    /// the input, never on the number of shards or thread timing.
-    pub fn key(&self) -> (u64, Timestamp, Uuid, RecordType) {
-        (self.seq, self.time, self.leg_id, self.record)
+    /// A note for the correlation stage, ordered with the records by its packet's sequence
+    /// number.
+    pub fn note(seq: u64, time: Timestamp, note: crate::correlate::Note) -> Row {
+        Row {
+            seq,
+            time,
+            leg_id: Uuid::nil(),
+            record: RecordType::Stop,
+            reason: None,
+            line: Vec::new(),
+            note: Some(Box::new(note)),
+        }
+    }
+
+    /// Output order: by the event that made the record, then time, then leg id. It depends only
+    /// on the input, never on the number of shards or thread timing. Notes go before the records
+    /// of the same event.
+    pub fn key(&self) -> (u64, bool, Timestamp, Uuid, RecordType) {
+        (
+            self.seq,
+            self.note.is_none(),
+            self.time,
+            self.leg_id,
+            self.record,
+        )
     }
 }

@@ -150,6 +150,9 @@ pub struct Leg {
     /// Hash of the To tag of the 2xx that answered (0 before, or without one): a 2xx or a BYE
     /// of another fork's dialog is told apart by it.
     pub answer_tag: u64,
+    /// Hash of the To tag of a 2xx from another fork after the answer (0: none): only a BYE of
+    /// that dialog is the caller hanging up the late fork.
+    pub late_fork_tag: u64,
     /// CSeq number of the latest initial INVITE (it changes after a 401/407 challenge).
     pub invite_cseq: u32,
     pub start: Timestamp,
@@ -405,6 +408,31 @@ impl Leg {
         }
     }
 
+    /// The leg's id: a name-based UUID of the Call-ID, the hop and the start time.
+    pub fn leg_id(&self, call_id: &[u8]) -> Uuid {
+        let (src_port, dst_port) = (self.src.port.to_be_bytes(), self.dst.port.to_be_bytes());
+        name_uuid(
+            LEG_NS,
+            &[
+                call_id,
+                &self.src.ip,
+                &src_port,
+                &self.dst.ip,
+                &dst_port,
+                &[self.transport as u8],
+                &self.start.as_micros().to_be_bytes(),
+            ],
+        )
+    }
+
+    /// The session id: from Session-ID or `--correlate-header`, else from the Call-ID.
+    pub fn session_id(&self, call_id: &[u8]) -> Uuid {
+        self.links
+            .as_ref()
+            .and_then(|l| l[0])
+            .unwrap_or_else(|| session_uuid(call_id))
+    }
+
     /// The leg's record: `Stop` with its ending, or an `Attempt`/`Start` record of a leg still
     /// running.
     pub fn to_cdr(
@@ -414,29 +442,13 @@ impl Leg {
         e: Option<&Ending>,
         role: Option<LegRole>,
     ) -> Cdr {
-        let call_id = crate::sip::value::lossy(call_id).into_owned();
-        // Call-ID, hop and start time, as bytes: only determinism matters, not readability.
-        let (src_port, dst_port) = (self.src.port.to_be_bytes(), self.dst.port.to_be_bytes());
-        let leg_id = name_uuid(
-            LEG_NS,
-            &[
-                call_id.as_bytes(),
-                &self.src.ip,
-                &src_port,
-                &self.dst.ip,
-                &dst_port,
-                &[self.transport as u8],
-                &self.start.as_micros().to_be_bytes(),
-            ],
-        );
         let media = self.media.as_deref();
+        let leg_id = self.leg_id(call_id);
+        let session_id = self.session_id(call_id);
+        let call_id = crate::sip::value::lossy(call_id).into_owned();
         Cdr {
             leg_id,
-            session_id: self
-                .links
-                .as_ref()
-                .and_then(|l| l[0])
-                .unwrap_or_else(|| session_uuid(call_id.as_bytes())),
+            session_id,
             original_session_id: self.links.as_ref().and_then(|l| l[1]),
             record,
             role,

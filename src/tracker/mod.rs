@@ -11,6 +11,7 @@ use crate::cdr::{
     Cdr, Direction, Disposition, EndReason, Field, LegRole, LegText, RecordType, Row,
 };
 use crate::config::Cidr;
+use crate::correlate::Note;
 use crate::metrics::Metrics;
 use crate::sip::sdp::{audio_on_hold, find_sdp};
 use crate::sip::value::{
@@ -47,6 +48,8 @@ pub struct TrackerConfig {
     /// Headers whose value (on the initial INVITE) names the session: the Call-ID of the leg
     /// this one belongs with (`--correlate-header`), lower case.
     pub correlate_headers: Vec<String>,
+    /// Tell the correlation stage about incoming and outgoing INVITEs (`--correlate-heuristic`).
+    pub correlate_heuristic: bool,
 }
 
 /// Counters of one shard; summed over shards at the end.
@@ -124,6 +127,8 @@ pub struct Tracker {
     rules: Rules,
     calls: HashMap<Box<[u8]>, Call, ahash::RandomState>,
     timers: BTreeSet<(Timestamp, Box<[u8]>)>,
+    /// Notes for the correlation stage, with their packets' sequence numbers.
+    pub notes: Vec<(u64, Timestamp, Note)>,
     pub stats: TrackerStats,
 }
 
@@ -145,6 +150,7 @@ impl Tracker {
             },
             calls: HashMap::default(),
             timers: BTreeSet::new(),
+            notes: Vec::new(),
             stats: TrackerStats::default(),
         }
     }
@@ -191,20 +197,22 @@ impl Tracker {
         // Timers of this call that have passed fire before the message is applied.
         self.rules
             .expire_call(call, call_id, meta.ts, meta.seq, stats, out);
-        match m.start {
-            StartLine::Request { uri, .. } if initial => {
-                self.rules
-                    .initial_invite(call, stats, &m, call_id, uri, cseq_num, meta, out);
-            }
-            StartLine::Request { method, .. } => {
-                self.rules
-                    .request(call, stats, &m, call_id, method, meta, out);
-            }
+        let note = match m.start {
+            StartLine::Request { uri, .. } if initial => self
+                .rules
+                .initial_invite(call, stats, &m, call_id, uri, cseq_num, meta, out),
+            StartLine::Request { method, .. } => self
+                .rules
+                .request(call, stats, &m, call_id, method, meta, out),
             StartLine::Response { code, .. } => {
                 let cseq = (cseq_num, cseq_method);
                 self.rules
                     .response(call, stats, &m, call_id, code, cseq, meta, out);
+                None
             }
+        };
+        if let Some(n) = note {
+            self.notes.push((meta.seq, meta.ts, n));
         }
         rearm(call, call_id, limits, &mut self.timers);
         if self.stats.legs != legs_before {
@@ -273,6 +281,8 @@ struct InviteHeaders {
     redirect: String,
     session: Option<uuid::Uuid>,
     original_session: Option<uuid::Uuid>,
+    /// `Referred-By` was present (a transfer's new call).
+    referred: bool,
 }
 
 impl Rules {
@@ -302,6 +312,8 @@ impl Rules {
                 session_id = session_id.or_else(|| session_id_key(value));
             } else if is("replaces") {
                 h.original_session = replaces_call_id(value).map(session_uuid);
+            } else if is("referred-by") || is("b") {
+                h.referred = true;
             } else if let Some(rank) = self.cfg.correlate_headers.iter().position(|c| is(c))
                 && correlated.is_none_or(|(r, _)| rank < r)
                 && !value.is_empty()
@@ -337,12 +349,12 @@ impl Rules {
         cseq_num: u32,
         meta: &Msg,
         out: &mut Out,
-    ) {
+    ) -> Option<Note> {
         if let Some(i) = find_leg(&call.legs, meta.src, meta.dst, true) {
             let leg = &mut call.legs[i];
             if cseq_num <= leg.invite_cseq {
                 stats.retransmissions += 1;
-                return;
+                return None;
             }
             if leg.phase == Phase::Setup {
                 // The retry after a 401/407 challenge (or any new INVITE before a final answer)
@@ -354,11 +366,11 @@ impl Rules {
                 if let Some(sdp) = find_sdp(m.content_type, m.body) {
                     leg.sdp(true, sdp, |o| self.tags.hash_one(o));
                 }
-                return;
+                return None;
             }
             if leg.phase == Phase::Answered {
                 stats.retransmissions += 1;
-                return;
+                return None;
             }
             // Ended: a new attempt on the same hop is a new leg.
         }
@@ -389,6 +401,7 @@ impl Rules {
             direction,
             from_tag: from.tag().map_or(0, |t| self.tags.hash_one(t) | 1),
             answer_tag: 0,
+            late_fork_tag: 0,
             invite_cseq: cseq_num,
             start: meta.ts,
             progress: None,
@@ -410,12 +423,30 @@ impl Rules {
         if let Some(sdp) = find_sdp(m.content_type, m.body) {
             leg.sdp(true, sdp, |o| self.tags.hash_one(o));
         }
+        // What the correlation stage needs: incoming and outgoing INVITEs for the heuristic,
+        // and the new call of a blind transfer.
+        let inbound = direction.map(|d| d == Direction::Inbound);
+        let referred = h.referred && h.original_session.is_none();
+        let note = ((self.cfg.correlate_heuristic && inbound.is_some()) || referred).then(|| {
+            Note::Invite {
+                leg_id: leg.leg_id(call_id),
+                session: leg.session_id(call_id),
+                start: leg.start,
+                inbound,
+                caller: leg.text.get(Field::CallerNumber).into(),
+                dest: leg.text.get(Field::DestinationNumber).into(),
+                src_host: meta.src.ip(),
+                explicit_session: h.session.is_some(),
+                referred,
+            }
+        });
         call.legs.push(leg);
         stats.legs += 1;
         if self.cfg.attempt_records {
             let i = call.legs.len() - 1;
             self.record(out, meta.seq, call_id, &call.legs, i, RecordType::Attempt);
         }
+        note
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -428,10 +459,8 @@ impl Rules {
         method: Method<'_>,
         meta: &Msg,
         out: &mut Out,
-    ) {
-        let Some(i) = open_leg(call, stats, meta.src, meta.dst) else {
-            return;
-        };
+    ) -> Option<Note> {
+        let i = open_leg(call, stats, meta.src, meta.dst)?;
         let leg = &mut call.legs[i];
         leg.last_seen = meta.ts;
         let from_caller = leg.from_caller(meta.src);
@@ -451,18 +480,14 @@ impl Rules {
                     t.map_or(0, |t| self.tags.hash_one(t) | 1)
                 };
                 let (from_tag, to_tag) = (tag(m.from), tag(m.to));
-                // A BYE for another fork's dialog (the caller hanging up a late 2xx) does not
-                // end the answered one.
-                let dialog = [leg.from_tag, leg.answer_tag];
-                if leg.answer_tag != 0
-                    && leg.from_tag != 0
-                    && from_tag != 0
-                    && to_tag != 0
-                    && [from_tag, to_tag] != dialog
-                    && [to_tag, from_tag] != dialog
+                // A BYE for a late fork's dialog (the caller hanging up a second fork's 2xx)
+                // does not end the answered one.
+                if leg.late_fork_tag != 0
+                    && leg.late_fork_tag != leg.answer_tag
+                    && (from_tag == leg.late_fork_tag || to_tag == leg.late_fork_tag)
                 {
                     stats.forked += 1;
-                    return;
+                    return None;
                 }
                 let by_caller = if from_tag != 0 && leg.from_tag != 0 {
                     from_tag == leg.from_tag
@@ -490,8 +515,27 @@ impl Rules {
                 let hold = sdp.and_then(audio_on_hold);
                 leg.refreshed(hold, meta.ts);
             }
+            Method::Refer => {
+                // A blind transfer: the REFER's receiver will call the Refer-To user. (With
+                // Replaces in the Refer-To, the new INVITE carries Replaces and links itself.)
+                let refer_to = m
+                    .all_headers()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(b"refer-to") || n == b"r")
+                    .map(|(_, v)| NameAddr::parse(v).uri)?;
+                let lower = refer_to.to_ascii_lowercase();
+                if memchr::memmem::find(&lower, b"replaces=").is_some() {
+                    return None;
+                }
+                return Some(Note::Refer {
+                    session: leg.session_id(call_id),
+                    at: meta.ts,
+                    transferee: meta.dst.ip(),
+                    target: lossy(uri_user(refer_to)).into(),
+                });
+            }
             _ => {}
         }
+        None
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -542,6 +586,7 @@ impl Rules {
             let tag = tag.map_or(0, |t| self.tags.hash_one(t) | 1);
             if is_2xx && leg.answer_tag != 0 && tag != 0 && tag != leg.answer_tag {
                 stats.forked += 1;
+                leg.late_fork_tag = tag;
             } else {
                 stats.retransmissions += 1;
             }
@@ -712,10 +757,20 @@ impl Tracker {
         };
         let mut enc = crate::cdr::Encoder::new(self.rules.cfg.csv_safe);
         let mut out = Out::new();
-        let to_rows = |out: &mut Out, enc: &mut crate::cdr::Encoder| -> Vec<Row> {
-            out.drain(..)
+        let to_rows = |out: &mut Out,
+                       notes: &mut Vec<(u64, Timestamp, Note)>,
+                       enc: &mut crate::cdr::Encoder|
+         -> Vec<Row> {
+            let mut rows: Vec<Row> = out
+                .drain(..)
                 .map(|(seq, cdr)| Row::new(seq, &cdr, enc))
-                .collect()
+                .collect();
+            if !notes.is_empty() {
+                rows.extend(notes.drain(..).map(|(seq, t, n)| Row::note(seq, t, n)));
+                // The writer's merge needs each shard's rows in order.
+                rows.sort_by_key(Row::key);
+            }
+            rows
         };
         for batch in rx {
             for item in &batch.items {
@@ -724,7 +779,7 @@ impl Tracker {
                     Item::Tick { seq, now } => self.tick(*seq, *now, &mut out),
                 }
             }
-            let rows = to_rows(&mut out, &mut enc);
+            let rows = to_rows(&mut out, &mut self.notes, &mut enc);
             publish(&self.stats);
             if tx
                 .send(RowBatch {
@@ -739,7 +794,7 @@ impl Tracker {
         }
         self.finish(&mut out);
         publish(&self.stats);
-        let rows = to_rows(&mut out, &mut enc);
+        let rows = to_rows(&mut out, &mut self.notes, &mut enc);
         let _ = tx.send(RowBatch {
             shard,
             upto: u64::MAX,

@@ -973,3 +973,120 @@ fn leg_roles_from_local_net_and_from_forwarding() {
     let legs: Vec<_> = rows.iter().filter(|c| c.call_id == "c3").collect();
     assert_eq!(legs[0].session_id, legs[1].session_id);
 }
+
+/// The tracker's records and notes, through the correlation stage, as CSV lines by Call-ID.
+fn correlated(h: &mut Harness) -> Vec<(String, String, String)> {
+    h.t.finish(&mut h.out);
+    let mut enc = crate::cdr::Encoder::default();
+    let mut rows: Vec<Row> = h
+        .out
+        .drain(..)
+        .map(|(seq, c)| Row::new(seq, &c, &mut enc))
+        .collect();
+    rows.extend(h.t.notes.drain(..).map(|(s, t, n)| Row::note(s, t, n)));
+    rows.sort_by_key(Row::key);
+    let out = crate::correlate::Correlator::default().apply(rows);
+    out.iter()
+        .map(|r| {
+            let line = String::from_utf8(r.line.clone()).unwrap();
+            let f: Vec<&str> = line.split(',').collect();
+            (f[4].to_string(), f[1].to_string(), f[2].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_blind_transfer_links_the_new_call_to_the_referring_session() {
+    let mut h = Harness::new();
+    h.at(0, A, B, &invite(1, "b1", ""));
+    h.at(100, B, A, &resp(200, "1 INVITE", ""));
+    h.at(110, A, B, &req("ACK", 1, "ft", "tt", "", ""));
+    // B transfers A to 3003: REFER from B to A, then A calls 3003 with Referred-By.
+    h.at(
+        5000,
+        B,
+        A,
+        &req(
+            "REFER",
+            7,
+            "tt",
+            "ft",
+            "Refer-To: <sip:3003@c.example>\nReferred-By: <sip:2002@b.example>\n",
+            "",
+        ),
+    );
+    let new_call = invite(1, "b9", "Referred-By: <sip:2002@b.example>\n")
+        .replace("Call-ID: c1", "Call-ID: c2")
+        .replace("INVITE sip:2002@b.example", "INVITE sip:3003@c.example");
+    h.at(5200, A, P, &new_call);
+    h.at(6000, A, B, &req("BYE", 2, "ft", "tt", "", ""));
+    assert_eq!(h.t.notes.len(), 2);
+    let rows = correlated(&mut h);
+    let c1 = rows.iter().find(|r| r.0 == "c1").unwrap();
+    let c2 = rows.iter().find(|r| r.0 == "c2").unwrap();
+    assert_eq!(c1.2, "", "the original call has no original");
+    assert_eq!(c2.2, c1.1, "the new call points at the referring session");
+    assert_ne!(c2.1, c1.1, "it is a session of its own");
+}
+
+#[test]
+fn the_heuristic_joins_a_b2bua_outgoing_leg_to_the_incoming_one() {
+    let cfg = TrackerConfig {
+        local_nets: vec!["10.0.0.3/32".parse().unwrap()],
+        correlate_heuristic: true,
+        ..TrackerConfig::default()
+    };
+    let mut h = with_cfg(cfg);
+    h.at(0, A, P, &invite(1, "b1", ""));
+    // The B2BUA at P tries B twice with new Call-IDs; the first attempt is rejected.
+    h.at(
+        300,
+        P,
+        B,
+        &invite(1, "o1", "").replace("Call-ID: c1", "Call-ID: out-1"),
+    );
+    h.at(
+        400,
+        B,
+        P,
+        &resp(503, "1 INVITE", "").replace("Call-ID: c1", "Call-ID: out-1"),
+    );
+    h.at(
+        900,
+        P,
+        B,
+        &invite(1, "o2", "").replace("Call-ID: c1", "Call-ID: out-2"),
+    );
+    // An outgoing call 3 s later with the same numbers is another call.
+    h.at(
+        3900,
+        P,
+        B,
+        &invite(1, "o3", "").replace("Call-ID: c1", "Call-ID: out-3"),
+    );
+    let rows = correlated(&mut h);
+    let session = |id: &str| rows.iter().find(|r| r.0 == id).unwrap().1.clone();
+    assert_eq!(session("out-1"), session("c1"));
+    assert_eq!(session("out-2"), session("c1"));
+    assert_ne!(session("out-3"), session("c1"));
+    assert_eq!(session("out-3"), session_uuid(b"out-3").to_string());
+}
+
+#[test]
+fn a_bye_with_an_early_dialog_tag_still_ends_the_call() {
+    // As in the public capture sngrep_ipv6frag.pcap: the answer carries one To tag, the ACK and
+    // BYE another that was only seen in an early 183. No second 2xx: the BYE ends the call.
+    let mut h = Harness::new();
+    h.at(0, A, B, &invite(1, "b1", ""));
+    h.at(100, B, A, &resp_sdp(183, "1 INVITE", "t1", "", ANSWER_SDP));
+    h.at(200, B, A, &resp_sdp(183, "1 INVITE", "t2", "", ANSWER_SDP));
+    h.at(1000, B, A, &resp_sdp(200, "1 INVITE", "t2", "", ANSWER_SDP));
+    h.at(1010, A, B, &req("ACK", 1, "ft", "t1", "", ""));
+    h.at(3000, A, B, &req("BYE", 2, "ft", "t1", "", ""));
+    assert_eq!(h.t.stats.forked, 0);
+    let c = h.one();
+    assert_eq!(
+        (c.reason, ms(c.end)),
+        (Some(EndReason::NormalRelease), Some(3000))
+    );
+}

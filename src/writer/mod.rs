@@ -48,6 +48,8 @@ pub enum Compression {
 #[derive(Debug, Default)]
 pub struct WriterStats {
     pub rows: u64,
+    /// Legs the correlation stage linked.
+    pub correlated: crate::correlate::CorrelatorStats,
     pub by_reason: [u64; EndReason::ALL.len()],
     pub files: Vec<PathBuf>,
 }
@@ -123,6 +125,7 @@ pub fn run(
     };
     let mut stats = WriterStats::default();
     let mut merge = Merge::new(shards);
+    let mut correlate = crate::correlate::Correlator::default();
     let mut write = |rows: Vec<Row>, sink: &mut Sink| -> Result<()> {
         for r in rows {
             match sink {
@@ -142,7 +145,7 @@ pub fn run(
     loop {
         match rx.recv_timeout(POLL) {
             Ok(batch) => {
-                let rows = merge.push(batch);
+                let rows = correlate.apply(merge.push(batch));
                 write(rows, &mut sink)?;
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -156,7 +159,8 @@ pub fn run(
             }
         }
     }
-    write(merge.drain(), &mut sink)?;
+    write(correlate.apply(merge.drain()), &mut sink)?;
+    stats.correlated = correlate.stats;
     match sink {
         Sink::Stdout(mut o) => o.flush().context("cannot write to standard output")?,
         Sink::Dir(mut d) => {
