@@ -10,6 +10,7 @@
 mod cli;
 mod encaps;
 mod formats;
+mod formulas;
 mod fuzz_corpus;
 mod generated;
 mod golden;
