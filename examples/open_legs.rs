@@ -1,6 +1,7 @@
 //! Memory per open leg: feeds N initial INVITEs (distinct Call-IDs, realistic headers) to one
 //! tracker and reports the resident set size before and after.
-//! `cargo run --release --example open_legs -- 1000000`
+//! `cargo run --release --example open_legs -- 1000000 [--sdp]` (`--sdp`: each INVITE carries an
+//! SDP offer, as real ones do, and its leg keeps the offer until the answer)
 
 use sipcdr::capture::Transport;
 use sipcdr::capture::route::{Batch, Item};
@@ -23,6 +24,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    let sdp = std::env::args().any(|a| a == "--sdp");
     let mut t = Tracker::new(TrackerConfig::default());
     let mut out = Out::new();
     let before = rss_kib();
@@ -37,8 +39,22 @@ fn main() {
         let mut b = Batch::default();
         for i in chunk * 10_000..((chunk + 1) * 10_000).min(n) {
             seq += 1;
+            let body = if sdp {
+                format!(
+                    "v=0\r\no=pbx {i} 1 IN IP4 10.1.2.3\r\ns=-\r\nc=IN IP4 10.1.2.3\r\nt=0 0\r\nm=audio {} RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n",
+                    10_000 + (i % 50_000) * 2
+                )
+            } else {
+                String::new()
+            };
+            let ct = if sdp {
+                "Content-Type: application/sdp\r\n"
+            } else {
+                ""
+            };
             let msg = format!(
-                "INVITE sip:+4930{i:08}@carrier.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.2.3:5060;branch=z9hG4bK-{i}\r\nMax-Forwards: 70\r\nFrom: \"Caller {i}\" <sip:+4940{i:08}@pbx.example>;tag=f{i}\r\nTo: <sip:+4930{i:08}@carrier.example>\r\nCall-ID: {i:016x}-3c2a@10.1.2.3\r\nCSeq: 1 INVITE\r\nUser-Agent: PBX/1.0\r\nContent-Length: 0\r\n\r\n"
+                "INVITE sip:+4930{i:08}@carrier.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.2.3:5060;branch=z9hG4bK-{i}\r\nMax-Forwards: 70\r\nFrom: \"Caller {i}\" <sip:+4940{i:08}@pbx.example>;tag=f{i}\r\nTo: <sip:+4930{i:08}@carrier.example>\r\nCall-ID: {i:016x}-3c2a@10.1.2.3\r\nCSeq: 1 INVITE\r\nUser-Agent: PBX/1.0\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+                body.len()
             );
             b.push_msg(
                 seq,

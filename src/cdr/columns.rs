@@ -131,9 +131,13 @@ impl Encoder {
         l.plain(c.reason.map_or("", |r| r.as_str()).as_bytes());
         l.text(c.hangup_cause.unwrap_or("").as_bytes());
         l.plain(c.disposition.map_or("", |d| d.as_str()).as_bytes());
-        for f in &Field::ALL[Field::CallerMedia as usize..] {
-            l.text(c.text.get(*f).as_bytes());
+        for m in [c.caller_media, c.callee_media] {
+            match m {
+                Some(a) => push_addr(&mut l, &mut self.scratch, a),
+                None => l.plain(b""),
+            }
         }
+        l.text(c.text.get(Field::Codec).as_bytes());
         l.plain(if c.video { b"true" } else { b"false" });
         l.plain(c.srtp.map_or("", |s| s.as_str()).as_bytes());
         let line = l.finish();
@@ -212,6 +216,23 @@ fn push_hold_events(l: &mut Line, holds: &[(crate::time::Timestamp, crate::time:
     }
     v.push(b'}');
     l.text(&v);
+}
+
+/// `ip:port`, `[v6]:port`.
+fn push_addr(l: &mut Line, scratch: &mut String, a: std::net::SocketAddr) {
+    let mut part = Line(Vec::with_capacity(48), false);
+    if a.is_ipv6() {
+        part.0.push(b'[');
+    }
+    push_ip(&mut part, scratch, a.ip());
+    part.0.pop(); // the field's comma
+    if a.is_ipv6() {
+        part.0.push(b']');
+    }
+    part.0.push(b':');
+    part.0
+        .extend_from_slice(Digits::new(i64::from(a.port())).as_bytes());
+    l.plain(&part.0);
 }
 
 /// An IP address as text; IPv4 (nearly all traffic) without the formatting machinery.
@@ -304,8 +325,6 @@ mod tests {
                 "sip:2002@b",
                 "",
                 "",
-                "10.0.0.1:4000",
-                "",
                 "PCMA/8000",
             ]),
             start: Timestamp::from_micros(1_000_000),
@@ -318,6 +337,8 @@ mod tests {
             reason: Some(EndReason::NormalRelease),
             hangup_cause: Some("NORMAL_CLEARING"),
             disposition: Some(Disposition::Caller),
+            caller_media: Some("10.0.0.1:4000".parse().unwrap()),
+            callee_media: Some("[2001:db8::2]:5004".parse().unwrap()),
             video: false,
             srtp: None,
             original_session_id: None,
@@ -350,7 +371,7 @@ mod tests {
             c.call_id = texts[0].clone();
             c.text = crate::cdr::LegText::new([
                 &texts[1], &texts[2], &texts[3], &texts[4], &texts[5], &texts[6],
-                &texts[7], &texts[1], &texts[2], &texts[3], &texts[4], &texts[5], &texts[6],
+                &texts[7], &texts[1], &texts[2], &texts[3], &texts[4],
             ]);
             c.hangup_cause = None;
             let line = Encoder::default().encode(&c);
@@ -407,7 +428,7 @@ mod tests {
         assert_eq!(h.trim_end().split(',').count(), COLUMNS.len());
         let row = String::from_utf8(e.encode(&sample())).unwrap();
         assert!(row.starts_with("00000000-0000-0000-0000-000000000000,00000000-0000-0000-0000-000000000000,,stop,\"a,b\"\"c\",,,udp,10.0.0.1,5060,2001:db8::1,5080,\"Alice\nSmith\",1001,2002,,,,sip:1001@a,"), "{row}");
-        assert!(row.ends_with(",1970-01-01T00:00:01.000000Z,1970-01-01T00:00:01.500000Z,,1970-01-01T00:00:03.000000Z,1970-01-01T00:00:10.000999Z,9000,500,1500,7000,0,,200,normal-release,NORMAL_CLEARING,caller,10.0.0.1:4000,,PCMA/8000,false,\n"), "{row}");
+        assert!(row.ends_with(",1970-01-01T00:00:01.000000Z,1970-01-01T00:00:01.500000Z,,1970-01-01T00:00:03.000000Z,1970-01-01T00:00:10.000999Z,9000,500,1500,7000,0,,200,normal-release,NORMAL_CLEARING,caller,10.0.0.1:4000,[2001:db8::2]:5004,PCMA/8000,false,\n"), "{row}");
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(false)
             .from_reader(row.as_bytes());

@@ -151,13 +151,11 @@ pub enum Field {
     ToUri,
     UserAgent,
     CalleeUserAgent,
-    CallerMedia,
-    CalleeMedia,
     Codec,
 }
 
 impl Field {
-    pub const ALL: [Field; 13] = [
+    pub const ALL: [Field; 11] = [
         Field::CallerName,
         Field::CallerNumber,
         Field::DestinationNumber,
@@ -168,8 +166,6 @@ impl Field {
         Field::ToUri,
         Field::UserAgent,
         Field::CalleeUserAgent,
-        Field::CallerMedia,
-        Field::CalleeMedia,
         Field::Codec,
     ];
 
@@ -186,8 +182,6 @@ impl Field {
             Field::ToUri => "to_uri",
             Field::UserAgent => "user_agent",
             Field::CalleeUserAgent => "callee_user_agent",
-            Field::CallerMedia => "caller_media",
-            Field::CalleeMedia => "callee_media",
             Field::Codec => "codec",
         }
     }
@@ -207,7 +201,7 @@ impl LegText {
         let mut ends = [0u16; Field::ALL.len()];
         for (i, f) in fields.iter().enumerate() {
             buf.push_str(f.get(..cut(f)).unwrap_or_default());
-            // At most 13 fields of MAX_FIELD bytes: fits in u16.
+            // At most 11 fields of MAX_FIELD bytes: fits in u16.
             ends[i] = u16::try_from(buf.len()).unwrap_or(u16::MAX);
         }
         LegText {
@@ -267,6 +261,9 @@ pub struct Cdr {
     pub reason: Option<EndReason>,
     pub hangup_cause: Option<&'static str>,
     pub disposition: Option<Disposition>,
+    /// Audio addresses from the caller's and the callee's SDP.
+    pub caller_media: Option<SocketAddr>,
+    pub callee_media: Option<SocketAddr>,
     pub video: bool,
     pub srtp: Option<crate::sip::sdp::Srtp>,
 }

@@ -189,8 +189,20 @@ impl<'a> Message<'a> {
     /// breaks), in order. A second scan of the headers: for the headers read by name on initial INVITEs and
     /// answers only (identity, Session-ID, Replaces, Diversion, `--correlate-header`).
     pub fn all_headers(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        self.headers_starting(&[true; 256])
+    }
+
+    /// Like [`Message::all_headers`], but only the lines whose first byte, lower-cased, is marked
+    /// in `initials`; the others are skipped with one search for their line end.
+    pub fn headers_starting<'i>(
+        &self,
+        initials: &'i [bool; 256],
+    ) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'i
+    where
+        'a: 'i,
+    {
         let mut it = HeaderIter::new(self.headers, 0);
-        std::iter::from_fn(move || it.next_named())
+        std::iter::from_fn(move || it.next_named(initials))
     }
 }
 
@@ -313,11 +325,17 @@ impl<'a> HeaderIter<'a> {
         }
     }
 
-    /// The next header line with a colon, as (name, value), whatever the name.
-    fn next_named(&mut self) -> Option<(&'a [u8], &'a [u8])> {
+    /// The next header line with a colon whose first byte is marked in `initials`, as (name,
+    /// value).
+    fn next_named(&mut self, initials: &[bool; 256]) -> Option<(&'a [u8], &'a [u8])> {
         loop {
             let start = self.line_start()?;
             let buf = self.buf;
+            let first = buf.get(start).map_or(0, u8::to_ascii_lowercase);
+            if !initials[usize::from(first)] {
+                self.end_of_line(start)?;
+                continue;
+            }
             let colon = start + memchr(b':', &buf[start..]).unwrap_or(buf.len() - start);
             let end = self.end_of_line(start)?;
             if colon < end {

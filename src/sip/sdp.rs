@@ -139,7 +139,7 @@ impl<'a> Media<'a> {
         // (kind is audio and first, start of its section)
         let mut section: Option<(bool, usize)> = None;
         let mut offset = 0;
-        for raw in sdp.split(|&b| b == b'\n') {
+        for raw in lines(sdp) {
             let at = offset;
             offset += raw.len() + 1;
             let line = trim(raw);
@@ -202,9 +202,8 @@ impl<'a> Media<'a> {
         }
     }
 
-    /// `ip:port` of the audio stream (`[v6]:port`); `None` without one, or on hold by
-    /// `c=0.0.0.0`.
-    pub fn audio_addr(&self) -> Option<String> {
+    /// The audio stream's address; `None` without one, or on hold by `c=0.0.0.0`.
+    pub fn audio_socket(&self) -> Option<std::net::SocketAddr> {
         let s = self.audio?;
         let addr = if s.addr.is_empty() {
             self.session_addr
@@ -212,15 +211,48 @@ impl<'a> Media<'a> {
             s.addr
         };
         let ip: std::net::IpAddr = std::str::from_utf8(addr).ok()?.parse().ok()?;
+        (!ip.is_unspecified()).then_some(std::net::SocketAddr::new(ip, s.port))
+    }
+
+    /// `ip:port` of the audio stream (`[v6]:port`), written into `buf`; `None` without one, or on
+    /// hold by `c=0.0.0.0`. No allocation.
+    pub fn audio_addr<'b>(&self, buf: &'b mut [u8; 64]) -> Option<&'b str> {
+        let s = self.audio?;
+        let addr = if s.addr.is_empty() {
+            self.session_addr
+        } else {
+            s.addr
+        };
+        let text = std::str::from_utf8(addr).ok()?;
+        let ip: std::net::IpAddr = text.parse().ok()?;
         if ip.is_unspecified() {
             return None;
         }
-        Some(std::net::SocketAddr::new(ip, s.port).to_string())
+        let mut w = Writer { buf, len: 0 };
+        let v6 = ip.is_ipv6();
+        if v6 {
+            w.push(b"[");
+        }
+        w.push(addr);
+        w.push(if v6 { b"]:" } else { b":" });
+        let mut digits = [0u8; 5];
+        let mut n = s.port;
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        w.push(&digits[at..]);
+        w.done()
     }
 
-    /// The audio stream's codecs in preference order, as `name/rate` (from `a=rtpmap`, else the
-    /// static payload types of RFC 3551).
-    pub fn codecs(&self) -> impl Iterator<Item = String> + 'a {
+    /// The audio stream's codecs in preference order (from `a=rtpmap`, else the static payload
+    /// types of RFC 3551). No allocation.
+    pub fn codecs(&self) -> impl Iterator<Item = Codec<'a>> + 'a {
         let s = self.audio.unwrap_or_default();
         s.formats
             .split(|&b| b == b' ')
@@ -262,37 +294,125 @@ fn conn_addr(c: &[u8]) -> &[u8] {
         .unwrap_or_default()
 }
 
-/// `a=rtpmap:<pt> <name>/<rate>[/<channels>]` of the section, else the RFC 3551 static name.
-fn codec_name(attrs: &[u8], pt: &[u8]) -> Option<String> {
-    for line in attrs.split(|&b| b == b'\n') {
-        let Some(map) = trim(line).strip_prefix(b"a=rtpmap:") else {
-            continue;
-        };
-        let mut f = map.splitn(2, |&b| b == b' ');
-        if f.next() != Some(pt) {
-            continue;
+/// The lines of `sdp` split at LF (memchr: an SDP is parsed for every offer and answer).
+fn lines(sdp: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(sdp);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(b'\n', r) {
+            Some(i) => {
+                rest = r.get(i + 1..);
+                r.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
         }
-        let enc = trim(f.next()?);
-        // name/rate, without the channel count
-        let mut parts = enc.splitn(3, |&b| b == b'/');
-        let (name, rate) = (parts.next()?, parts.next()?);
-        return Some(format!(
-            "{}/{}",
-            String::from_utf8_lossy(name),
-            String::from_utf8_lossy(rate)
-        ));
+    })
+}
+
+/// A codec as `name/rate`, viewed in the SDP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Codec<'a> {
+    pub name: &'a [u8],
+    pub rate: &'a [u8],
+}
+
+impl Codec<'_> {
+    /// Hash of `name/rate`, case folded (names compare without case, RFC 4855): FNV-1a, as the
+    /// names are a few bytes and only compared within one offer/answer.
+    pub fn hash(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for part in [self.name, b"/", self.rate] {
+            for &b in part {
+                h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        h
     }
-    let name = match pt {
-        b"0" => "PCMU/8000",
-        b"3" => "GSM/8000",
-        b"4" => "G723/8000",
-        b"8" => "PCMA/8000",
-        b"9" => "G722/8000",
-        b"13" => "CN/8000",
-        b"18" => "G729/8000",
-        _ => return None,
+
+    /// `name/rate` written into `buf` (`None` if not UTF-8 or too long).
+    pub fn text<'b>(&self, buf: &'b mut [u8; 64]) -> Option<&'b str> {
+        let mut w = Writer { buf, len: 0 };
+        w.push(self.name);
+        w.push(b"/");
+        w.push(self.rate);
+        w.done()
+    }
+}
+
+/// Bytes appended to a fixed buffer; `done` fails if they did not fit or are not UTF-8.
+struct Writer<'b> {
+    buf: &'b mut [u8; 64],
+    len: usize,
+}
+
+impl<'b> Writer<'b> {
+    fn push(&mut self, b: &[u8]) {
+        let end = self.len + b.len();
+        if let Some(dst) = self.buf.get_mut(self.len..end) {
+            dst.copy_from_slice(b);
+            self.len = end;
+        } else {
+            self.len = usize::MAX / 2; // overflowed
+        }
+    }
+
+    fn done(self) -> Option<&'b str> {
+        std::str::from_utf8(self.buf.get(..self.len)?).ok()
+    }
+}
+
+/// The `o=` line's `<sess-id> <sess-version>` (empty without one), found without parsing the rest:
+/// an SDP sent again unchanged keeps it.
+pub fn origin(sdp: &[u8]) -> &[u8] {
+    for line in lines(sdp).take(4) {
+        if let Some(o) = trim(line).strip_prefix(b"o=") {
+            let mut f = o.split(|&b| b == b' ').skip(1);
+            let (id, ver) = (f.next().unwrap_or_default(), f.next().unwrap_or_default());
+            let start = id.as_ptr() as usize - o.as_ptr() as usize;
+            let end = ver.as_ptr() as usize - o.as_ptr() as usize + ver.len();
+            return o.get(start..end).unwrap_or_default();
+        }
+    }
+    &[]
+}
+
+/// The RFC 3551 name of a static payload type, else `a=rtpmap:<pt> <name>/<rate>[/<channels>]`
+/// of the section.
+fn codec_name<'a>(attrs: &'a [u8], pt: &'a [u8]) -> Option<Codec<'a>> {
+    // The static payload types (RFC 3551) need no search: an rtpmap for them must agree.
+    let name: &'static [u8] = match pt {
+        b"0" => b"PCMU",
+        b"3" => b"GSM",
+        b"4" => b"G723",
+        b"8" => b"PCMA",
+        b"9" => b"G722",
+        b"13" => b"CN",
+        b"18" => b"G729",
+        _ => {
+            for line in lines(attrs) {
+                let Some(map) = trim(line).strip_prefix(b"a=rtpmap:") else {
+                    continue;
+                };
+                let mut f = map.splitn(2, |&b| b == b' ');
+                if f.next() != Some(pt) {
+                    continue;
+                }
+                let enc = trim(f.next()?);
+                // name/rate, without the channel count
+                let mut parts = enc.splitn(3, |&b| b == b'/');
+                let (name, rate) = (parts.next()?, parts.next()?);
+                return Some(Codec { name, rate });
+            }
+            return None;
+        }
     };
-    Some(name.to_owned())
+    Some(Codec {
+        name,
+        rate: b"8000",
+    })
 }
 
 #[cfg(test)]
@@ -358,35 +478,47 @@ mod tests {
         assert_eq!(find_sdp(None, b"v=0"), None);
     }
 
+    fn names(m: &Media<'_>) -> Vec<String> {
+        m.codecs()
+            .map(|c| c.text(&mut [0; 64]).unwrap().to_string())
+            .collect()
+    }
+
     const ANSWER: &[u8] = b"v=0\r\no=bob 42 7 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 30000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\nm=video 0 RTP/AVP 96\r\n";
 
     #[test]
     fn media_address_codecs_and_origin() {
         let m = Media::parse(ANSWER);
         assert_eq!(m.origin, b"42 7");
-        assert_eq!(m.audio_addr().as_deref(), Some("10.0.0.2:30000"));
-        assert_eq!(
-            m.codecs().collect::<Vec<_>>(),
-            ["PCMA/8000", "telephone-event/8000"]
-        );
+        assert_eq!(origin(ANSWER), b"42 7");
+        assert_eq!(m.audio_addr(&mut [0; 64]), Some("10.0.0.2:30000"));
+        assert_eq!(names(&m), ["PCMA/8000", "telephone-event/8000"]);
+        let c = m.codecs().next().unwrap();
+        let upper = Codec {
+            name: b"pcma",
+            rate: b"8000",
+        };
+        assert_eq!(c.hash(), upper.hash(), "names compare without case");
         assert!(!m.video, "a video stream with port 0 is declined");
         assert_eq!(m.srtp(), None);
         let offer_sdp = with("m=audio 4000 RTP/AVP 0 8 18\r\nm=video 4002 RTP/AVP 96\r\n");
         let offer = Media::parse(&offer_sdp);
         assert!(offer.video);
-        let names = offer.codecs().collect::<Vec<_>>().join("\n");
-        assert_eq!(names, "PCMU/8000\nPCMA/8000\nG729/8000");
+        assert_eq!(names(&offer), ["PCMU/8000", "PCMA/8000", "G729/8000"]);
     }
 
     #[test]
     fn media_level_address_ipv6_and_hold() {
         let m_sdp = with("m=audio 4000 RTP/AVP 0\r\nc=IN IP6 2001:db8::5\r\n");
         let m = Media::parse(&m_sdp);
-        assert_eq!(m.audio_addr().as_deref(), Some("[2001:db8::5]:4000"));
+        assert_eq!(m.audio_addr(&mut [0; 64]), Some("[2001:db8::5]:4000"));
         let m_sdp = with("m=audio 4000 RTP/AVP 0\r\nc=IN IP4 0.0.0.0\r\n");
         let m = Media::parse(&m_sdp);
-        assert_eq!(m.audio_addr(), None);
-        assert_eq!(Media::parse(b"junk\r\nm=audio x").audio_addr(), None);
+        assert_eq!(m.audio_addr(&mut [0; 64]), None);
+        assert_eq!(
+            Media::parse(b"junk\r\nm=audio x").audio_addr(&mut [0; 64]),
+            None
+        );
     }
 
     #[test]
@@ -400,6 +532,6 @@ mod tests {
         );
         let dtls = Media::parse(&dtls_sdp);
         assert_eq!(dtls.srtp(), Some(Srtp::Dtls));
-        assert_eq!(dtls.codecs().collect::<Vec<_>>(), ["opus/48000"]);
+        assert_eq!(names(&dtls), ["opus/48000"]);
     }
 }

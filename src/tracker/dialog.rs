@@ -118,6 +118,9 @@ pub struct MediaState {
     origin: [u64; 2],
     pub video: bool,
     pub srtp: Option<Srtp>,
+    /// Audio addresses of the caller's and the callee's latest SDP.
+    pub caller: Option<Endpoint>,
+    pub callee: Option<Endpoint>,
     /// Ended hold periods.
     pub holds: Vec<(Timestamp, Timestamp)>,
 }
@@ -130,12 +133,6 @@ struct Offer {
     codecs: [u32; 8],
     len: u8,
     video: bool,
-}
-
-/// Hash of a codec name, case folded.
-fn codec_hash(name: &str) -> u32 {
-    let lower = name.to_ascii_lowercase();
-    xxhash_rust::xxh3::xxh3_64(lower.as_bytes()) as u32
 }
 
 #[derive(Debug)]
@@ -364,22 +361,23 @@ impl Leg {
     /// An SDP body sent by the caller's side (`from_caller`) or the callee's: updates that side's
     /// media address; an answer to the other side's offer sets the codec, video and SRTP.
     pub fn sdp(&mut self, from_caller: bool, sdp: &[u8], origin_hash: impl Fn(&[u8]) -> u64) {
-        let m = Media::parse(sdp);
-        if let Some(addr) = m.audio_addr() {
-            let f = if from_caller {
-                Field::CallerMedia
-            } else {
-                Field::CalleeMedia
-            };
-            self.text.set(f, &addr);
-        }
         let st = self.media.get_or_insert_with(Box::default);
         let side = usize::from(from_caller);
-        let origin = origin_hash(m.origin) | 1;
+        let origin = origin_hash(crate::sip::sdp::origin(sdp)) | 1;
         if st.origin[side] == origin {
-            return; // the same SDP again: neither offer nor answer
+            return; // the same SDP again (a session may not change without a new version)
         }
         st.origin[side] = origin;
+        let m = Media::parse(sdp);
+        if let Some(addr) = m.audio_socket() {
+            let slot = if from_caller {
+                &mut st.caller
+            } else {
+                &mut st.callee
+            };
+            *slot = Some(addr.into());
+        }
+        let mut buf = [0u8; 64];
         match st.offer.take() {
             Some(offer) if offer.by_caller != from_caller => {
                 st.video = offer.video && m.video;
@@ -389,8 +387,9 @@ impl Leg {
                     .get(..usize::from(offer.len))
                     .unwrap_or_default();
                 // The answer's first codec that the offer also had.
-                if let Some(c) = m.codecs().find(|c| offered.contains(&codec_hash(c))) {
-                    self.text.set(Field::Codec, &c);
+                let chosen = m.codecs().find(|c| offered.contains(&(c.hash() as u32)));
+                if let Some(text) = chosen.and_then(|c| c.text(&mut buf)) {
+                    self.text.set(Field::Codec, text);
                 }
             }
             _ => {
@@ -400,7 +399,7 @@ impl Leg {
                     ..Offer::default()
                 };
                 for (slot, c) in offer.codecs.iter_mut().zip(m.codecs()) {
-                    *slot = codec_hash(&c);
+                    *slot = c.hash() as u32;
                     offer.len += 1;
                 }
                 st.offer = Some(offer);
@@ -467,6 +466,8 @@ impl Leg {
             reason: e.map(|e| e.reason),
             hangup_cause: e.and_then(|e| e.cause),
             disposition: e.and_then(|e| e.disposition),
+            caller_media: media.and_then(|m| m.caller).map(Endpoint::addr),
+            callee_media: media.and_then(|m| m.callee).map(Endpoint::addr),
             video: media.is_some_and(|m| m.video),
             srtp: media.and_then(|m| m.srtp),
             call_id,

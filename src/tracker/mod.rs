@@ -22,7 +22,8 @@ use crate::sip::{Framing, Message, Method, StartLine};
 use crate::time::Timestamp;
 use crossbeam_channel::{Receiver, Sender};
 use dialog::Ending;
-use std::collections::{BTreeSet, HashMap};
+use hashbrown::HashTable;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -103,6 +104,8 @@ pub struct RowBatch {
 }
 
 struct Call {
+    /// The Call-ID: the key of the calls table.
+    id: Box<[u8]>,
     legs: Vec<Leg>,
     /// The deadline this call has in the timer set, if any.
     armed: Option<Timestamp>,
@@ -125,8 +128,12 @@ impl Call {
 
 pub struct Tracker {
     rules: Rules,
-    calls: HashMap<Box<[u8]>, Call, ahash::RandomState>,
-    timers: BTreeSet<(Timestamp, Box<[u8]>)>,
+    /// Calls by the keyed hash of their Call-ID.
+    calls: HashTable<Call>,
+    hasher: ahash::RandomState,
+    /// Deadlines: (time, hash of the Call-ID). Sixteen bytes and no allocation per call; the
+    /// call is the one with that hash whose `armed` is that time.
+    timers: BTreeSet<(Timestamp, u64)>,
     /// Notes for the correlation stage, with their packets' sequence numbers.
     pub notes: Vec<(u64, Timestamp, Note)>,
     pub stats: TrackerStats,
@@ -136,7 +143,22 @@ pub struct Tracker {
 struct Rules {
     cfg: TrackerConfig,
     tags: ahash::RandomState,
+    /// First letters (lower case) of the headers read by name on initial INVITEs.
+    initials: [bool; 256],
 }
+
+/// Headers read by name on initial INVITEs, besides `--correlate-header`.
+const INVITE_HEADERS: [&str; 9] = [
+    "p-asserted-identity",
+    "remote-party-id",
+    "privacy",
+    "diversion",
+    "history-info",
+    "session-id",
+    "replaces",
+    "referred-by",
+    "b",
+];
 
 /// Where records go: (sequence number of the event that made them, record).
 pub type Out = Vec<(u64, Cdr)>;
@@ -145,10 +167,12 @@ impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Tracker {
         Tracker {
             rules: Rules {
+                initials: initials(&cfg.correlate_headers),
                 cfg,
                 tags: ahash::RandomState::new(),
             },
-            calls: HashMap::default(),
+            calls: HashTable::new(),
+            hasher: ahash::RandomState::new(),
             timers: BTreeSet::new(),
             notes: Vec::new(),
             stats: TrackerStats::default(),
@@ -158,7 +182,7 @@ impl Tracker {
     /// Legs not yet ended.
     pub fn open_legs(&self) -> usize {
         self.calls
-            .values()
+            .iter()
             .flat_map(|c| &c.legs)
             .filter(|l| l.phase != Phase::Ended)
             .count()
@@ -180,13 +204,21 @@ impl Tracker {
         let initial = m.method() == Some(Method::Invite)
             && m.to.map(NameAddr::parse).and_then(|n| n.tag()).is_none();
         // One lookup per message; only an initial INVITE creates a call.
-        let call = match self.calls.get_mut(call_id) {
-            Some(c) => c,
-            None if initial => self.calls.entry(call_id.into()).or_insert(Call {
-                legs: Vec::with_capacity(1),
-                armed: None,
-            }),
-            None => {
+        let hash = self.hasher.hash_one(call_id);
+        let hasher = &self.hasher;
+        let call = match self
+            .calls
+            .entry(hash, |c| &*c.id == call_id, |c| hasher.hash_one(&*c.id))
+        {
+            hashbrown::hash_table::Entry::Occupied(e) => e.into_mut(),
+            hashbrown::hash_table::Entry::Vacant(e) if initial => e
+                .insert(Call {
+                    id: call_id.into(),
+                    legs: Vec::with_capacity(1),
+                    armed: None,
+                })
+                .into_mut(),
+            hashbrown::hash_table::Entry::Vacant(_) => {
                 self.stats.without_invite += 1;
                 return;
             }
@@ -195,8 +227,7 @@ impl Tracker {
         let stats = &mut self.stats;
         let limits = self.rules.cfg.limits;
         // Timers of this call that have passed fire before the message is applied.
-        self.rules
-            .expire_call(call, call_id, meta.ts, meta.seq, stats, out);
+        self.rules.expire_call(call, meta.ts, meta.seq, stats, out);
         let note = match m.start {
             StartLine::Request { uri, .. } if initial => self
                 .rules
@@ -214,7 +245,7 @@ impl Tracker {
         if let Some(n) = note {
             self.notes.push((meta.seq, meta.ts, n));
         }
-        rearm(call, call_id, limits, &mut self.timers);
+        rearm(call, hash, limits, &mut self.timers);
         if self.stats.legs != legs_before {
             self.enforce_cap(meta.seq, out);
         }
@@ -242,13 +273,13 @@ impl Tracker {
         let mut victims: Vec<(bool, Timestamp, Box<[u8]>, usize)> = self
             .calls
             .iter()
-            .flat_map(|(id, c)| {
+            .flat_map(|c| {
                 c.legs
                     .iter()
                     .enumerate()
                     .filter_map(|(i, l)| match l.phase {
                         Phase::Ended => None,
-                        p => Some((p != Phase::Setup, l.start, id.clone(), i)),
+                        p => Some((p != Phase::Setup, l.start, c.id.clone(), i)),
                     })
             })
             .collect();
@@ -259,7 +290,8 @@ impl Tracker {
         victims.sort_unstable();
         let limits = self.rules.cfg.limits;
         for (_, _, id, i) in victims {
-            let Some(call) = self.calls.get_mut(&id) else {
+            let hash = self.hasher.hash_one(&*id);
+            let Some(call) = self.calls.find_mut(hash, |c| c.id == id) else {
                 continue;
             };
             if let Some(leg) = call.legs.get_mut(i) {
@@ -268,7 +300,7 @@ impl Tracker {
                 self.rules
                     .emit(out, &mut self.stats, seq, &id, &call.legs, i, &e);
             }
-            rearm(call, &id, limits, &mut self.timers);
+            rearm(call, hash, limits, &mut self.timers);
         }
     }
 }
@@ -293,7 +325,7 @@ impl Rules {
         let mut history: Vec<u8> = Vec::new();
         let mut session_id = None;
         let mut correlated: Option<(usize, &[u8])> = None;
-        for (name, value) in m.all_headers() {
+        for (name, value) in m.headers_starting(&self.initials) {
             let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
             if is("p-asserted-identity") {
                 pai.get_or_insert(value);
@@ -387,8 +419,6 @@ impl Rules {
             &lossy(from.uri),
             &lossy(to.uri),
             &m.user_agent.map(fold_ws).unwrap_or_default(),
-            "",
-            "",
             "",
             "",
         ]);
@@ -628,18 +658,18 @@ impl Rules {
     fn expire_call(
         &self,
         call: &mut Call,
-        call_id: &[u8],
         now: Timestamp,
         seq: u64,
         stats: &mut TrackerStats,
         out: &mut Out,
     ) {
-        for i in 0..call.legs.len() {
-            let Some(leg) = call.legs.get_mut(i) else {
+        let Call { id, legs, .. } = call;
+        for i in 0..legs.len() {
+            let Some(leg) = legs.get_mut(i) else {
                 break;
             };
             if let Some(e) = leg.expire(now, self.cfg.limits) {
-                self.emit(out, stats, seq, call_id, &call.legs, i, &e);
+                self.emit(out, stats, seq, id, legs, i, &e);
             }
         }
     }
@@ -695,35 +725,32 @@ impl Tracker {
     /// Capture time reached `now`: fire every timer that has passed.
     pub fn tick(&mut self, seq: u64, now: Timestamp, out: &mut Out) {
         let limits = self.rules.cfg.limits;
-        while let Some((t, _)) = self.timers.first() {
-            if *t >= now {
+        while let Some(&(t, hash)) = self.timers.first() {
+            if t >= now {
                 break;
             }
-            let Some((t, id)) = self.timers.pop_first() else {
-                break;
-            };
-            let Some(call) = self.calls.get_mut(&id) else {
-                continue;
-            };
-            if call.armed != Some(t) {
-                continue; // superseded by a later deadline
+            self.timers.pop_first();
+            // The calls this deadline was armed for (one, unless two Call-IDs share a 64-bit
+            // hash and a deadline); none if a later deadline superseded it.
+            while let Ok(entry) = self.calls.find_entry(hash, |c| c.armed == Some(t)) {
+                if entry.get().legs.iter().all(|l| l.phase == Phase::Ended) {
+                    entry.remove();
+                    continue;
+                }
+                let call = entry.into_mut();
+                call.armed = None;
+                self.rules.expire_call(call, now, seq, &mut self.stats, out);
+                rearm(call, hash, limits, &mut self.timers);
             }
-            call.armed = None;
-            if call.legs.iter().all(|l| l.phase == Phase::Ended) {
-                self.calls.remove(&id);
-                continue;
-            }
-            self.rules
-                .expire_call(call, &id, now, seq, &mut self.stats, out);
-            rearm(call, &id, limits, &mut self.timers);
         }
     }
 
     /// End of input: every leg still open gets its record.
     pub fn finish(&mut self, out: &mut Out) {
-        for (id, call) in self.calls.iter_mut() {
-            for i in 0..call.legs.len() {
-                let Some(leg) = call.legs.get_mut(i) else {
+        for call in self.calls.iter_mut() {
+            let Call { id, legs, .. } = call;
+            for i in 0..legs.len() {
+                let Some(leg) = legs.get_mut(i) else {
                     break;
                 };
                 if leg.phase == Phase::Ended {
@@ -731,7 +758,7 @@ impl Tracker {
                 }
                 let e = leg.end_of_input();
                 self.rules
-                    .emit(out, &mut self.stats, u64::MAX, id, &call.legs, i, &e);
+                    .emit(out, &mut self.stats, u64::MAX, id, legs, i, &e);
             }
         }
         self.calls.clear();
@@ -805,19 +832,29 @@ impl Tracker {
 }
 
 /// Puts the call's next deadline in the timer set, unless it is there already.
-fn rearm(
-    call: &mut Call,
-    call_id: &[u8],
-    limits: Limits,
-    timers: &mut BTreeSet<(Timestamp, Box<[u8]>)>,
-) {
+fn rearm(call: &mut Call, hash: u64, limits: Limits, timers: &mut BTreeSet<(Timestamp, u64)>) {
     let next = call.next_deadline(limits);
     if next != call.armed {
         call.armed = next;
         if let Some(t) = next {
-            timers.insert((t, call_id.into()));
+            timers.insert((t, hash));
         }
     }
+}
+
+/// Marks the first letters of [`INVITE_HEADERS`] and of the correlation headers.
+fn initials(extra: &[String]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let names = INVITE_HEADERS
+        .iter()
+        .copied()
+        .chain(extra.iter().map(String::as_str));
+    for n in names {
+        if let Some(&b) = n.as_bytes().first() {
+            set[usize::from(b.to_ascii_lowercase())] = true;
+        }
+    }
+    set
 }
 
 /// The role of leg `i` among the legs of its Call-ID. A host that received leg A and then sent

@@ -873,11 +873,15 @@ fn media_codec_video_and_srtp_from_offer_and_answer() {
     let c = h.one();
     assert_eq!(
         (
-            c.text.get(Field::CallerMedia),
-            c.text.get(Field::CalleeMedia),
+            c.caller_media.map(|a| a.to_string()),
+            c.callee_media.map(|a| a.to_string()),
             c.text.get(Field::Codec),
         ),
-        ("10.0.0.1:4000", "10.0.0.2:5000", "PCMA/8000")
+        (
+            Some("10.0.0.1:4000".into()),
+            Some("10.0.0.2:5000".into()),
+            "PCMA/8000"
+        )
     );
     assert_eq!(
         (c.video, c.srtp),
@@ -906,7 +910,7 @@ fn delayed_offer_the_answer_in_the_ack() {
     h.at(2000, A, B, &req("BYE", 2, "ft", "tt", "", ""));
     let c = h.one();
     assert_eq!(c.text.get(Field::Codec), "PCMA/8000");
-    assert_eq!(c.text.get(Field::CallerMedia), "10.0.0.1:4000");
+    assert_eq!(c.caller_media, Some("10.0.0.1:4000".parse().unwrap()));
 }
 
 #[test]
