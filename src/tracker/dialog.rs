@@ -115,14 +115,14 @@ pub struct MediaState {
     offer: Option<Offer>,
     /// Hash of the last SDP origin (`o=` id and version) of the callee and of the caller: an SDP
     /// sent again unchanged (183 then 200) is not a new offer.
-    origin: [u64; 2],
+    origin: [u32; 2],
     pub video: bool,
     pub srtp: Option<Srtp>,
     /// Audio addresses of the caller's and the callee's latest SDP.
     pub caller: Option<Endpoint>,
     pub callee: Option<Endpoint>,
-    /// Ended hold periods.
-    pub holds: Vec<(Timestamp, Timestamp)>,
+    /// Ended hold periods (boxed: most calls are never held).
+    pub holds: Option<Box<Vec<(Timestamp, Timestamp)>>>,
 }
 
 /// An SDP offer as the answer needs it: who made it, hashes of its first codecs' names (so no
@@ -130,7 +130,7 @@ pub struct MediaState {
 #[derive(Debug, Default)]
 struct Offer {
     by_caller: bool,
-    codecs: [u32; 8],
+    codecs: [u32; 6],
     len: u8,
     video: bool,
 }
@@ -143,13 +143,13 @@ pub struct Leg {
     pub transport: Transport,
     pub direction: Option<Direction>,
     /// Hash of the caller's From tag (0 when absent): tells which side sent a BYE.
-    pub from_tag: u64,
+    pub from_tag: u32,
     /// Hash of the To tag of the 2xx that answered (0 before, or without one): a 2xx or a BYE
     /// of another fork's dialog is told apart by it.
-    pub answer_tag: u64,
+    pub answer_tag: u32,
     /// Hash of the To tag of a 2xx from another fork after the answer (0: none): only a BYE of
     /// that dialog is the caller hanging up the late fork.
-    pub late_fork_tag: u64,
+    pub late_fork_tag: u32,
     /// CSeq number of the latest initial INVITE (it changes after a 401/407 challenge).
     pub invite_cseq: u32,
     pub start: Timestamp,
@@ -279,10 +279,8 @@ impl Leg {
     /// Marks the leg ended; closes an open hold at the end time.
     pub fn end(&mut self, e: Ending) -> Ending {
         if let (Some(h), Some(at)) = (self.hold_since.take(), e.at) {
-            self.media
-                .get_or_insert_with(Box::default)
-                .holds
-                .push((h, at.max(h)));
+            let holds = &mut self.media.get_or_insert_with(Box::default).holds;
+            holds.get_or_insert_with(Box::default).push((h, at.max(h)));
         }
         self.phase = Phase::Ended;
         self.ended_at = e.at.or(Some(self.start));
@@ -342,10 +340,8 @@ impl Leg {
         match (on_hold, self.hold_since) {
             (Some(true), None) => self.hold_since = Some(ts),
             (Some(false), Some(h)) => {
-                self.media
-                    .get_or_insert_with(Box::default)
-                    .holds
-                    .push((h, ts.max(h)));
+                let holds = &mut self.media.get_or_insert_with(Box::default).holds;
+                holds.get_or_insert_with(Box::default).push((h, ts.max(h)));
                 self.hold_since = None;
             }
             _ => {}
@@ -363,7 +359,7 @@ impl Leg {
     pub fn sdp(&mut self, from_caller: bool, sdp: &[u8], origin_hash: impl Fn(&[u8]) -> u64) {
         let st = self.media.get_or_insert_with(Box::default);
         let side = usize::from(from_caller);
-        let origin = origin_hash(crate::sip::sdp::origin(sdp)) | 1;
+        let origin = (origin_hash(crate::sip::sdp::origin(sdp)) as u32) | 1;
         if st.origin[side] == origin {
             return; // the same SDP again (a session may not change without a new version)
         }
@@ -461,7 +457,9 @@ impl Leg {
             progress_media: self.progress_media,
             answer: self.answer,
             end: e.and_then(|e| e.at),
-            holds: media.map(|m| m.holds.clone()).unwrap_or_default(),
+            holds: media
+                .and_then(|m| m.holds.as_deref().cloned())
+                .unwrap_or_default(),
             sip_code: self.final_code,
             reason: e.map(|e| e.reason),
             hangup_cause: e.and_then(|e| e.cause),
