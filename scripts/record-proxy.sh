@@ -37,14 +37,16 @@ PROXY=127.0.0.2:5060
 # --------------------------------------------------------------------------
 # Captures
 #   name | kamailio -A defines (space separated; "-" = no proxy) | processes
-# A process is "role:scenario:port:calls:delay_ms:extra sipp args", separated
-# by ";". role uas starts first (and must open its port); role uac is started
-# delay_ms after the previous process, sends to the proxy (or, without one,
-# to the first UAS) and gets -cid_str "<n>-udp-<scenario>@sipcdr.test".
+# A process is "role:scenario:port[/ip]:calls:delay_ms:extra sipp args",
+# separated by ";" (ip defaults to 127.0.0.1). role uas starts first (and must
+# open its port); role uac is started delay_ms after the previous process,
+# sends to the proxy (or, without one, to the first UAS) and gets -cid_str
+# "<n>-udp-<scenario>@sipcdr.test" unless its extra args set -cid_str.
 # --------------------------------------------------------------------------
 PROXY_CAPTURES=(
     "proxy_hop|UAS_A=\"127.0.0.1:5401\"|uas:proxy:5401:1:0:;uac:proxy_hop:5400:1:0:"
     "fork|UAS_A=\"127.0.0.1:5411\" UAS_B=\"127.0.0.1:5412\"|uas:proxy:5411:1:0:;uas:fork_ring:5412:1:0:;uac:fork:5410:1:0:"
+    "fork_two_hosts|UAS_A=\"127.0.0.1:5441\" UAS_B=\"127.0.0.3:5442\"|uas:proxy:5441:1:0:;uas:fork_ring:5442/127.0.0.3:1:0:;uac:fork:5440:1:0:-cid_str %u-udp-fork-two-hosts@sipcdr.test"
     "b2bua_session_id|UAS_A=\"127.0.0.1:5421\" WITH_TOPOH|uas:proxy:5421:2:0:;uac:b2bua_session_id:5420:1:0:-key session_uuid 8bd7a0e5c3f94b2f9a6e1d0c4b3a2f19;uac:b2bua_x_cid:5422:1:500:"
     "transfer|-|uas:transfer:5431:2:0:;uac:transfer:5430:1:0:;uac:transfer_replaces:5432:1:1500:-key replaces_call_id 1-udp-transfer@sipcdr.test"
 )
@@ -59,6 +61,9 @@ declare -A PROXY_EXPECTED=(
     [fork]="1-udp-fork@sipcdr.test 5410-P: INVITE 100 180 180 200 ACK BYE 200
 1-udp-fork@sipcdr.test P-5411: INVITE 100 180 200 ACK BYE 200
 1-udp-fork@sipcdr.test P-5412: INVITE 100 180 CANCEL 200 487 ACK"
+    [fork_two_hosts]="1-udp-fork-two-hosts@sipcdr.test 5440-P: INVITE 100 180 180 200 ACK BYE 200
+1-udp-fork-two-hosts@sipcdr.test P-5441: INVITE 100 180 200 ACK BYE 200
+1-udp-fork-two-hosts@sipcdr.test P-5442: INVITE 100 180 CANCEL 200 487 ACK"
     [b2bua_session_id]="1-udp-b2bua-session-id@sipcdr.test 5420-P: INVITE 100 180 200 ACK BYE 200
 MASKED-1 P-5421: INVITE 100 180 200 ACK BYE 200
 1-udp-b2bua-x-cid@sipcdr.test 5422-P: INVITE 100 180 200 ACK BYE 200
@@ -70,6 +75,7 @@ MASKED-2 P-5421: INVITE 100 180 200 ACK BYE 200"
 declare -A PROXY_PARTIES=(
     [proxy_hop]="UAC 127.0.0.1:5400 -> Kamailio 127.0.0.2:5060 -> UAS 127.0.0.1:5401"
     [fork]="UAC 127.0.0.1:5410 -> Kamailio 127.0.0.2:5060 -> UAS A 127.0.0.1:5411 and UAS B 127.0.0.1:5412 (parallel fork)"
+    [fork_two_hosts]="as udp_fork, but branch B on another host: UAC 127.0.0.1:5440 -> Kamailio 127.0.0.2:5060 -> UAS A 127.0.0.1:5441 and UAS B 127.0.0.3:5442"
     [b2bua_session_id]="UAC 127.0.0.1:5420 (call 1) and UAC 127.0.0.1:5422 (call 2) -> Kamailio (topoh, mask_callid=1) 127.0.0.2:5060 -> UAS 127.0.0.1:5421"
     [transfer]="Alice (UAC) 127.0.0.1:5430 -> Bob (UAS) 127.0.0.1:5431 <- Carol (UAC) 127.0.0.1:5432"
 )
@@ -77,6 +83,7 @@ declare -A PROXY_PARTIES=(
 declare -A PROXY_LADDER_TEXT=(
     [proxy_hop]="INVITE(SDP) -> proxy / 100 (proxy) / INVITE (Record-Route) -> UAS / 100 / 180 / 180 / ~1 s, 200(SDP: PCMA) / 200 / ACK / ACK (route set), ~1 s, BYE / BYE / 200 / 200 (caller hangs up)"
     [fork]="INVITE -> proxy / 100, proxy forks: INVITE -> A, INVITE -> B, both 100 and 180 (To tags uas-1, uas-b-1; both 180s reach the caller), ~1 s, A: 200 -> proxy, proxy: CANCEL -> B, 200 to the caller, B: 200 (CANCEL) / 487 / ACK (hop by hop), caller ACK -> proxy -> A, ~1 s, BYE caller -> proxy -> A / 200 / 200"
+    [fork_two_hosts]="as udp_fork (branch B's To tag uas-b-1, its 180 and 487 from 127.0.0.3)"
     [b2bua_session_id]="two calls 0.5 s apart; each: INVITE -> proxy (call 1 with Session-ID: 8bd7a0e5c3f94b2f9a6e1d0c4b3a2f19;remote=00000000000000000000000000000000, call 2 without), the proxy forwards it with the Call-ID masked by topoh and X-CID: <caller's Call-ID>; 100 / 180 / ~1 s 200 / ACK, ~1 s, BYE / 200, each on both hops"
     [transfer]="call 1 Alice -> Bob: INVITE / 100 / 180 / 200 / ACK, ~0.5 s, REFER (Refer-To, Referred-By) / 202 / NOTIFY (sipfrag 200) / 200; ~1.5 s after the ACK call 2 Carol -> Bob: INVITE (Replaces: call 1;to-tag=uas-1;from-tag=uac-1, Referred-By) / 100 / 200 / ACK; Bob: BYE call 1 / 200; ~1 s later Carol: BYE call 2 / 200"
 )
@@ -84,11 +91,12 @@ declare -A PROXY_LADDER_TEXT=(
 declare -A PROXY_OUTCOME_TEXT=(
     [proxy_hop]="1 call, 2 legs (one per hop), one session_id; leg_role proxy-uas for the leg into 127.0.0.2, proxy-uac for the leg out of it (also with --local-net 127.0.0.2/32); answered, ~1 s talk, caller hangs up"
     [fork]="1 call, 3 legs, one session_id: caller -> proxy (proxy-uas) answered once by branch A; proxy -> A (proxy-uac) answered; proxy -> B (proxy-uac) call-canceled 487 at the proxy's CANCEL"
+    [fork_two_hosts]="as udp_fork: 3 legs, one session_id; the leg to B (proxy-uac) call-canceled 487, ended at the proxy's CANCEL"
     [b2bua_session_id]="2 calls, 4 legs, 4 Call-IDs: call 1's legs share the session_id of the Session-ID UUID; call 2's legs share one session only with --correlate-header X-CID"
     [transfer]="2 legs: call 1 answered, the REFER/NOTIFY do not end it, Bob hangs up (callee); call 2 answered with original_session_id = call 1's session_id, Carol hangs up"
 )
 
-PROXY_NAMES=(proxy_hop fork b2bua_session_id transfer)
+PROXY_NAMES=(proxy_hop fork fork_two_hosts b2bua_session_id transfer)
 
 # --------------------------------------------------------------------------
 # Ladder check: Call-IDs that the capture's own calls do not name (topoh's
@@ -130,6 +138,7 @@ record_proxy() {
     local spec role scen port calls delay extra filter=""
     for spec in "${specs[@]}"; do
         IFS=':' read -r role scen port calls delay extra <<<"$spec"
+        port=${port%%/*}
         ports+=("$port")
         [[ $role == uas ]] && uas_ports+=("$port")
         filter+="${filter:+ or }udp port $port"
@@ -168,10 +177,16 @@ record_proxy() {
 
     local common=(-i 127.0.0.1 -t u1 -nostdin -nd -timeout 30s -timeout_error)
     local -a sipp_pids=() sipp_names=()
-    local pid dash
+    local pid dash ip
     for spec in "${specs[@]}"; do
         IFS=':' read -r role scen port calls delay extra <<<"$spec"
         extra=${extra//\{SIPP\}/$SCEN_DIR}
+        ip=127.0.0.1
+        if [[ $port == */* ]]; then
+            ip=${port#*/}
+            port=${port%%/*}
+        fi
+        common[1]=$ip
         ((delay > 0)) && sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
         if [[ $role == uas ]]; then
             # shellcheck disable=SC2086
@@ -186,10 +201,10 @@ record_proxy() {
             fi
         else
             dash=${scen//_/-}
+            [[ $extra == *-cid_str* ]] || extra="-cid_str %u-udp-${dash}@sipcdr.test $extra"
             # shellcheck disable=SC2086
             (cd "$dir" && exec sipp -sf "$SCEN_DIR/${scen}_uac.xml" "$target" "${common[@]}" \
-                -p "$port" -mp $((20000 + (port - 5000) * 10)) -m "$calls" \
-                -cid_str "%u-udp-${dash}@sipcdr.test" $extra \
+                -p "$port" -mp $((20000 + (port - 5000) * 10)) -m "$calls" $extra \
                 >"$dir/uac_$port.log" 2>&1) &
             pid=$!
             PIDS+=("$pid")

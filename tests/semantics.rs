@@ -194,41 +194,41 @@ fn proxy_hop_with_local_net_keeps_the_roles_and_sets_direction() {
     );
 }
 
-// ---- 2. forking: Kamailio forks in parallel to UAS A (5411, answers) and UAS B (5412, rings) ----
+// ---- 2. forking: Kamailio forks in parallel to UAS A (answers) and UAS B (rings, is canceled) ----
+// udp_fork: A on 127.0.0.1:5411, B on 127.0.0.1:5412; udp_fork_two_hosts: A on 127.0.0.1:5441,
+// B on 127.0.0.3:5442.
 
-#[test]
-fn fork_the_callers_leg_is_answered_once() {
-    let rows = rows("udp_fork", &[]);
+/// The caller's leg is one CDR, answered once (by A), though two 180s with different To tags
+/// reached it; the leg to A is an answered proxy-uac leg of the same session.
+fn check_fork_caller_and_a(name: &str, call_id: &str, a_port: &str) {
+    let rows = rows(name, &[]);
     let caller = one(&rows, "the caller's leg", |r| r["dst_ip"] == PROXY);
     answered_by_caller_bye(caller);
     assert_eq!(caller["leg_role"], "proxy-uas");
-    assert_eq!(caller["session_id"], session("1-udp-fork@sipcdr.test"));
-    // Two 180s with different To tags reached the caller: ringing starts at the first.
-    assert!(t(caller, "progress_time").is_some());
-    assert_eq!(caller["codec"], "PCMA/8000");
-    assert_eq!(
-        caller["callee_media"], "127.0.0.1:24110",
-        "branch A's answer"
+    assert_eq!(caller["session_id"], session(call_id));
+    assert!(
+        t(caller, "progress_time").is_some(),
+        "ringing from the first 180"
     );
-    let a = one(&rows, "the leg to branch A", |r| r["dst_port"] == "5411");
+    assert_eq!(caller["codec"], "PCMA/8000");
+    let a = one(&rows, "the leg to branch A", |r| r["dst_port"] == a_port);
     answered_by_caller_bye(a);
     assert_eq!(a["leg_role"], "proxy-uac");
     assert_eq!(a["session_id"], caller["session_id"]);
+    assert_eq!(caller["callee_media"], a["callee_media"], "A's answer");
 }
 
-#[test]
-#[ignore = "tracker: the proxy's INVITE to branch B (127.0.0.2:5060 -> 127.0.0.1:5412) is taken \
-            as a retransmission of the INVITE to branch A (-> 127.0.0.1:5411), because find_leg \
-            falls back to a same-hosts match for initial INVITEs: no CDR for branch B"]
-fn fork_the_canceled_branch_is_its_own_proxy_uac_leg() {
-    let rows = rows("udp_fork", &[]);
+/// Three legs of one session; the leg to B is a proxy-uac leg that rang and was canceled by the
+/// proxy after A's 200.
+fn check_fork_canceled_branch(name: &str, a_port: &str, b_port: &str) {
+    let rows = rows(name, &[]);
     assert_eq!(rows.len(), 3, "caller leg + one leg per branch: {rows:#?}");
     assert!(
         rows.iter()
             .all(|r| r["session_id"] == rows[0]["session_id"])
     );
-    let a = one(&rows, "branch A", |r| r["dst_port"] == "5411");
-    let b = one(&rows, "branch B", |r| r["dst_port"] == "5412");
+    let a = one(&rows, "branch A", |r| r["dst_port"] == a_port);
+    let b = one(&rows, "branch B", |r| r["dst_port"] == b_port);
     assert_eq!(b["leg_role"], "proxy-uac");
     assert_eq!(
         (
@@ -236,13 +236,46 @@ fn fork_the_canceled_branch_is_its_own_proxy_uac_leg() {
             b["reason"].as_str(),
             b["hangup_cause"].as_str(),
             b["disposition"].as_str(),
-            b["answer_time"].as_str()
+            b["answer_time"].as_str(),
+            b["codec"].as_str()
         ),
-        ("487", "call-canceled", "ORIGINATOR_CANCEL", "caller", "")
+        (
+            "487",
+            "call-canceled",
+            "ORIGINATOR_CANCEL",
+            "caller",
+            "",
+            ""
+        )
     );
     assert!(t(b, "progress_time").is_some(), "branch B rang");
-    // The proxy cancels branch B once branch A's 200 has arrived.
-    assert!(t(b, "end_time") > t(a, "answer_time"));
+    assert!(
+        t(b, "end_time") > t(a, "answer_time"),
+        "canceled after A's 200"
+    );
+}
+
+#[test]
+fn fork_the_callers_leg_is_answered_once() {
+    check_fork_caller_and_a("udp_fork", "1-udp-fork@sipcdr.test", "5411");
+    check_fork_caller_and_a(
+        "udp_fork_two_hosts",
+        "1-udp-fork-two-hosts@sipcdr.test",
+        "5441",
+    );
+}
+
+#[test]
+fn fork_the_canceled_branch_on_another_host_is_its_own_proxy_uac_leg() {
+    check_fork_canceled_branch("udp_fork_two_hosts", "5441", "5442");
+}
+
+#[test]
+#[ignore = "tracker: the proxy's INVITE to branch B (127.0.0.2:5060 -> 127.0.0.1:5412) is taken \
+            as a retransmission of the INVITE to branch A (-> 127.0.0.1:5411), because find_leg \
+            falls back to a same-hosts match for initial INVITEs: no CDR for branch B"]
+fn fork_the_canceled_branch_on_the_same_host_is_its_own_proxy_uac_leg() {
+    check_fork_canceled_branch("udp_fork", "5411", "5412");
 }
 
 // ---- 3. B2BUA: Kamailio with topoh (mask_callid=1): another Call-ID on the far side ----
