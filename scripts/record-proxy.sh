@@ -47,6 +47,7 @@ PROXY_CAPTURES=(
     "proxy_hop|UAS_A=\"127.0.0.1:5401\"|uas:proxy:5401:1:0:;uac:proxy_hop:5400:1:0:"
     "fork|UAS_A=\"127.0.0.1:5411\" UAS_B=\"127.0.0.1:5412\"|uas:proxy:5411:1:0:;uas:fork_ring:5412:1:0:;uac:fork:5410:1:0:"
     "fork_two_hosts|UAS_A=\"127.0.0.1:5441\" UAS_B=\"127.0.0.3:5442\"|uas:proxy:5441:1:0:;uas:fork_ring:5442/127.0.0.3:1:0:;uac:fork:5440:1:0:-cid_str %u-udp-fork-two-hosts@sipcdr.test"
+    "fork_race|UAS_A=\"127.0.0.1:5451\" UAS_B=\"127.0.0.3:5452\"|uas:proxy:5451:1:0:;uas:fork_race:5452/127.0.0.3:1:0:;uac:fork_race:5450:1:0:"
     "b2bua_session_id|UAS_A=\"127.0.0.1:5421\" WITH_TOPOH|uas:proxy:5421:2:0:;uac:b2bua_session_id:5420:1:0:-key session_uuid 8bd7a0e5c3f94b2f9a6e1d0c4b3a2f19;uac:b2bua_x_cid:5422:1:500:"
     "transfer|-|uas:transfer:5431:2:0:;uac:transfer:5430:1:0:;uac:transfer_replaces:5432:1:1500:-key replaces_call_id 1-udp-transfer@sipcdr.test"
 )
@@ -64,6 +65,9 @@ declare -A PROXY_EXPECTED=(
     [fork_two_hosts]="1-udp-fork-two-hosts@sipcdr.test 5440-P: INVITE 100 180 180 200 ACK BYE 200
 1-udp-fork-two-hosts@sipcdr.test P-5441: INVITE 100 180 200 ACK BYE 200
 1-udp-fork-two-hosts@sipcdr.test P-5442: INVITE 100 180 CANCEL 200 487 ACK"
+    [fork_race]="1-udp-fork-race@sipcdr.test 5450-P: INVITE 100 180 180 200 ACK 200 ACK BYE 200 BYE 200
+1-udp-fork-race@sipcdr.test P-5451: INVITE 100 180 200 ACK BYE 200
+1-udp-fork-race@sipcdr.test P-5452: INVITE 100 180 CANCEL 200 200 ACK BYE 200"
     [b2bua_session_id]="1-udp-b2bua-session-id@sipcdr.test 5420-P: INVITE 100 180 200 ACK BYE 200
 MASKED-1 P-5421: INVITE 100 180 200 ACK BYE 200
 1-udp-b2bua-x-cid@sipcdr.test 5422-P: INVITE 100 180 200 ACK BYE 200
@@ -76,6 +80,7 @@ declare -A PROXY_PARTIES=(
     [proxy_hop]="UAC 127.0.0.1:5400 -> Kamailio 127.0.0.2:5060 -> UAS 127.0.0.1:5401"
     [fork]="UAC 127.0.0.1:5410 -> Kamailio 127.0.0.2:5060 -> UAS A 127.0.0.1:5411 and UAS B 127.0.0.1:5412 (parallel fork)"
     [fork_two_hosts]="as udp_fork, but branch B on another host: UAC 127.0.0.1:5440 -> Kamailio 127.0.0.2:5060 -> UAS A 127.0.0.1:5441 and UAS B 127.0.0.3:5442"
+    [fork_race]="UAC 127.0.0.1:5450 -> Kamailio 127.0.0.2:5060 -> UAS A 127.0.0.1:5451 and UAS B 127.0.0.3:5452 (parallel fork, both answer)"
     [b2bua_session_id]="UAC 127.0.0.1:5420 (call 1) and UAC 127.0.0.1:5422 (call 2) -> Kamailio (topoh, mask_callid=1) 127.0.0.2:5060 -> UAS 127.0.0.1:5421"
     [transfer]="Alice (UAC) 127.0.0.1:5430 -> Bob (UAS) 127.0.0.1:5431 <- Carol (UAC) 127.0.0.1:5432"
 )
@@ -84,6 +89,7 @@ declare -A PROXY_LADDER_TEXT=(
     [proxy_hop]="INVITE(SDP) -> proxy / 100 (proxy) / INVITE (Record-Route) -> UAS / 100 / 180 / 180 / ~1 s, 200(SDP: PCMA) / 200 / ACK / ACK (route set), ~1 s, BYE / BYE / 200 / 200 (caller hangs up)"
     [fork]="INVITE -> proxy / 100, proxy forks: INVITE -> A, INVITE -> B, both 100 and 180 (To tags uas-1, uas-b-1; both 180s reach the caller), ~1 s, A: 200 -> proxy, proxy: CANCEL -> B, 200 to the caller, B: 200 (CANCEL) / 487 / ACK (hop by hop), caller ACK -> proxy -> A, ~1 s, BYE caller -> proxy -> A / 200 / 200"
     [fork_two_hosts]="as udp_fork (branch B's To tag uas-b-1, its 180 and 487 from 127.0.0.3)"
+    [fork_race]="as udp_fork_two_hosts until A's 200 and the proxy's CANCEL to B; B answers anyway (200 for the CANCEL, then 200 for the INVITE, as if the answer had crossed the CANCEL); the proxy relays B's 200 to the caller, who ACKs it and BYEs B's dialog at once (CSeq 2), ~1 s later BYE A's dialog (CSeq 3); all through the proxy"
     [b2bua_session_id]="two calls 0.5 s apart; each: INVITE -> proxy (call 1 with Session-ID: 8bd7a0e5c3f94b2f9a6e1d0c4b3a2f19;remote=00000000000000000000000000000000, call 2 without), the proxy forwards it with the Call-ID masked by topoh and X-CID: <caller's Call-ID>; 100 / 180 / ~1 s 200 / ACK, ~1 s, BYE / 200, each on both hops"
     [transfer]="call 1 Alice -> Bob: INVITE / 100 / 180 / 200 / ACK, ~0.5 s, REFER (Refer-To, Referred-By) / 202 / NOTIFY (sipfrag 200) / 200; ~1.5 s after the ACK call 2 Carol -> Bob: INVITE (Replaces: call 1;to-tag=uas-1;from-tag=uac-1, Referred-By) / 100 / 200 / ACK; Bob: BYE call 1 / 200; ~1 s later Carol: BYE call 2 / 200"
 )
@@ -92,11 +98,25 @@ declare -A PROXY_OUTCOME_TEXT=(
     [proxy_hop]="1 call, 2 legs (one per hop), one session_id; leg_role proxy-uas for the leg into 127.0.0.2, proxy-uac for the leg out of it (also with --local-net 127.0.0.2/32); answered, ~1 s talk, caller hangs up"
     [fork]="1 call, 3 legs, one session_id: caller -> proxy (proxy-uas) answered once by branch A; proxy -> A (proxy-uac) answered; proxy -> B (proxy-uac) call-canceled 487 at the proxy's CANCEL"
     [fork_two_hosts]="as udp_fork: 3 legs, one session_id; the leg to B (proxy-uac) call-canceled 487, ended at the proxy's CANCEL"
+    [fork_race]="1 call, 3 legs, one session_id: the caller's leg answered once by A and ended by the BYE of A's dialog, B's 200 and the BYE of B's dialog counted in the summary's forks line (2); the leg to B answered (the 2xx won the race with the CANCEL), ended by its BYE"
     [b2bua_session_id]="2 calls, 4 legs, 4 Call-IDs: call 1's legs share the session_id of the Session-ID UUID; call 2's legs share one session only with --correlate-header X-CID"
     [transfer]="2 legs: call 1 answered, the REFER/NOTIFY do not end it, Bob hangs up (callee); call 2 answered with original_session_id = call 1's session_id, Carol hangs up"
 )
 
-PROXY_NAMES=(proxy_hop fork fork_two_hosts b2bua_session_id transfer)
+PROXY_NAMES=(proxy_hop fork fork_two_hosts fork_race b2bua_session_id transfer)
+
+# Captures kept out of captures/*.pcap, in a subdirectory, because the tshark truth
+# (../shared/captures/oracle.py, tests/truth.rs) cannot model them: in fork_race
+# the oracle ends the Call-ID at the proxy's CANCEL, though B's 2xx won the race
+# and the call went on (README: "a 2xx that wins the race makes it an answered
+# call"). tests/semantics.rs checks them, and their CSV beside them.
+declare -A PROXY_SUBDIR=(
+    [fork_race]=race/
+)
+
+pcap_of() {
+    echo "$OUT_DIR/${PROXY_SUBDIR[$1]:-}udp_$1.pcap"
+}
 
 # --------------------------------------------------------------------------
 # Ladder check: Call-IDs that the capture's own calls do not name (topoh's
@@ -129,8 +149,9 @@ proxy_signature() {
 # --------------------------------------------------------------------------
 record_proxy() {
     local name=$1 defines=$2 procs=$3
-    local pcap="$OUT_DIR/udp_${name}.pcap" dir="$WORK/udp_${name}"
-    mkdir -p "$dir"
+    local pcap dir="$WORK/udp_${name}"
+    pcap=$(pcap_of "$name")
+    mkdir -p "$dir" "$(dirname "$pcap")"
     echo "== udp_${name}: ${PROXY_PARTIES[$name]}"
 
     local -a specs ports=() uas_ports=()
@@ -270,7 +291,12 @@ Recorded by `scripts/record-proxy.sh` (UDP only): sipp peers on 127.0.0.1
 and, for the first three, Debian's Kamailio 5.6 run in the foreground by the
 script on 127.0.0.2:5060 with the minimal stateful (tm), record-routing
 configuration `scripts/kamailio/proxy.cfg` (`-A` defines pick the UAS, a
-second parallel branch, and topoh). The script checks every sipp exit code
+second parallel branch, and topoh). `race/udp_fork_race.pcap` (with
+`race/udp_fork_race.csv`) sits in a subdirectory, outside the golden and
+truth tests of `captures/*.pcap`, because the tshark truth cannot model it:
+the oracle ends the Call-ID at the proxy's CANCEL although branch B's 2xx won
+the race and the call went on; `tests/semantics.rs` checks its CSV and
+columns. The script checks every sipp exit code
 and the per-Call-ID ladder, as above. tests/semantics.rs asserts the issue-#5
 columns of each (leg_role, session_id, original_session_id, media, holds...).
 Caller `"Alice" <sip:1001@sipcdr.test>` (tag `uac-<n>`), callee `"Bob"
@@ -282,13 +308,13 @@ transfer's third party is `"Carol" <sip:3003@sipcdr.test>`.
 EOF
     local name
     for name in "${PROXY_NAMES[@]}"; do
-        printf '| `udp_%s.pcap` | %s | %s | %s |\n' "$name" "${PROXY_PARTIES[$name]}" \
+        printf '| `%sudp_%s.pcap` | %s | %s | %s |\n' "${PROXY_SUBDIR[$name]:-}" "$name" "${PROXY_PARTIES[$name]}" \
             "${PROXY_LADDER_TEXT[$name]}" "${PROXY_OUTCOME_TEXT[$name]}"
     done
     for name in "${PROXY_NAMES[@]}"; do
-        [[ -r "$OUT_DIR/udp_${name}.pcap" ]] || continue
-        printf '\n### udp_%s.pcap\n\n```\n' "$name"
-        ladder_table "$OUT_DIR/udp_${name}.pcap" udp
+        [[ -r "$(pcap_of "$name")" ]] || continue
+        printf '\n### %sudp_%s.pcap\n\n```\n' "${PROXY_SUBDIR[$name]:-}" "$name"
+        ladder_table "$(pcap_of "$name")" udp
         printf '```\n'
     done
 }

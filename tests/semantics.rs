@@ -196,7 +196,7 @@ fn proxy_hop_with_local_net_keeps_the_roles_and_sets_direction() {
 
 // ---- 2. forking: Kamailio forks in parallel to UAS A (answers) and UAS B (rings, is canceled) ----
 // udp_fork: A on 127.0.0.1:5411, B on 127.0.0.1:5412; udp_fork_two_hosts: A on 127.0.0.1:5441,
-// B on 127.0.0.3:5442.
+// B on 127.0.0.3:5442; race/udp_fork_race: A on 127.0.0.1:5451, B on 127.0.0.3:5452, both answer.
 
 /// The caller's leg is one CDR, answered once (by A), though two 180s with different To tags
 /// reached it; the leg to A is an answered proxy-uac leg of the same session.
@@ -276,6 +276,63 @@ fn fork_the_canceled_branch_on_another_host_is_its_own_proxy_uac_leg() {
             falls back to a same-hosts match for initial INVITEs: no CDR for branch B"]
 fn fork_the_canceled_branch_on_the_same_host_is_its_own_proxy_uac_leg() {
     check_fork_canceled_branch("udp_fork", "5411", "5412");
+}
+
+/// race/udp_fork_race: B answers too (its 200 after the proxy's CANCEL, as in a race) and the proxy
+/// relays that second 2xx; the caller ACKs it and BYEs B's dialog at once, then BYEs A's.
+#[test]
+fn fork_race_a_second_answer_is_counted_not_a_second_call() {
+    let rows = rows("race/udp_fork_race", &[]);
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    assert!(
+        rows.iter()
+            .all(|r| r["session_id"] == session("1-udp-fork-race@sipcdr.test"))
+    );
+    let caller = one(&rows, "the caller's leg", |r| r["dst_ip"] == PROXY);
+    let a = one(&rows, "branch A", |r| r["dst_port"] == "5451");
+    let b = one(&rows, "branch B", |r| r["dst_port"] == "5452");
+    for r in [caller, a, b] {
+        answered_by_caller_bye(r);
+    }
+    assert_eq!(caller["leg_role"], "proxy-uas");
+    assert_eq!(
+        (a["leg_role"].as_str(), b["leg_role"].as_str()),
+        ("proxy-uac", "proxy-uac")
+    );
+    // The caller's leg: answered by A's 200 (the first), its media from A's answer, ended by the
+    // BYE of A's dialog, not by the earlier BYE of B's.
+    assert!(t(caller, "answer_time") < t(b, "answer_time"));
+    assert_eq!(caller["callee_media"], a["callee_media"]);
+    assert_eq!(b["callee_media"], "127.0.0.3:24520");
+    assert!(t(caller, "end_time") > t(b, "end_time"));
+    assert!(t(caller, "end_time") < t(a, "end_time"));
+    // The summary counts B's 200 and the BYE of B's dialog on the caller's hop.
+    let pcap = capture("race/udp_fork_race.pcap");
+    let out = sipcdr(&["-o", "-", "-r", pcap.to_str().unwrap()]);
+    let summary = String::from_utf8_lossy(&out.stderr);
+    let forks = summary
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("forks"))
+        .unwrap_or_else(|| panic!("no forks line in {summary}"));
+    assert_eq!(forks.split_whitespace().next(), Some("2"), "{summary}");
+    // Outside captures/*.pcap (no tshark truth), so its expected CSV is checked here.
+    let want = std::fs::read_to_string(capture("race/udp_fork_race.csv")).unwrap();
+    for shards in ["1", "4"] {
+        let out = sipcdr(&[
+            "-q",
+            "-o",
+            "-",
+            "--shards",
+            shards,
+            "-r",
+            pcap.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            want,
+            "--shards {shards}"
+        );
+    }
 }
 
 // ---- 3. B2BUA: Kamailio with topoh (mask_callid=1): another Call-ID on the far side ----
