@@ -4,7 +4,8 @@
 #   bash scripts/record-captures.sh
 #
 # For every scenario in scripts/sipp/ (one *_uac.xml + one *_uas.xml each) and
-# for both UDP (-t u1) and TCP (-t t1) this script:
+# for both UDP (-t u1) and TCP (-t t1), or only the transports its table entry
+# names, this script:
 #   1. starts tcpdump on lo, filtered to the scenario's two ports,
 #   2. starts a sipp UAS, then a sipp UAC, on 127.0.0.1 with fixed ports and a
 #      fixed, small number of calls (-m N); if NAME_options_uac.xml exists
@@ -12,7 +13,8 @@
 #   3. waits for both sipp processes and checks their exit codes,
 #   4. stops tcpdump with SIGINT and waits for it, so the pcap is complete,
 #   5. checks the per-Call-ID message ladder in the pcap with tshark.
-# Finally it (re)writes captures/README.md with the ladders of all captures.
+# Finally it (re)writes captures/README.md with the ladders of all captures
+# (including those of scripts/record-proxy.sh: Kamailio and multi-party calls).
 #
 # Everything stays on 127.0.0.1; sipp runs in a temporary directory so no log
 # files end up in the repository (KEEP_WORK=1 keeps that directory for
@@ -111,6 +113,7 @@ tshark_q() {
 # --------------------------------------------------------------------------
 # Scenario table
 #   name | UDP UAC port | UAC calls (-m) | UAS calls (-m) | extra UAC args
+#        [| transports, default "udp tcp"]
 # UAS port = UAC port + 1; TCP ports = UDP ports + 100. In the extra args
 # {UAS_PORT} is replaced by the UAS port.
 # RTP/echo ports (-mp, never used for traffic) are derived from the SIP port.
@@ -123,6 +126,10 @@ SCENARIOS=(
     "auth_407_then_answer|5140|1|1|-au 1001 -ap secret -auth_uri 2002@127.0.0.1:{UAS_PORT}"
     "reinvite_hold_resume|5150|1|1|"
     "session_timer_no_bye|5160|1|2|"
+    # issue #5 (call semantics): UDP only
+    "early_media_answer|5170|1|1||udp"
+    "update_hold|5180|1|1||udp"
+    "prack_100rel|5190|1|1||udp"
 )
 
 # Expected message ladder per Call-ID (Call-ID with the "<n>-<transport>-"
@@ -137,6 +144,9 @@ declare -A EXPECTED=(
     [reinvite_hold_resume]="1-T-reinvite-hold-resume@sipcdr.test: INVITE 100 180 200 ACK INVITE 200 ACK INVITE 200 ACK BYE 200"
     [session_timer_no_bye]="1-T-session-timer-no-bye@sipcdr.test: INVITE 100 180 200 ACK
 options-1-T-session-timer-no-bye@sipcdr.test: OPTIONS 200"
+    [early_media_answer]="1-T-early-media-answer@sipcdr.test: INVITE 100 183 200 ACK BYE 200"
+    [update_hold]="1-T-update-hold@sipcdr.test: INVITE 100 180 200 ACK UPDATE 200 UPDATE 200 BYE 200"
+    [prack_100rel]="1-T-prack-100rel@sipcdr.test: INVITE 100 183 PRACK 200 200 ACK BYE 200"
 )
 
 declare -A LADDER_TEXT=(
@@ -147,6 +157,9 @@ declare -A LADDER_TEXT=(
     [auth_407_then_answer]="INVITE / 100 / 407 (Proxy-Authenticate) / ACK, INVITE (CSeq 2, Proxy-Authorization) / 100 / 180 / 200 / ACK, ~1 s, BYE / 200"
     [reinvite_hold_resume]="INVITE / 100 / 180 / 200 / ACK, ~1 s, re-INVITE a=sendonly (CSeq 2) / 200 a=recvonly / ACK, ~1 s, re-INVITE a=sendrecv (CSeq 3) / 200 / ACK, ~1 s, BYE (CSeq 4) / 200"
     [session_timer_no_bye]="INVITE (Session-Expires: 2;refresher=uac, Supported: timer) / 100 / 180 / 200 (Session-Expires: 2;refresher=uac, Require: timer) / ACK, no refresh, no BYE; ~4 s after the ACK an out-of-dialog OPTIONS / 200 (Call-ID options-..., sent by a second sipp from the same port; over TCP on a new connection)"
+    [early_media_answer]="INVITE(SDP: PCMU, PCMA, telephone-event; P-Asserted-Identity, Privacy: id, Diversion) / 100, ~0.2 s, 183 Session Progress (SDP: PCMA, telephone-event), ~1 s, 200 (same SDP, Server header) / ACK, ~1 s, BYE (caller) / 200"
+    [update_hold]="INVITE(SDP) / 100 / 180, ~0.2 s, 200(SDP) / ACK, ~1 s, UPDATE a=sendonly (CSeq 2, o= version 1001) / 200 a=recvonly, ~1 s, UPDATE a=sendrecv (CSeq 3, o= version 1002) / 200 a=sendrecv, ~1 s, BYE (CSeq 4) / 200"
+    [prack_100rel]="INVITE(SDP, Supported: 100rel) / 100, ~0.2 s, 183 (Require: 100rel, RSeq: 1, SDP: PCMA) / PRACK (CSeq 2, RAck: 1 1 INVITE) / 200 (PRACK), ~1 s, 200 (INVITE, SDP) / ACK, ~1 s, BYE (CSeq 3) / 200"
 )
 
 declare -A OUTCOME_TEXT=(
@@ -157,6 +170,9 @@ declare -A OUTCOME_TEXT=(
     [auth_407_then_answer]="1 call (one Call-ID, two INVITE transactions), answered after the auth challenge, ~1 s talk, hung up by caller"
     [reinvite_hold_resume]="1 call, answered, held ~1 s then resumed, ~3 s total talk, hung up by caller; the re-INVITEs are not new calls"
     [session_timer_no_bye]="1 call, answered, never hung up: ends by session-timer expiry 2 s after the 200; the OPTIONS is not a call"
+    [early_media_answer]="1 call with early media: progress_media at the 183 (no progress_time), pdd = 183 - INVITE, ring = 200 - 183, codec PCMA/8000 from the 183's answer, ~1 s talk, hung up by caller; asserted_number +4940123456, privacy id, redirect_number 3003, callee_user_agent from Server"
+    [update_hold]="1 call, answered, held ~1 s by UPDATE then resumed: hold_ms = resume UPDATE - hold UPDATE, hold_events {{hold,resume}} in microseconds, hung up by caller"
+    [prack_100rel]="1 call (PRACK and its 200 are not a new leg), progress_media at the reliable 183, pdd from it, codec PCMA/8000, ~1 s talk, hung up by caller"
 )
 
 # --------------------------------------------------------------------------
@@ -377,7 +393,11 @@ write_readme() {
 Generated by `scripts/record-captures.sh` with sipp (scenarios in
 `scripts/sipp/`), tcpdump and tshark, all on 127.0.0.1. Each scenario is
 recorded once over UDP (`sipp -t u1`) and once over TCP (`sipp -t t1`, one
-connection from the UAC's port to the UAS's port).
+connection from the UAC's port to the UAS's port), except the issue-#5 ones
+(early media, UPDATE hold, PRACK), which are UDP only. The captures with a
+Kamailio proxy or three parties are at the end (`scripts/record-proxy.sh`).
+`tests/semantics.rs` checks the issue-#5 columns of those captures by name;
+`captures/NAME.csv` is the exact expected output of every capture.
 
 Regenerate (as root; installs sip-tester, tcpdump and tshark if missing,
 takes well under 2 minutes):
@@ -404,10 +424,11 @@ INVITE. It must give no CDR and count one TLS connection in the summary.
 | File | Transport | UAC -> UAS port | Message ladder | Calls | Expected outcome |
 |------|-----------|-----------------|----------------|-------|------------------|
 EOF
-        local entry name port uac_calls uas_calls extra transport p
+        local entry name port uac_calls uas_calls extra transports transport p
         for transport in udp tcp; do
             for entry in "${SCENARIOS[@]}"; do
-                IFS='|' read -r name port uac_calls uas_calls extra <<<"$entry"
+                IFS='|' read -r name port uac_calls uas_calls extra transports <<<"$entry"
+                [[ " ${transports:-udp tcp} " == *" $transport "* ]] || continue
                 p=$port
                 [[ $transport == tcp ]] && p=$((port + 100))
                 printf '| `%s_%s.pcap` | %s | %s -> %s | %s | %s | %s |\n' \
@@ -433,12 +454,15 @@ Call-ID, method or status code, CSeq.
 EOF
         for transport in udp tcp; do
             for entry in "${SCENARIOS[@]}"; do
-                IFS='|' read -r name port uac_calls uas_calls extra <<<"$entry"
+                IFS='|' read -r name port uac_calls uas_calls extra transports <<<"$entry"
+                [[ " ${transports:-udp tcp} " == *" $transport "* ]] || continue
                 printf '\n### %s_%s.pcap\n\n```\n' "$transport" "$name"
                 ladder_table "$OUT_DIR/${transport}_${name}.pcap" "$transport"
                 printf '```\n'
             done
         done
+        # Kamailio and multi-party captures (scripts/record-proxy.sh).
+        bash "$ROOT/scripts/record-proxy.sh" --readme-section
     } >"$readme.tmp"
     mv "$readme.tmp" "$readme"
 }
@@ -459,10 +483,11 @@ main() {
     mkdir -p "$OUT_DIR"
     WORK=$(mktemp -d /tmp/sipcdr-captures.XXXXXX)
 
-    local only=${1:-} entry name port uac_calls uas_calls extra transport
+    local only=${1:-} entry name port uac_calls uas_calls extra transports transport
     for transport in udp tcp; do
         for entry in "${SCENARIOS[@]}"; do
-            IFS='|' read -r name port uac_calls uas_calls extra <<<"$entry"
+            IFS='|' read -r name port uac_calls uas_calls extra transports <<<"$entry"
+            [[ " ${transports:-udp tcp} " == *" $transport "* ]] || continue
             [[ -z $only || $only == "$name" || $only == "${transport}_$name" ]] || continue
             [[ $transport == tcp ]] && port=$((port + 100))
             record "$name" "$transport" "$port" "$uac_calls" "$uas_calls" "$extra"
@@ -476,4 +501,7 @@ main() {
     echo "done"
 }
 
-main "$@"
+# scripts/record-proxy.sh sources this file for its helpers.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    main "$@"
+fi

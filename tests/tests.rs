@@ -6,6 +6,8 @@
 //! - `signals`: SIGKILL leaves valid files; SIGTERM keeps every record.
 //! - `torture`: the sipp calls replayed over TCP cut, shuffled, duplicated and truncated.
 //! - `encaps`: a call inside each encapsulation of issue #4 gives the CDRs of the plain call.
+//! - `semantics`: issue #5's columns (leg roles, sessions, transfers, media, holds) on the proxy,
+//!   fork, B2BUA, transfer, early-media, UPDATE-hold and PRACK captures, read by column name.
 
 mod cli;
 mod encaps;
@@ -15,6 +17,7 @@ mod fuzz_corpus;
 mod generated;
 mod golden;
 mod hostile;
+mod semantics;
 mod signals;
 mod torture;
 
