@@ -271,9 +271,6 @@ fn fork_the_canceled_branch_on_another_host_is_its_own_proxy_uac_leg() {
 }
 
 #[test]
-#[ignore = "tracker: the proxy's INVITE to branch B (127.0.0.2:5060 -> 127.0.0.1:5412) is taken \
-            as a retransmission of the INVITE to branch A (-> 127.0.0.1:5411), because find_leg \
-            falls back to a same-hosts match for initial INVITEs: no CDR for branch B"]
 fn fork_the_canceled_branch_on_the_same_host_is_its_own_proxy_uac_leg() {
     check_fork_canceled_branch("udp_fork", "5411", "5412");
 }

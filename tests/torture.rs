@@ -20,15 +20,28 @@ struct Msg {
 
 /// Every UDP message of the sipp UDP captures, in time order; each capture's UAC (the sender of
 /// its first message) and UAS are mapped onto one address pair.
+const TWO_PARTY: [&str; 7] = [
+    "answered_callee_bye",
+    "answered_caller_bye",
+    "auth_407_then_answer",
+    "busy_486",
+    "cancel_after_180",
+    "reinvite_hold_resume",
+    "session_timer_no_bye",
+];
+
 fn messages() -> Vec<Msg> {
     let mut out = Vec::new();
+    // The two-party sipp scenarios recorded over both UDP and TCP (captures with a proxy, a fork
+    // or a transfer have several hops and are tested on their own in `semantics`).
     let mut names: Vec<_> = std::fs::read_dir(capture(""))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.starts_with("udp_") && n.ends_with(".pcap"))
+        .filter(|n| TWO_PARTY.iter().any(|s| n == &format!("udp_{s}.pcap")))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 7, "{names:?}");
+    assert_eq!(names.len(), TWO_PARTY.len(), "{names:?}");
     for name in names {
         let mut uac = None;
         for (ts, frame) in read_pcap(&std::fs::read(capture(&name)).unwrap()) {

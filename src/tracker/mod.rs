@@ -917,14 +917,19 @@ fn open_leg(
 
 /// The leg of a call that a message from `src` to `dst` belongs to: the same address pair (in the
 /// INVITE's direction, or either direction unless `forward_only`), else the same pair of hosts,
-/// else the only leg of the call. The newest leg wins a tie.
+/// else the only leg of the call. The newest leg wins a tie. For an initial INVITE
+/// (`forward_only`) a host pair matches only with the same destination port: a forking proxy may
+/// send the same INVITE to two phones on one host, and each is a leg of its own.
 fn find_leg(legs: &[Leg], src: SocketAddr, dst: SocketAddr, forward_only: bool) -> Option<usize> {
     let (src, dst) = (Endpoint::from(src), Endpoint::from(dst));
     let fwd = |l: &Leg| l.src == src && l.dst == dst;
     let rev = |l: &Leg| !forward_only && l.src == dst && l.dst == src;
     let hosts = |l: &Leg| {
+        if forward_only {
+            return l.src.same_host(src) && l.dst == dst;
+        }
         (l.src.same_host(src) && l.dst.same_host(dst))
-            || (!forward_only && l.src.same_host(dst) && l.dst.same_host(src))
+            || (l.src.same_host(dst) && l.dst.same_host(src))
     };
     legs.iter()
         .rposition(|l| fwd(l) || rev(l))
