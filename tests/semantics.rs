@@ -480,3 +480,36 @@ fn prack_reliable_183_is_early_media_of_one_leg() {
     assert_eq!(r["caller_media"], "127.0.0.1:21900");
     assert_eq!(r["callee_media"], "127.0.0.1:21910");
 }
+
+#[test]
+fn b2bua_heuristic_links_the_outgoing_leg_to_the_incoming_one() {
+    // Our host is the B2BUA at 127.0.0.2: its outgoing INVITE (topoh's Call-ID) carries the
+    // same caller and destination numbers as the incoming one it received just before.
+    let rows = rows(
+        "udp_b2bua_session_id",
+        &["--correlate-heuristic", "--local-net", "127.0.0.2/32"],
+    );
+    let [near1, far1, near2, far2] = b2bua_legs(&rows);
+    assert_eq!(near2["direction"], "inbound");
+    assert_eq!(far2["direction"], "outbound");
+    assert_eq!(near2["session_id"], session(CALL2));
+    assert_eq!(
+        far2["session_id"], near2["session_id"],
+        "joined by the heuristic"
+    );
+    // Call 1's legs keep the Session-ID's session: the heuristic never overrides a header.
+    assert_eq!(near1["session_id"], session(SID_UUID));
+    assert_eq!(far1["session_id"], session(SID_UUID));
+    // Without --local-net the flag is refused.
+    let pcap = capture("udp_b2bua_session_id.pcap");
+    let out = sipcdr(&[
+        "-q",
+        "-o",
+        "-",
+        "--correlate-heuristic",
+        "-r",
+        pcap.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--local-net"));
+}
