@@ -1094,3 +1094,44 @@ fn a_bye_with_an_early_dialog_tag_still_ends_the_call() {
         (Some(EndReason::NormalRelease), Some(3000))
     );
 }
+
+#[test]
+fn a_redirect_then_a_new_invite_to_the_contact_is_a_second_leg_of_the_session() {
+    let mut h = Harness::new();
+    h.at(0, A, P, &invite(1, "b1", ""));
+    h.at(
+        100,
+        P,
+        A,
+        &resp_sdp(
+            302,
+            "1 INVITE",
+            "r1",
+            "Contact: <sip:2002@10.0.0.2:5060>\n",
+            "",
+        ),
+    );
+    h.at(110, A, P, &req("ACK", 1, "ft", "r1", "", ""));
+    // The caller follows the Contact: same Call-ID, next CSeq, another destination.
+    h.at(200, A, B, &invite(2, "b2", ""));
+    h.at(1000, B, A, &resp_sdp(200, "2 INVITE", "tt", "", ANSWER_SDP));
+    h.at(3000, A, B, &req("BYE", 3, "ft", "tt", "", ""));
+    let rows = h.finish();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let redirect = rows.iter().find(|c| c.dst.to_string() == P).unwrap();
+    let answered = rows.iter().find(|c| c.dst.to_string() == B).unwrap();
+    assert_eq!(
+        (redirect.reason, redirect.sip_code, ms(redirect.end)),
+        (Some(EndReason::CallRejected), Some(302), Some(100))
+    );
+    assert_eq!(
+        (
+            answered.reason,
+            ms(answered.answer),
+            ms(Some(answered.start))
+        ),
+        (Some(EndReason::NormalRelease), Some(1000), Some(200))
+    );
+    assert_eq!(redirect.session_id, answered.session_id);
+    assert_ne!(redirect.leg_id, answered.leg_id);
+}
