@@ -80,10 +80,17 @@ pub enum Phase {
     Ended,
 }
 
-#[derive(Clone, Copy, Debug)]
-pub struct SessionTimer {
-    pub interval: u32,
-    pub last_refresh: Timestamp,
+/// What an answered leg waits for before it times out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// RFC 4028: a refresh within `interval` seconds of `last_refresh`.
+    Session {
+        interval: u32,
+        last_refresh: Timestamp,
+    },
+    /// No session timer: any message within `--max-duration` of `since` (moved up to the leg's
+    /// latest message only when that wait runs out, so a message never re-arms a timer).
+    Idle { since: Timestamp },
 }
 
 /// How a leg ended.
@@ -167,16 +174,15 @@ pub struct Leg {
     pub phase: Phase,
     pub final_code: Option<u16>,
     pub hold_since: Option<Timestamp>,
-    pub timer: Option<SessionTimer>,
+    /// Set at the answer.
+    pub wait: Option<Wait>,
     /// A CANCEL was seen: its time and Q.850 cause, waiting for the INVITE's final response.
     pub canceled: Option<(Timestamp, Option<u16>)>,
     /// A 401/407 was seen at this time: waiting for the INVITE retry with credentials.
     pub challenged: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
-    /// Latest message of the leg, and where the `--max-duration` wait counts from (moved up to
-    /// `last_seen` only when that wait runs out, so a message never re-arms a timer).
+    /// Latest message of the leg (for `--max-duration`).
     pub last_seen: Timestamp,
-    pub quiet_from: Timestamp,
     /// Session id from the INVITE's Session-ID or `--correlate-header` (else from the Call-ID),
     /// and the session this leg replaces (INVITE with Replaces, `original_session_id`); boxed,
     /// as most legs have neither.
@@ -195,9 +201,12 @@ impl Leg {
                 let s = after(self.start, limits.setup);
                 c.into_iter().chain(a).chain(s).min()
             }
-            Phase::Answered => match self.timer {
-                Some(t) => Some(t.last_refresh.plus_secs(t.interval)),
-                None => after(self.quiet_from, limits.idle),
+            Phase::Answered => match self.wait? {
+                Wait::Session {
+                    interval,
+                    last_refresh,
+                } => Some(last_refresh.plus_secs(interval)),
+                Wait::Idle { since } => after(since, limits.idle),
             },
             Phase::Ended => None,
         }
@@ -217,19 +226,24 @@ impl Leg {
             disposition: Some(Disposition::Timeout),
         };
         let ending = match self.phase {
-            Phase::Answered => match self.timer {
-                Some(t) => Ending {
-                    at: Some(t.last_refresh.plus_secs(t.interval)),
+            Phase::Answered => match self.wait? {
+                Wait::Session {
+                    interval,
+                    last_refresh,
+                } => Ending {
+                    at: Some(last_refresh.plus_secs(interval)),
                     reason: EndReason::SessionExpired,
                     cause: None,
                     disposition: Some(Disposition::Timeout),
                 },
                 // Signalling since the wait began: wait again from the latest message.
-                None if self.last_seen > self.quiet_from => {
-                    self.quiet_from = self.last_seen;
+                Wait::Idle { since } if self.last_seen > since => {
+                    self.wait = Some(Wait::Idle {
+                        since: self.last_seen,
+                    });
                     return None;
                 }
-                None => timeout,
+                Wait::Idle { .. } => timeout,
             },
             _ if passed(self.canceled.map(|(t, _)| t), TRANSACTION_SECS)
                 || passed(self.challenged, CHALLENGE_SECS) =>
@@ -328,23 +342,23 @@ impl Leg {
     /// A 2xx to the initial INVITE.
     pub fn answered(&mut self, code: u16, session_expires: Option<u32>, ts: Timestamp) {
         self.phase = Phase::Answered;
-        self.quiet_from = ts;
         self.answer = Some(ts);
         self.final_code = Some(code);
         self.canceled = None;
         self.challenged = None;
-        self.timer = session_expires
-            .filter(|&s| s > 0)
-            .map(|interval| SessionTimer {
+        self.wait = Some(match session_expires.filter(|&s| s > 0) {
+            Some(interval) => Wait::Session {
                 interval,
                 last_refresh: ts,
-            });
+            },
+            None => Wait::Idle { since: ts },
+        });
     }
 
     /// An in-dialog request that may put the call on or off hold and refreshes the session.
     pub fn refreshed(&mut self, on_hold: Option<bool>, ts: Timestamp) {
-        if let Some(t) = self.timer.as_mut() {
-            t.last_refresh = ts;
+        if let Some(Wait::Session { last_refresh, .. }) = self.wait.as_mut() {
+            *last_refresh = ts;
         }
         match (on_hold, self.hold_since) {
             (Some(true), None) => self.hold_since = Some(ts),
@@ -575,6 +589,6 @@ mod tests {
     fn leg_stays_small() {
         // Memory per open leg is a product target (issue #3): keep the struct compact.
         let size = std::mem::size_of::<super::Leg>();
-        assert!(size <= 240, "Leg grew to {size} bytes");
+        assert!(size <= 216, "Leg grew to {size} bytes");
     }
 }
