@@ -101,7 +101,7 @@ impl Encoder {
         l.plain(Digits::new(i64::from(c.src.port())).as_bytes());
         push_ip(&mut l, &mut self.scratch, c.dst.ip());
         l.plain(Digits::new(i64::from(c.dst.port())).as_bytes());
-        for f in &Field::ALL[..=Field::CalleeUserAgent as usize] {
+        for f in Field::ALL.iter().take(Field::CalleeUserAgent as usize + 1) {
             l.text(c.text.get(*f).as_bytes());
         }
         for t in [Some(c.start), c.progress, c.progress_media, c.answer, c.end] {
@@ -239,22 +239,19 @@ fn push_addr(l: &mut Line, scratch: &mut String, a: std::net::SocketAddr) {
 fn push_ip(l: &mut Line, scratch: &mut String, ip: std::net::IpAddr) {
     match ip {
         std::net::IpAddr::V4(v4) => {
-            let mut b = [0u8; 16];
-            let mut n = 0;
-            for o in v4.octets() {
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    l.0.push(b'.');
+                }
                 if o >= 100 {
-                    b[n] = b'0' + o / 100;
-                    n += 1;
+                    l.0.push(b'0' + o / 100);
                 }
                 if o >= 10 {
-                    b[n] = b'0' + o / 10 % 10;
-                    n += 1;
+                    l.0.push(b'0' + o / 10 % 10);
                 }
-                b[n] = b'0' + o % 10;
-                b[n + 1] = b'.';
-                n += 2;
+                l.0.push(b'0' + o % 10);
             }
-            l.plain(&b[..n - 1]);
+            l.0.push(b',');
         }
         std::net::IpAddr::V6(v6) => {
             scratch.clear();
@@ -278,23 +275,24 @@ impl Digits {
         };
         let neg = n < 0;
         let mut v = n.unsigned_abs();
-        loop {
+        // u64::MAX has 20 digits: with a sign, i64::MIN's 19 digits and '-' fit too.
+        for slot in d.buf.iter_mut().rev() {
+            *slot = b'0' + (v % 10) as u8;
             d.start -= 1;
-            d.buf[d.start] = b'0' + (v % 10) as u8;
             v /= 10;
-            if v == 0 || d.start == 1 {
+            if v == 0 {
                 break;
             }
         }
-        if neg {
+        if neg && let Some(slot) = d.start.checked_sub(1).and_then(|s| d.buf.get_mut(s)) {
+            *slot = b'-';
             d.start -= 1;
-            d.buf[d.start] = b'-';
         }
         d
     }
 
     fn as_bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
+        self.buf.get(self.start..).unwrap_or_default()
     }
 }
 

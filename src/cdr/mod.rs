@@ -199,10 +199,10 @@ impl LegText {
         };
         let mut buf = String::with_capacity(fields.iter().map(|f| cut(f)).sum());
         let mut ends = [0u16; Field::ALL.len()];
-        for (i, f) in fields.iter().enumerate() {
+        for (end, f) in ends.iter_mut().zip(fields) {
             buf.push_str(f.get(..cut(f)).unwrap_or_default());
             // At most 11 fields of MAX_FIELD bytes: fits in u16.
-            ends[i] = u16::try_from(buf.len()).unwrap_or(u16::MAX);
+            *end = u16::try_from(buf.len()).unwrap_or(u16::MAX);
         }
         LegText {
             buf: buf.into_boxed_str(),
@@ -212,8 +212,9 @@ impl LegText {
 
     pub fn get(&self, f: Field) -> &str {
         let i = f as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.buf.get(start..self.ends[i] as usize).unwrap_or("")
+        let end_of = |i: usize| self.ends.get(i).map_or(0, |&e| usize::from(e));
+        let start = i.checked_sub(1).map_or(0, end_of);
+        self.buf.get(start..end_of(i)).unwrap_or("")
     }
 
     /// Sets one field (a new allocation; done when a leg is answered or its media changes, not

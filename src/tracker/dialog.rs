@@ -382,12 +382,17 @@ impl Leg {
     /// media address; an answer to the other side's offer sets the codec, video and SRTP.
     pub fn sdp(&mut self, from_caller: bool, sdp: &[u8], origin_hash: impl Fn(&[u8]) -> u64) {
         let st = self.media.get_or_insert_with(Box::default);
-        let side = usize::from(from_caller);
+        let [callee_origin, caller_origin] = &mut st.origin;
+        let last = if from_caller {
+            caller_origin
+        } else {
+            callee_origin
+        };
         let origin = (origin_hash(crate::sip::sdp::origin(sdp)) as u32) | 1;
-        if st.origin[side] == origin {
+        if *last == origin {
             return; // the same SDP again (a session may not change without a new version)
         }
-        st.origin[side] = origin;
+        *last = origin;
         let m = Media::parse(sdp);
         if let Some(addr) = m.audio_socket() {
             let slot = if from_caller {
@@ -444,12 +449,15 @@ impl Leg {
         )
     }
 
+    /// (session id from a header, original session id).
+    fn links(&self) -> [Option<Uuid>; 2] {
+        self.links.as_deref().copied().unwrap_or([None, None])
+    }
+
     /// The session id: from Session-ID or `--correlate-header`, else from the Call-ID.
     pub fn session_id(&self, call_id: &[u8]) -> Uuid {
-        self.links
-            .as_ref()
-            .and_then(|l| l[0])
-            .unwrap_or_else(|| session_uuid(call_id))
+        let [session, _] = self.links();
+        session.unwrap_or_else(|| session_uuid(call_id))
     }
 
     /// The leg's record: `Stop` with its ending, or an `Attempt`/`Start` record of a leg still
@@ -462,13 +470,14 @@ impl Leg {
         role: Option<LegRole>,
     ) -> Cdr {
         let media = self.media.as_deref();
+        let [_, original] = self.links();
         let leg_id = self.leg_id(call_id);
         let session_id = self.session_id(call_id);
         let call_id = crate::sip::value::lossy(call_id).into_owned();
         Cdr {
             leg_id,
             session_id,
-            original_session_id: self.links.as_ref().and_then(|l| l[1]),
+            original_session_id: original,
             record,
             role,
             direction: self.direction,
@@ -528,14 +537,14 @@ pub fn name_uuid(namespace: &[u8], name: &[&[u8]]) -> Uuid {
 fn xxh3_128_of(namespace: &[u8], name: &[&[u8]]) -> u128 {
     let len = namespace.len() + name.iter().map(|p| p.len()).sum::<usize>();
     let mut buf = [0u8; 256];
-    if len <= buf.len() {
-        buf[..namespace.len()].copy_from_slice(namespace);
-        let mut at = namespace.len();
-        for part in name {
-            buf[at..at + part.len()].copy_from_slice(part);
-            at += part.len();
+    if let Some(whole) = buf.get_mut(..len) {
+        let mut rest = &mut whole[..];
+        for part in std::iter::once(namespace).chain(name.iter().copied()) {
+            let (dst, tail) = rest.split_at_mut(part.len());
+            dst.copy_from_slice(part);
+            rest = tail;
         }
-        return xxhash_rust::xxh3::xxh3_128(&buf[..len]);
+        return xxhash_rust::xxh3::xxh3_128(whole);
     }
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     h.update(namespace);

@@ -390,8 +390,9 @@ impl Rules {
         meta: &Msg,
         out: &mut Out,
     ) -> Option<Note> {
-        if let Some(i) = find_leg(&call.legs, meta.src, meta.dst, true) {
-            let leg = &mut call.legs[i];
+        if let Some(leg) =
+            find_leg(&call.legs, meta.src, meta.dst, true).and_then(|i| call.legs.get_mut(i))
+        {
             if cseq_num <= leg.invite_cseq {
                 stats.retransmissions += 1;
                 return None;
@@ -500,7 +501,7 @@ impl Rules {
         out: &mut Out,
     ) -> Option<Note> {
         let i = open_leg(call, stats, meta.src, meta.dst)?;
-        let leg = &mut call.legs[i];
+        let leg = call.legs.get_mut(i)?;
         leg.last_seen = meta.ts;
         let from_caller = leg.from_caller(meta.src);
         let sdp = find_sdp(m.content_type, m.body);
@@ -593,7 +594,9 @@ impl Rules {
         let Some(i) = open_leg(call, stats, meta.dst, meta.src) else {
             return;
         };
-        let leg = &mut call.legs[i];
+        let Some(leg) = call.legs.get_mut(i) else {
+            return;
+        };
         leg.last_seen = meta.ts;
         let session_expires = m.session_expires.and_then(delta_seconds);
         let is_2xx = (200..300).contains(&code);
@@ -702,8 +705,12 @@ impl Rules {
         let Some(leg) = legs.get(i) else {
             return;
         };
-        if let Some(r) = EndReason::ALL.iter().position(|r| *r == e.reason) {
-            stats.by_reason[r] += 1;
+        if let Some(n) = EndReason::ALL
+            .iter()
+            .position(|r| *r == e.reason)
+            .and_then(|r| stats.by_reason.get_mut(r))
+        {
+            *n += 1;
         }
         stats.answered += u64::from(leg.answer.is_some());
         if let Some(cause) = e.cause
@@ -862,8 +869,12 @@ fn initials(extra: &[String]) -> [bool; 256] {
         .copied()
         .chain(extra.iter().map(String::as_str));
     for n in names {
-        if let Some(&b) = n.as_bytes().first() {
-            set[usize::from(b.to_ascii_lowercase())] = true;
+        if let Some(slot) = n
+            .as_bytes()
+            .first()
+            .and_then(|b| set.get_mut(usize::from(b.to_ascii_lowercase())))
+        {
+            *slot = true;
         }
     }
     set
