@@ -330,6 +330,13 @@ impl std::fmt::Display for RunSummary {
             self.writer.rows,
             self.writer.files.len()
         )?;
+        if self.writer.disk_full > 0 {
+            writeln!(
+                f,
+                "  disk full        {} times (CDRs held in memory until space returned), {} CDRs lost",
+                self.writer.disk_full, self.writer.lost
+            )?;
+        }
         if let Some(n) = c.interrupted {
             writeln!(
                 f,

@@ -4,12 +4,14 @@
 //!   gives exactly its committed `captures/*.csv`, with 1 and with 4 shards.
 //! - `cli`: errors name the file and offset and keep what was read; rotation; BPF filters.
 //! - `broken_files`: wrong magic, unknown pcapng blocks, snaplen 0, truncated and corrupt pcapng.
+//! - `disk_full`: live mode holds CDRs while the disk is full and writes each once when space returns.
 //! - `signals`: SIGKILL leaves valid files; SIGTERM keeps every record.
 //! - `torture`: the sipp calls replayed over TCP cut, shuffled, duplicated and truncated.
 //! - `encaps`: a call inside each encapsulation of issue #4 gives the CDRs of the plain call.
 
 mod broken_files;
 mod cli;
+mod disk_full;
 mod encaps;
 mod formats;
 mod fuzz_corpus;
