@@ -119,7 +119,7 @@ pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u
                         Packet {
                             linktype,
                             ts,
-                            data: &b.data[..len],
+                            data: b.data.get(..len).unwrap_or_default(),
                             orig_len: b.origlen,
                         }
                     }),
@@ -153,7 +153,7 @@ pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u
                         Some(Packet {
                             linktype: iface.linktype,
                             ts,
-                            data: &epb.data[..len],
+                            data: epb.data.get(..len).unwrap_or_default(),
                             orig_len: epb.origlen,
                         })
                     }
@@ -163,7 +163,7 @@ pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u
                         Packet {
                             linktype: iface.linktype,
                             ts: last_ts,
-                            data: &spb.data[..len],
+                            data: spb.data.get(..len).unwrap_or_default(),
                             orig_len: spb.origlen,
                         }
                     }),

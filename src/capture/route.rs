@@ -173,10 +173,14 @@ impl Router {
             return Ok(());
         };
         self.stats.messages += 1;
-        self.stats.by_transport[transport as usize] += 1;
+        if let Some(n) = self.stats.by_transport.get_mut(transport as usize) {
+            *n += 1;
+        }
         self.seq += 1;
         let shard = self.shard_of(call_id);
-        let b = &mut self.pending[shard];
+        let Some(b) = self.pending.get_mut(shard) else {
+            return Ok(()); // shard < txs.len() == pending.len()
+        };
         b.push_msg(self.seq, ts, src, dst, transport, msg);
         if b.items.len() >= BATCH_ITEMS || b.bytes.len() >= BATCH_BYTES {
             self.send(shard)?;
@@ -201,17 +205,20 @@ impl Router {
     }
 
     fn send(&mut self, shard: usize) -> Result<(), Closed> {
-        let mut b = std::mem::take(&mut self.pending[shard]);
+        let (Some(pending), Some(tx)) = (self.pending.get_mut(shard), self.txs.get(shard)) else {
+            return Ok(()); // shard < txs.len() == pending.len()
+        };
+        let mut b = std::mem::take(pending);
         b.upto = self.seq;
-        self.pending[shard] = Batch {
+        *pending = Batch {
             bytes: Vec::with_capacity(b.bytes.capacity()),
             items: Vec::with_capacity(b.items.capacity()),
             upto: 0,
         };
         if !self.lossy {
-            return self.txs[shard].send(b).map_err(|_| Closed);
+            return tx.send(b).map_err(|_| Closed);
         }
-        match self.txs[shard].try_send(b) {
+        match tx.try_send(b) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(b)) => {
                 let msgs = b.items.iter().filter(|i| matches!(i, Item::Msg(_))).count();

@@ -6,15 +6,15 @@ use super::message::trim;
 /// SDP part of a `multipart/*` body (SIP-I carries ISUP beside it), else none.
 pub fn find_sdp<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Option<&'a [u8]> {
     let ct = trim(content_type?);
-    let starts = |p: &[u8]| ct.len() >= p.len() && ct[..p.len()].eq_ignore_ascii_case(p);
+    let starts = |p: &[u8]| ct.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
     if starts(b"application/sdp") {
         return (!body.is_empty()).then_some(body);
     }
     if starts(b"multipart/") {
         let at = memchr::memmem::find(body, b"\nv=0")?;
-        let sdp = &body[at + 1..];
+        let sdp = body.get(at + 1..)?;
         let end = memchr::memmem::find(sdp, b"\n--").map_or(sdp.len(), |e| e + 1);
-        return Some(&sdp[..end]);
+        return sdp.get(..end);
     }
     None
 }

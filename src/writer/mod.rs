@@ -78,7 +78,9 @@ impl Merge {
             return Vec::new();
         };
         q.extend(b.rows);
-        self.upto[b.shard] = self.upto[b.shard].max(b.upto);
+        if let Some(upto) = self.upto.get_mut(b.shard) {
+            *upto = (*upto).max(b.upto);
+        }
         let watermark = self.upto.iter().copied().min().unwrap_or(0);
         self.release(|r| r.seq <= watermark)
     }
@@ -180,8 +182,10 @@ impl Out {
             Sink::Dir(d) => d.write(r.time, &r.line)?,
         }
         self.stats.rows += 1;
-        if let Some(i) = EndReason::ALL.iter().position(|x| *x == r.reason) {
-            self.stats.by_reason[i] += 1;
+        if let Some(i) = EndReason::ALL.iter().position(|x| *x == r.reason)
+            && let Some(n) = self.stats.by_reason.get_mut(i)
+        {
+            *n += 1;
         }
         Ok(())
     }
