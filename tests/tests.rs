@@ -8,11 +8,13 @@
 //! - `signals`: SIGKILL leaves valid files; SIGTERM keeps every record.
 //! - `torture`: the sipp calls replayed over TCP cut, shuffled, duplicated and truncated.
 //! - `encaps`: a call inside each encapsulation of issue #4 gives the CDRs of the plain call.
+//! - `follow`: `--follow` reads a capture while the test is still writing it, until a signal.
 
 mod broken_files;
 mod cli;
 mod disk_full;
 mod encaps;
+mod follow;
 mod formats;
 mod fuzz_corpus;
 mod generated;
