@@ -1,6 +1,7 @@
 //! A full disk in live mode: the writer holds CDRs in memory, retries, and once space returns
 //! writes every one of them exactly once, in order, in whole `.csv` files. Offline, the same full
-//! disk is an error. Runs the writer stage on a small tmpfs (needs root to mount it).
+//! disk is an error. Runs the writer stage on a small tmpfs (needs root to mount it). And an
+//! output directory that cannot be written (a read-only mount: even root cannot write there).
 
 use sipcdr::cdr::{EndReason, Row};
 use sipcdr::metrics::Metrics;
@@ -22,6 +23,10 @@ struct Tmpfs {
 
 impl Tmpfs {
     fn mount(size: &str) -> Option<Tmpfs> {
+        Tmpfs::mount_with(&format!("size={size}"))
+    }
+
+    fn mount_with(options: &str) -> Option<Tmpfs> {
         let uid = std::process::Command::new("id").arg("-u").output().unwrap();
         if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
             return None;
@@ -30,7 +35,7 @@ impl Tmpfs {
         let path = dir.path().join("small");
         fs::create_dir(&path).unwrap();
         let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
             .arg(&path)
             .status()
             .unwrap();
@@ -188,4 +193,38 @@ fn offline_writer_stops_with_a_clear_error_when_the_disk_is_full() {
         text.contains("cannot write") && text.contains("No space left on device"),
         "{text}"
     );
+}
+
+/// `-o` on a read-only file system, as a directory to create and as an existing directory: exit
+/// status 1 and an error naming the path and the reason; nothing is left behind.
+#[test]
+fn unwritable_output_directory_is_a_clear_error() {
+    let Some(fs_) = Tmpfs::mount_with("size=64k,ro") else {
+        println!("SKIPPED unwritable output: not root, cannot mount a tmpfs");
+        return;
+    };
+    let pcap = crate::capture("udp_busy_486.pcap");
+    let sub = fs_.path.join("cdr");
+    for (out, want) in [
+        (
+            &sub,
+            format!("cannot create output directory {}", sub.display()),
+        ),
+        (&fs_.path, format!("cannot create {}", fs_.path.display())),
+    ] {
+        let res = crate::sipcdr(&[
+            "-q",
+            "-r",
+            pcap.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&want) && err.contains("Read-only file system"),
+            "{err}"
+        );
+    }
+    assert_eq!(fs::read_dir(&fs_.path).unwrap().count(), 0);
 }
