@@ -202,14 +202,16 @@ impl Out {
     /// Live, disk full: once per [`RETRY`] (or at once when `now`), writes what is held, in
     /// order, until it is all out or the disk is full again.
     fn retry(&mut self, now: bool) -> Result<()> {
+        if self.hold.rows.is_empty() {
+            return Ok(());
+        }
         #[allow(clippy::disallowed_methods)] // retry pacing only; rows keep their times
         let t = Instant::now();
-        if self.hold.rows.is_empty()
-            || !now
-                && self
-                    .hold
-                    .tried
-                    .is_some_and(|at| t.duration_since(at) < RETRY)
+        if !now
+            && self
+                .hold
+                .tried
+                .is_some_and(|at| t.duration_since(at) < RETRY)
         {
             return Ok(());
         }
