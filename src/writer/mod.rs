@@ -141,6 +141,8 @@ struct Out {
     sink: Sink,
     live: bool,
     hold: Hold,
+    /// Live: the output is full (reported once per episode, until a write succeeds again).
+    full: bool,
     stats: WriterStats,
     metrics: Arc<Metrics>,
 }
@@ -156,12 +158,7 @@ impl Out {
             match self.put(&r) {
                 Ok(()) => {}
                 Err(e) if self.live && is_disk_full(&e) => {
-                    self.stats.disk_full += 1;
-                    eprintln!(
-                        "sipcdr: {e:#}; holding CDRs in memory (up to {} MiB) and retrying every {} s",
-                        HOLD_BYTES >> 20,
-                        RETRY.as_secs()
-                    );
+                    self.now_full(&e);
                     #[allow(clippy::disallowed_methods)] // retry pacing only; rows keep their times
                     let now = Instant::now();
                     self.hold.tried = Some(now);
@@ -233,6 +230,7 @@ impl Out {
                 }
             }
         }
+        self.full = false;
         eprintln!(
             "sipcdr: output writable again: {written} held CDRs written, {} lost while full",
             self.stats.lost
@@ -241,14 +239,28 @@ impl Out {
         Ok(())
     }
 
+    /// Reports a full output once per episode.
+    fn now_full(&mut self, e: &anyhow::Error) {
+        if !self.full {
+            self.full = true;
+            self.stats.disk_full += 1;
+            eprintln!(
+                "sipcdr: {e:#}; holding CDRs in memory (up to {} MiB) and retrying every {} s",
+                HOLD_BYTES >> 20,
+                RETRY.as_secs()
+            );
+        }
+    }
+
     /// A close or rotation; in live mode a full disk only postpones it to the next retry.
     fn soft(&mut self, r: Result<()>) -> Result<()> {
         match r {
             Err(e) if self.live && is_disk_full(&e) => {
-                if self.hold.rows.is_empty() {
-                    self.stats.disk_full += 1;
-                    eprintln!("sipcdr: {e:#}; retrying every {} s", RETRY.as_secs());
-                }
+                self.now_full(&e);
+                Ok(())
+            }
+            Ok(()) if self.hold.rows.is_empty() => {
+                self.full = false;
                 Ok(())
             }
             r => r,
@@ -286,6 +298,7 @@ pub fn run(
         sink,
         live: cfg.wall_clock,
         hold: Hold::default(),
+        full: false,
         stats: WriterStats::default(),
         metrics,
     };
