@@ -20,6 +20,8 @@ fn follow(src: &[u8], name: &str, signal: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // sipcdr meets the cut header first (whatever the machine's speed), then the rest.
+    std::thread::sleep(Duration::from_millis(300));
     let mut f = OpenOptions::new().append(true).open(&growing).unwrap();
     let mut at = 10;
     for chunk in [7, 300, 1, 901, 33, 1500, 64].iter().cycle() {

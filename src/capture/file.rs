@@ -108,15 +108,16 @@ pub fn read(
         match create_reader(READ_BUFFER, file) {
             Ok(r) => break r,
             // The writer has not finished the file header yet.
-            Err(PcapError::Eof | PcapError::Incomplete(_) | PcapError::UnexpectedEof)
-                if follow.is_some() && !stopped() =>
-            {
+            Err(
+                PcapError::Eof
+                | PcapError::Incomplete(_)
+                | PcapError::UnexpectedEof
+                | PcapError::HeaderNotRecognized,
+            ) if follow.is_some() && header_incomplete(path) => {
+                if stopped() {
+                    return Ok(0);
+                }
                 std::thread::sleep(FOLLOW_POLL);
-            }
-            Err(PcapError::Eof | PcapError::Incomplete(_) | PcapError::UnexpectedEof)
-                if stopped() =>
-            {
-                return Ok(0);
             }
             Err(e) => return Err(open_error(path, e)),
         }
@@ -259,5 +260,40 @@ fn open_error(path: &Path, e: PcapError<&[u8]>) -> FileError {
         offset: 0,
         packets: 0,
         kind,
+    }
+}
+
+/// `--follow`: whether the file is still too short to hold its own header (tcpdump has created
+/// it but not written the header, or a pcapng section header block, yet).
+fn header_incomplete(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 12];
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let Ok(len) = f.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let mut got = 0;
+    while got < head.len() {
+        match f.read(head.get_mut(got..).unwrap_or_default()) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    match (got, head) {
+        (0..4, _) => true,
+        // pcapng: the section header block's length, in the byte order its magic gives.
+        (_, [0x0a, 0x0d, 0x0d, 0x0a, l0, l1, l2, l3, m0, ..]) => {
+            got < 12
+                || len
+                    < u64::from(if m0 == 0x4d {
+                        u32::from_le_bytes([l0, l1, l2, l3])
+                    } else {
+                        u32::from_be_bytes([l0, l1, l2, l3])
+                    })
+        }
+        // pcap: the 24-byte file header.
+        _ => len < 24,
     }
 }
