@@ -29,6 +29,11 @@ pub struct Args {
     )]
     pub read: Vec<PathBuf>,
 
+    /// Keep reading the last -r FILE while it grows (written by tcpdump -w, -U): wait at its end
+    /// and at a partial record until SIGTERM or SIGINT, then end open legs and exit 0.
+    #[arg(long, requires = "read")]
+    pub follow: bool,
+
     /// Capture live on IFACE (repeat for several, or 'any'); runs until SIGTERM or SIGINT.
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     pub interface: Vec<String>,

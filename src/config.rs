@@ -109,6 +109,7 @@ impl Config {
         Ok(Config {
             capture: CaptureConfig {
                 files: a.read.clone(),
+                follow: a.follow,
                 interfaces: a.interface.clone(),
                 buffer_size: size("--buffer-size", &a.buffer_size)?,
                 promisc: !a.no_promisc,

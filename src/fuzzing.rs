@@ -64,7 +64,9 @@ pub fn decode(d: &mut Decoder, data: &[u8]) {
     let Some((&pick, frame)) = data.split_first() else {
         return;
     };
-    let lt = LINKTYPES[usize::from(pick) % LINKTYPES.len()];
+    let Some(&lt) = LINKTYPES.get(usize::from(pick) % LINKTYPES.len()) else {
+        return;
+    };
     let _ = d.decode(lt, frame, Timestamp::from_secs(i64::from(pick)));
     d.expire(Timestamp::from_secs(i64::from(pick) * 10));
 }
@@ -111,7 +113,8 @@ pub fn ws_hep(data: &[u8]) {
     if let Ok(Some(f)) = ws::frame(data) {
         let end = (f.header_len + f.payload_len).min(data.len());
         let mut out = Vec::new();
-        ws::unmask_into(&data[f.header_len.min(end)..end], f.mask, &mut out);
+        let payload = data.get(f.header_len.min(end)..end).unwrap_or_default();
+        ws::unmask_into(payload, f.mask, &mut out);
     }
     let _ = ws::upgrade(data);
     let _ = ws::find_sip_frame(data);

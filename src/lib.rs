@@ -17,6 +17,10 @@
 //! into one validated configuration per stage.
 
 #![forbid(unsafe_code)]
+// Bytes from the wire and from files must never panic the process: no `a[i]` or `a[x..y]` that
+// can be out of bounds. Each exception is an `#[allow]` with the reason it cannot fail. Tests may
+// index (clippy.toml).
+#![deny(clippy::indexing_slicing)]
 
 pub mod capture;
 pub mod cdr;

@@ -1,3 +1,5 @@
+#![deny(clippy::indexing_slicing)] // as in the library (src/lib.rs)
+
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::process::ExitCode;
 use std::sync::Arc;

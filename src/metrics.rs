@@ -35,6 +35,10 @@ pub struct Metrics {
     pub capture: CaptureGauges,
     pub shards: Vec<ShardGauges>,
     pub cdrs_written: AtomicU64,
+    /// Live mode, disk full: CDRs held in memory waiting for space.
+    pub cdrs_held: AtomicU64,
+    /// Live mode, disk full: CDRs dropped because the hold was full.
+    pub cdrs_lost: AtomicU64,
 }
 
 /// One reading of every counter.
@@ -50,6 +54,8 @@ pub struct Snapshot {
     pub answered: u64,
     pub by_reason: [u64; EndReason::ALL.len()],
     pub cdrs_written: u64,
+    pub cdrs_held: u64,
+    pub cdrs_lost: u64,
     /// Resident memory in bytes (Linux), 0 where unknown.
     pub rss: u64,
 }
@@ -78,6 +84,8 @@ impl Metrics {
             capture: CaptureGauges::default(),
             shards: (0..shards).map(|_| ShardGauges::default()).collect(),
             cdrs_written: AtomicU64::new(0),
+            cdrs_held: AtomicU64::new(0),
+            cdrs_lost: AtomicU64::new(0),
         })
     }
 
@@ -91,6 +99,8 @@ impl Metrics {
             interface_drops: c.interface_drops.load(R),
             channel_drops: c.channel_drops.load(R),
             cdrs_written: self.cdrs_written.load(R),
+            cdrs_held: self.cdrs_held.load(R),
+            cdrs_lost: self.cdrs_lost.load(R),
             rss: rss_bytes(),
             ..Snapshot::default()
         };
@@ -120,7 +130,14 @@ pub fn stats_line(now: &Snapshot, before: &Snapshot, secs: f64) -> String {
         now.cdrs_written,
         now.asr() * 100.0,
         now.rss >> 20
-    )
+    ) + &if now.cdrs_held + now.cdrs_lost > 0 {
+        format!(
+            ", disk full: {} CDRs held, {} lost",
+            now.cdrs_held, now.cdrs_lost
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// The Prometheus text exposition of a snapshot.
@@ -179,6 +196,18 @@ pub fn prometheus(s: &Snapshot) -> String {
         "counter",
         "CDR rows written.",
         counter(s.cdrs_written),
+    );
+    metric(
+        "sipcdr_cdrs_held",
+        "gauge",
+        "CDRs held in memory while the output disk is full (live mode).",
+        counter(s.cdrs_held),
+    );
+    metric(
+        "sipcdr_cdrs_lost_total",
+        "counter",
+        "CDRs dropped because the disk stayed full and the hold was at its cap (live mode).",
+        counter(s.cdrs_lost),
     );
     let by_reason: String = EndReason::ALL
         .iter()

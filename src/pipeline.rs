@@ -184,14 +184,15 @@ fn write_capture_breadth(f: &mut std::fmt::Formatter<'_>, c: &CaptureStats) -> s
     write!(f, "  link types       ")?;
     nonzero(
         f,
-        Link::ALL.iter().map(|l| (l.as_str(), d.links[*l as usize])),
+        Link::ALL.iter().zip(d.links).map(|(l, n)| (l.as_str(), n)),
     )?;
     write!(f, "  encapsulations   ")?;
     nonzero(
         f,
         Encap::ALL
             .iter()
-            .map(|e| (e.as_str(), d.encaps[*e as usize])),
+            .zip(d.encaps)
+            .map(|(e, n)| (e.as_str(), n)),
     )?;
     writeln!(
         f,
@@ -205,9 +206,9 @@ fn write_capture_breadth(f: &mut std::fmt::Formatter<'_>, c: &CaptureStats) -> s
         s.packets, s.data_chunks, s.messages, s.reassembled, s.dropped, s.malformed
     )?;
     write!(f, "  sip by transport")?;
-    for (i, t) in Transport::ALL.iter().enumerate() {
+    for (i, (t, n)) in Transport::ALL.iter().zip(c.sip_by_transport).enumerate() {
         let sep = if i == 0 { " " } else { ", " };
-        write!(f, "{sep}{} {}", t.as_str(), c.sip_by_transport[*t as usize])?;
+        write!(f, "{sep}{} {n}", t.as_str())?;
     }
     writeln!(f)
 }
@@ -352,6 +353,13 @@ impl std::fmt::Display for RunSummary {
             self.writer.rows,
             self.writer.files.len()
         )?;
+        if self.writer.disk_full > 0 {
+            writeln!(
+                f,
+                "  disk full        {} times (CDRs held in memory until space returned), {} CDRs lost",
+                self.writer.disk_full, self.writer.lost
+            )?;
+        }
         if let Some(n) = c.interrupted {
             writeln!(
                 f,

@@ -64,8 +64,8 @@ impl Timestamp {
         let (y, mo, d, h, mi, s, us) = self.civil();
         let mut b = *b"0000-00-00T00:00:00.000000Z";
         let mut put = |at: usize, width: usize, mut v: u32| {
-            for i in (at..at + width).rev() {
-                b[i] = b'0' + (v % 10) as u8;
+            for digit in b.iter_mut().skip(at).take(width).rev() {
+                *digit = b'0' + (v % 10) as u8;
                 v /= 10;
             }
         };

@@ -72,7 +72,7 @@ impl Collector {
                 Ok((len, _)) => {
                     self.stats.udp_packets += 1;
                     n += 1;
-                    each(&self.scratch[..len])?;
+                    each(self.scratch.get(..len).unwrap_or_default())?;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -93,7 +93,9 @@ impl Collector {
         }
         let mut i = 0;
         while i < self.conns.len() {
-            let c = &mut self.conns[i];
+            let Some(c) = self.conns.get_mut(i) else {
+                break;
+            };
             let mut open = true;
             loop {
                 match c.stream.read(&mut self.scratch) {
@@ -101,7 +103,9 @@ impl Collector {
                         open = false;
                         break;
                     }
-                    Ok(len) => c.buf.extend_from_slice(&self.scratch[..len]),
+                    Ok(len) => c
+                        .buf
+                        .extend_from_slice(self.scratch.get(..len).unwrap_or_default()),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(_) => {
@@ -116,10 +120,10 @@ impl Collector {
             // Cut HEP3 packets by their length field.
             let mut at = 0;
             while let Some(rest) = c.buf.get(at..) {
-                if rest.len() < 6 {
+                let Some(&[_, _, _, _, hi, lo]) = rest.first_chunk::<6>() else {
                     break;
-                }
-                let len = usize::from(u16::from_be_bytes([rest[4], rest[5]]));
+                };
+                let len = usize::from(u16::from_be_bytes([hi, lo]));
                 if !rest.starts_with(b"HEP3") || len < 6 {
                     eprintln!(
                         "sipcdr: HEP over TCP from {}: not HEP3 framing at byte {at}; connection dropped",

@@ -275,7 +275,9 @@ impl Decoder {
         if let Some(old) = self.reassembled.take() {
             self.pool.return_buf(old);
         }
-        self.counts.links[Link::of(linktype) as usize] += 1;
+        if let Some(n) = self.counts.links.get_mut(Link::of(linktype) as usize) {
+            *n += 1;
+        }
         if linktype == linktype::ETHERNET
             && let Some(d) = ethernet_ipv4(data, self.hep_port)
         {
@@ -327,7 +329,9 @@ impl Decoder {
     }
 
     fn count(&mut self, e: Encap) {
-        self.counts.encaps[e as usize] += 1;
+        if let Some(n) = self.counts.encaps.get_mut(e as usize) {
+            *n += 1;
+        }
     }
 
     /// Slices from `start` with etherparse's strict checks, or, when a length does not fit
@@ -726,7 +730,9 @@ fn udp<'a>(
     } else {
         Encap::Hep2
     };
-    counts.encaps[encap as usize] += 1;
+    if let Some(n) = counts.encaps.get_mut(encap as usize) {
+        *n += 1;
+    }
     match h.payload {
         Some(p) if h.is_sip() => Ok(Decoded {
             src: h.src,

@@ -6,6 +6,8 @@ use pcap_parser::{PcapBlockOwned, PcapError, create_reader};
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// Read buffer; grown up to [`MAX_BLOCK`] for a packet that does not fit.
 const READ_BUFFER: usize = 1 << 20;
@@ -79,20 +81,46 @@ struct Iface {
 
 /// Reads every packet of one pcap or pcapng file (several sections and interfaces, mixed link
 /// types) and hands each to `on_packet`. Returns the number of packets read.
-pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u64, FileError> {
+pub fn read_file(path: &Path, on_packet: impl FnMut(Packet<'_>)) -> Result<u64, FileError> {
+    read(path, None, on_packet)
+}
+
+/// `--follow`: how often a file that is still being written is looked at again.
+const FOLLOW_POLL: Duration = Duration::from_millis(50);
+
+/// [`read_file`], or with `follow`, reads a file that is still being written (tcpdump -w): at its
+/// end, at a partial record and before its header is complete, waits for more bytes until `follow`
+/// (the stop flag) is set, then returns what was read.
+pub fn read(
+    path: &Path,
+    follow: Option<&AtomicBool>,
+    mut on_packet: impl FnMut(Packet<'_>),
+) -> Result<u64, FileError> {
     let err = |offset: u64, packets: u64, kind| FileError {
         path: path.to_owned(),
         offset,
         packets,
         kind,
     };
-    let file = File::open(path).map_err(|e| err(0, 0, FileErrorKind::Open(e)))?;
-    let mut reader = match create_reader(READ_BUFFER, file) {
-        Ok(r) => r,
-        Err(PcapError::Eof) => return Err(err(0, 0, FileErrorKind::Empty)),
-        Err(PcapError::HeaderNotRecognized) => return Err(err(0, 0, FileErrorKind::NotPcap)),
-        Err(PcapError::Incomplete(_)) => return Err(err(0, 0, FileErrorKind::Truncated)),
-        Err(e) => return Err(err(0, 0, FileErrorKind::Corrupt(format!("{e:?}")))),
+    let stopped = || follow.is_some_and(|s| s.load(Ordering::Relaxed));
+    let mut reader = loop {
+        let file = File::open(path).map_err(|e| err(0, 0, FileErrorKind::Open(e)))?;
+        match create_reader(READ_BUFFER, file) {
+            Ok(r) => break r,
+            // The writer has not finished the file header yet.
+            Err(
+                PcapError::Eof
+                | PcapError::Incomplete(_)
+                | PcapError::UnexpectedEof
+                | PcapError::HeaderNotRecognized,
+            ) if follow.is_some() && header_incomplete(path) => {
+                if stopped() {
+                    return Ok(0);
+                }
+                std::thread::sleep(FOLLOW_POLL);
+            }
+            Err(e) => return Err(open_error(path, e)),
+        }
     };
     let mut consumed: u64 = 0;
     let mut packets: u64 = 0;
@@ -119,7 +147,7 @@ pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u
                         Packet {
                             linktype,
                             ts,
-                            data: &b.data[..len],
+                            data: b.data.get(..len).unwrap_or_default(),
                             orig_len: b.origlen,
                         }
                     }),
@@ -153,7 +181,7 @@ pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u
                         Some(Packet {
                             linktype: iface.linktype,
                             ts,
-                            data: &epb.data[..len],
+                            data: epb.data.get(..len).unwrap_or_default(),
                             orig_len: epb.origlen,
                         })
                     }
@@ -163,7 +191,7 @@ pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u
                         Packet {
                             linktype: iface.linktype,
                             ts: last_ts,
-                            data: &spb.data[..len],
+                            data: spb.data.get(..len).unwrap_or_default(),
                             orig_len: spb.origlen,
                         }
                     }),
@@ -178,6 +206,16 @@ pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u
                 // No shift here: `consume` would move half the buffer every time it passes the middle;
                 // `refill` moves only the unread tail (measured: 4.6% of all instructions).
                 reader.consume_noshift(used);
+            }
+            // Following: wait for the writer at the end and at a partial record.
+            Err(PcapError::Eof | PcapError::UnexpectedEof) if follow.is_some() => {
+                if stopped() {
+                    return Ok(packets);
+                }
+                std::thread::sleep(FOLLOW_POLL);
+                if reader.refill().is_err() {
+                    return Err(err(consumed, packets, FileErrorKind::Read));
+                }
             }
             Err(PcapError::Eof) => return Ok(packets),
             Err(PcapError::Incomplete(_)) => {
@@ -206,5 +244,56 @@ pub fn read_file(path: &Path, mut on_packet: impl FnMut(Packet<'_>)) -> Result<u
                 return Err(err(consumed, packets, FileErrorKind::Corrupt(what)));
             }
         }
+    }
+}
+
+/// The error for a file whose header could not be read.
+fn open_error(path: &Path, e: PcapError<&[u8]>) -> FileError {
+    let kind = match e {
+        PcapError::Eof => FileErrorKind::Empty,
+        PcapError::HeaderNotRecognized => FileErrorKind::NotPcap,
+        PcapError::Incomplete(_) => FileErrorKind::Truncated,
+        e => FileErrorKind::Corrupt(format!("{e:?}")),
+    };
+    FileError {
+        path: path.to_owned(),
+        offset: 0,
+        packets: 0,
+        kind,
+    }
+}
+
+/// `--follow`: whether the file is still too short to hold its own header (tcpdump has created
+/// it but not written the header, or a pcapng section header block, yet).
+fn header_incomplete(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 12];
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let Ok(len) = f.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let mut got = 0;
+    while got < head.len() {
+        match f.read(head.get_mut(got..).unwrap_or_default()) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    match (got, head) {
+        (0..4, _) => true,
+        // pcapng: the section header block's length, in the byte order its magic gives.
+        (_, [0x0a, 0x0d, 0x0d, 0x0a, l0, l1, l2, l3, m0, ..]) => {
+            got < 12
+                || len
+                    < u64::from(if m0 == 0x4d {
+                        u32::from_le_bytes([l0, l1, l2, l3])
+                    } else {
+                        u32::from_be_bytes([l0, l1, l2, l3])
+                    })
+        }
+        // pcap: the 24-byte file header.
+        _ => len < 24,
     }
 }

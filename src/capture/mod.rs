@@ -61,6 +61,8 @@ impl Transport {
 pub struct CaptureConfig {
     /// Files read in this order, as one continuous capture.
     pub files: Vec<PathBuf>,
+    /// `--follow`: the last file is still being written; read it until a stop request.
+    pub follow: bool,
     /// Interfaces captured live (instead of files).
     pub interfaces: Vec<String>,
     /// Kernel capture buffer per interface, in bytes.
@@ -131,13 +133,17 @@ pub fn run_files(
     let mut filter = cfg.filter.as_deref().map(filter::Filter::new).transpose()?;
     let mut stage = Stage::new(cfg, router, metrics);
     let mut closed = false;
-    for path in &cfg.files {
-        let r = file::read_file(path, |p| {
+    for (i, path) in cfg.files.iter().enumerate() {
+        // Following, a stop request is the normal end, not an interruption.
+        let follow = cfg.follow && i + 1 == cfg.files.len();
+        let r = file::read(path, follow.then_some(stop), |p| {
             if closed || stage.stats.interrupted.is_some() {
                 return;
             }
             if stop.load(Ordering::Relaxed) {
-                stage.stats.interrupted = Some(stage.stats.packets);
+                if !cfg.follow {
+                    stage.stats.interrupted = Some(stage.stats.packets);
+                }
                 return;
             }
             let stats = &mut stage.stats;

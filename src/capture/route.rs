@@ -173,10 +173,14 @@ impl Router {
             return Ok(());
         };
         self.stats.messages += 1;
-        self.stats.by_transport[transport as usize] += 1;
+        if let Some(n) = self.stats.by_transport.get_mut(transport as usize) {
+            *n += 1;
+        }
         self.seq += 1;
-        let shard = (self.hasher.hash_one(call_id) % self.txs.len() as u64) as usize;
-        let b = &mut self.pending[shard];
+        let shard = self.shard_of(call_id);
+        let Some(b) = self.pending.get_mut(shard) else {
+            return Ok(()); // shard < txs.len() == pending.len()
+        };
         b.push_msg(self.seq, ts, src, dst, transport, msg);
         if b.items.len() >= BATCH_ITEMS || b.bytes.len() >= BATCH_BYTES {
             self.send(shard)?;
@@ -188,6 +192,12 @@ impl Router {
         Ok(())
     }
 
+    /// The shard that owns `call_id`: a keyed hash (per-process random keys), so nobody can pick
+    /// Call-IDs that all land on one shard.
+    fn shard_of(&self, call_id: &[u8]) -> usize {
+        (self.hasher.hash_one(call_id) % self.txs.len() as u64) as usize
+    }
+
     /// Sends what is pending to every shard (empty batches too: they carry the watermark).
     pub fn flush_all(&mut self) -> Result<(), Closed> {
         self.since_watermark = 0;
@@ -195,17 +205,20 @@ impl Router {
     }
 
     fn send(&mut self, shard: usize) -> Result<(), Closed> {
-        let mut b = std::mem::take(&mut self.pending[shard]);
+        let (Some(pending), Some(tx)) = (self.pending.get_mut(shard), self.txs.get(shard)) else {
+            return Ok(()); // shard < txs.len() == pending.len()
+        };
+        let mut b = std::mem::take(pending);
         b.upto = self.seq;
-        self.pending[shard] = Batch {
+        *pending = Batch {
             bytes: Vec::with_capacity(b.bytes.capacity()),
             items: Vec::with_capacity(b.items.capacity()),
             upto: 0,
         };
         if !self.lossy {
-            return self.txs[shard].send(b).map_err(|_| Closed);
+            return tx.send(b).map_err(|_| Closed);
         }
-        match self.txs[shard].try_send(b) {
+        match tx.try_send(b) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(b)) => {
                 let msgs = b.items.iter().filter(|i| matches!(i, Item::Msg(_))).count();
@@ -245,5 +258,123 @@ mod tests {
         route_n(&mut r, BATCH_ITEMS);
         assert_eq!(r.stats.dropped, (BATCH_ITEMS * 2) as u64);
         assert_eq!(rx.len(), 1);
+    }
+
+    /// Child half of `hash_keys_differ_between_processes`: prints one hash of a fixed Call-ID.
+    #[test]
+    fn hash_child() {
+        if std::env::var_os("SIPCDR_HASH_CHILD").is_some() {
+            println!("HASH {}", ahash::RandomState::new().hash_one(b"1-1@flood"));
+        }
+    }
+
+    /// Hash flooding, part 1: `ahash::RandomState::new()`, which the router, the TCP flow table,
+    /// SCTP and the tracker's Call-ID map all use, must be keyed at random in every process
+    /// (ahash's `runtime-rng`). Two runs of this test binary hash the same Call-ID differently;
+    /// with fixed keys (no `runtime-rng`, or a constant-seeded hasher) they would agree, and
+    /// Call-IDs crafted offline against one run would collide in every run.
+    #[test]
+    fn hash_keys_differ_between_processes() {
+        let run = || {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "capture::route::tests::hash_child",
+                    "--nocapture",
+                ])
+                .env("SIPCDR_HASH_CHILD", "1")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.lines()
+                .find_map(|l| l.strip_prefix("HASH "))
+                .map(str::to_owned)
+                .unwrap_or_else(|| panic!("no hash from the child: {text}"))
+        };
+        let (a, b) = (run(), run());
+        assert_ne!(
+            a, b,
+            "the same hash in two processes: the hasher is not randomly keyed"
+        );
+    }
+
+    /// `n` Call-IDs that all land on shard 0 of `shards` under `shard`, found by trying
+    /// candidates (a flooder with the hash function does the same).
+    fn crafted(n: usize, shards: u64, shard: impl Fn(&[u8]) -> u64) -> Vec<String> {
+        (0u64..)
+            .map(|i| format!("{i:x}-flood@10.6.6.6"))
+            .filter(|c| shard(c.as_bytes()).is_multiple_of(shards))
+            .take(n)
+            .collect()
+    }
+
+    /// Messages each of `shards` shards of a fresh router gets for these Call-IDs.
+    fn spread(call_ids: &[String], shards: usize) -> Vec<usize> {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..shards).map(|_| bounded::<Batch>(1024)).unzip();
+        let mut r = Router::new(txs);
+        let a: SocketAddr = ([10, 6, 6, 6], 5060).into();
+        for c in call_ids {
+            let msg = format!("INVITE sip:x SIP/2.0\r\nCall-ID: {c}\r\n\r\n");
+            r.route(Timestamp::ZERO, a, a, Transport::Udp, msg.as_bytes())
+                .unwrap();
+        }
+        r.flush_all().unwrap();
+        rxs.iter()
+            .map(|rx| {
+                rx.try_iter()
+                    .flat_map(|b| b.items)
+                    .filter(|i| matches!(i, Item::Msg(_)))
+                    .count()
+            })
+            .collect()
+    }
+
+    /// Hash flooding, part 2: Call-IDs crafted to fall on one shard under a fixed-key hasher
+    /// (ahash with constant seeds; std's SipHash with zero keys; and this process's own router
+    /// as an attacker who learnt one instance's keys) are spread evenly by a fresh router. The
+    /// check counts messages per shard (no timing): 4000 keys over 8 shards expect 500 each
+    /// (σ ≈ 21); the bounds 300..700 are ~10σ away, so a keyed hash never fails and a fixed one
+    /// (all 4000 on shard 0) always does.
+    #[test]
+    fn crafted_call_ids_spread_evenly_over_the_shards() {
+        use std::hash::{DefaultHasher, Hasher};
+        const SHARDS: usize = 8;
+        const N: usize = 4000;
+        let fixed = ahash::RandomState::with_seeds(1, 2, 3, 4);
+        let unkeyed_sip = |b: &[u8]| {
+            let mut h = DefaultHasher::new();
+            h.write(b);
+            h.finish()
+        };
+        let (txs, _rxs): (Vec<_>, Vec<_>) = (0..SHARDS).map(|_| bounded::<Batch>(1)).unzip();
+        let learnt = Router::new(txs);
+        let attacks = [
+            (
+                "ahash, constant seeds",
+                crafted(N, SHARDS as u64, |b| fixed.hash_one(b)),
+            ),
+            ("SipHash, zero keys", crafted(N, SHARDS as u64, unkeyed_sip)),
+            (
+                "another router's keys",
+                crafted(N, SHARDS as u64, |b| learnt.shard_of(b) as u64),
+            ),
+        ];
+        // The crafting works: under the hasher it targets, every key is on shard 0.
+        assert!(
+            attacks[0]
+                .1
+                .iter()
+                .all(|c| fixed.hash_one(c.as_bytes()).is_multiple_of(SHARDS as u64))
+        );
+        for (what, keys) in &attacks {
+            let counts = spread(keys, SHARDS);
+            assert_eq!(counts.iter().sum::<usize>(), N);
+            for (s, n) in counts.iter().enumerate() {
+                assert!(
+                    (300..=700).contains(n),
+                    "keys crafted against {what}: shard {s} got {n} of {N} ({counts:?})"
+                );
+            }
+        }
     }
 }

@@ -345,7 +345,7 @@ fn accept(
         }
         stats.overlapping += 1;
     }
-    let data = &payload[old..];
+    let data = payload.get(old..).unwrap_or_default();
     flow.next_seq = flow.next_seq.wrapping_add(data.len() as u32);
     feed(flow, key, data, ts, cfg, stats, emit);
     drain_pending(flow, key, ts, cfg, stats, emit);
@@ -393,7 +393,10 @@ fn hold(flow: &mut Flow, seq: u32, payload: &[u8], ts: Timestamp, stats: &mut St
         let p = Pending {
             seq: base.wrapping_add(s as u32),
             ts,
-            data: payload[s - first..e - first].to_vec(),
+            data: payload
+                .get(s - first..e - first)
+                .unwrap_or_default()
+                .to_vec(),
         };
         flow.pending.insert(at, p);
         flow.pending_bytes += e - s;
@@ -418,7 +421,7 @@ fn drain_pending(
         flow.pending_bytes -= p.data.len();
         let old = (-ahead) as usize;
         if old < p.data.len() {
-            let data = &p.data[old..];
+            let data = p.data.get(old..).unwrap_or_default();
             flow.next_seq = flow.next_seq.wrapping_add(data.len() as u32);
             // The message is complete now, with the packet that filled the hole.
             feed(flow, key, data, ts.max(p.ts), cfg, stats, emit);
@@ -494,7 +497,7 @@ fn feed(
         Mode::Sip if flow.buf.is_empty() => {
             // Fast path: messages entirely inside this segment are emitted without a copy.
             let used = frame_sip(data, stats, &mut |m| emit(key, ts, Transport::Tcp, m));
-            data = &data[used..];
+            data = data.get(used..).unwrap_or_default();
             if data.is_empty() {
                 return;
             }
@@ -626,14 +629,14 @@ fn is_tls_record(b: &[u8]) -> bool {
 fn frame_sip(buf: &[u8], stats: &mut StreamStats, emit: &mut impl FnMut(&[u8])) -> usize {
     let mut at = 0;
     loop {
-        let rest = &buf[at..];
+        let rest = buf.get(at..).unwrap_or_default();
         if rest.iter().all(|&b| b == b'\r' || b == b'\n') {
             return buf.len(); // nothing, or keep-alive CRLFs only
         }
         match Message::parse(rest, Framing::Stream) {
             Ok(m) => {
                 let skip = rest.len() - rest.trim_ascii_start().len();
-                emit(&rest[skip..m.len]);
+                emit(rest.get(skip..m.len).unwrap_or_default());
                 at += m.len;
             }
             Err(SipError::Incomplete) => return at,
@@ -642,7 +645,8 @@ fn frame_sip(buf: &[u8], stats: &mut StreamStats, emit: &mut impl FnMut(&[u8])) 
                     stats.bad_content_length += 1;
                 }
                 // Not a message here: skip to the next start line.
-                let next = find_start_line(&rest[1..]).map_or(rest.len(), |i| i + 1);
+                let next = find_start_line(rest.get(1..).unwrap_or_default())
+                    .map_or(rest.len(), |i| i + 1);
                 stats.bytes_skipped += next as u64;
                 at += next;
             }
@@ -655,7 +659,7 @@ fn frame_sip(buf: &[u8], stats: &mut StreamStats, emit: &mut impl FnMut(&[u8])) 
 fn frame_ws(flow: &mut Flow, stats: &mut StreamStats, emit: &mut impl FnMut(&[u8])) -> usize {
     let mut at = 0;
     loop {
-        let rest = &flow.buf[at..];
+        let rest = flow.buf.get(at..).unwrap_or_default();
         let f = match ws::frame(rest) {
             Ok(Some(f)) if rest.len() >= f.header_len + f.payload_len => f,
             Ok(_) => return at,
@@ -666,7 +670,9 @@ fn frame_ws(flow: &mut Flow, stats: &mut StreamStats, emit: &mut impl FnMut(&[u8
                 return at;
             }
         };
-        let payload = &rest[f.header_len..f.header_len + f.payload_len];
+        let payload = rest
+            .get(f.header_len..f.header_len + f.payload_len)
+            .unwrap_or_default();
         at += f.header_len + f.payload_len;
         match f.opcode {
             ws::TEXT | ws::BINARY | ws::CONTINUATION => {}
@@ -703,11 +709,12 @@ fn frame_ws(flow: &mut Flow, stats: &mut StreamStats, emit: &mut impl FnMut(&[u8
 fn find_start_line(buf: &[u8]) -> Option<usize> {
     let mut line = 0;
     loop {
-        let rest = &buf[line..];
+        let rest = buf.get(line..)?;
         let end = memchr::memchr(b'\n', rest)?;
-        if looks_like_sip(&rest[..end + 1])
+        let first = rest.get(..=end)?;
+        if looks_like_sip(first)
             && !matches!(
-                Message::parse(&rest[..end + 1], Framing::Datagram),
+                Message::parse(first, Framing::Datagram),
                 Err(SipError::NotSip)
             )
         {

@@ -27,9 +27,8 @@ pub fn upgrade(buf: &[u8]) -> Upgrade {
     let request = buf.starts_with(b"GET ");
     let response = buf.starts_with(b"HTTP/1.1 101") || buf.starts_with(b"HTTP/1.0 101");
     if !request && !response {
-        return if b"GET ".starts_with(&buf[..buf.len().min(4)])
-            || b"HTTP/1.".starts_with(&buf[..buf.len().min(7)])
-        {
+        let head = |n: usize| buf.get(..buf.len().min(n)).unwrap_or_default();
+        return if b"GET ".starts_with(head(4)) || b"HTTP/1.".starts_with(head(7)) {
             // Too short to tell (or another HTTP response): decide when more arrives.
             if buf.len() >= 7 {
                 Upgrade::Plain
@@ -43,12 +42,14 @@ pub fn upgrade(buf: &[u8]) -> Upgrade {
     let Some(end) = memmem::find(buf, b"\r\n\r\n") else {
         return Upgrade::Incomplete;
     };
-    let headers = &buf[..end];
+    let headers = buf.get(..end).unwrap_or_default();
     let upgrades = headers.split(|&b| b == b'\n').any(|line| {
-        let line = line.trim_ascii();
-        line.len() > 8
-            && line[..8].eq_ignore_ascii_case(b"upgrade:")
-            && line[8..].trim_ascii().eq_ignore_ascii_case(b"websocket")
+        line.trim_ascii()
+            .split_at_checked(8)
+            .is_some_and(|(name, value)| {
+                name.eq_ignore_ascii_case(b"upgrade:")
+                    && value.trim_ascii().eq_ignore_ascii_case(b"websocket")
+            })
     });
     if upgrades {
         Upgrade::WebSocket(end + 4)
@@ -134,15 +135,19 @@ pub fn unmask_into(payload: &[u8], mask: Option<[u8; 4]>, out: &mut Vec<u8>) {
 /// offset where a data frame carrying the start of a SIP message begins.
 pub fn find_sip_frame(buf: &[u8]) -> Option<usize> {
     (0..buf.len()).find(|&at| {
-        let b0 = buf[at];
+        let Some(rest @ [b0, ..]) = buf.get(at..) else {
+            return false;
+        };
         if b0 & 0x70 != 0 || !matches!(b0 & 0x0F, TEXT | BINARY) {
             return false;
         }
-        let Ok(Some(f)) = frame(&buf[at..]) else {
+        let Ok(Some(f)) = frame(rest) else {
             return false;
         };
         let start = at + f.header_len;
-        let head = &buf[start.min(buf.len())..(start + f.payload_len.min(24)).min(buf.len())];
+        let head = buf
+            .get(start.min(buf.len())..(start + f.payload_len.min(24)).min(buf.len()))
+            .unwrap_or_default();
         let mut plain = Vec::with_capacity(head.len());
         unmask_into(head, f.mask, &mut plain);
         plain.len() >= 8 && looks_like_sip(&plain)

@@ -25,8 +25,8 @@ pub enum HeaderName {
 
 impl HeaderName {
     pub fn from_bytes(name: &[u8]) -> HeaderName {
-        if name.len() == 1 {
-            return match name[0].to_ascii_lowercase() {
+        if let [c] = name {
+            return match c.to_ascii_lowercase() {
                 b'i' => HeaderName::CallId,
                 b'f' => HeaderName::From,
                 b't' => HeaderName::To,
@@ -88,9 +88,9 @@ impl LineName {
             }
             // The line starts with this name; the byte after it decides. Names are at most 15
             // bytes long, so it is in the chunk.
-            match chunk[key.len] {
-                b':' => return LineName::Known(key.name, key.len),
-                b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' => return LineName::Unsure,
+            match chunk.get(key.len) {
+                Some(b':') => return LineName::Known(key.name, key.len),
+                Some(b' ' | b'\t' | b'\r' | b'\n' | b'\x0c') => return LineName::Unsure,
                 _ => {} // a longer name (`Via-X`, `Fromage`, `To2`)
             }
         }
@@ -161,6 +161,9 @@ struct Key {
 }
 
 impl Key {
+    // Only evaluated at compile time (the `const` tables above): an index out of bounds would be
+    // a build error, never a panic at run time.
+    #[allow(clippy::indexing_slicing)]
     const fn new(name: HeaderName, lower_name: &[u8]) -> Key {
         assert!(!lower_name.is_empty() && lower_name.len() < 16);
         let mut key = Key {

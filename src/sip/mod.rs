@@ -18,6 +18,9 @@ mod method;
 pub mod sdp;
 pub mod value;
 
+#[cfg(test)]
+mod roundtrip;
+
 pub use header::HeaderName;
 pub use message::{Framing, Message, StartLine, find_call_id, looks_like_sip};
 pub use method::Method;

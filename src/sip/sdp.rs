@@ -7,15 +7,15 @@ use super::message::trim;
 /// SDP part of a `multipart/*` body (SIP-I carries ISUP beside it), else none.
 pub fn find_sdp<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Option<&'a [u8]> {
     let ct = trim(content_type?);
-    let starts = |p: &[u8]| ct.len() >= p.len() && ct[..p.len()].eq_ignore_ascii_case(p);
+    let starts = |p: &[u8]| ct.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
     if starts(b"application/sdp") {
         return (!body.is_empty()).then_some(body);
     }
     if starts(b"multipart/") {
         let at = memchr::memmem::find(body, b"\nv=0")?;
-        let sdp = &body[at + 1..];
+        let sdp = body.get(at + 1..)?;
         let end = memchr::memmem::find(sdp, b"\n--").map_or(sdp.len(), |e| e + 1);
-        return Some(&sdp[..end]);
+        return sdp.get(..end);
     }
     None
 }
@@ -235,18 +235,7 @@ impl<'a> Media<'a> {
         }
         w.push(addr);
         w.push(if v6 { b"]:" } else { b":" });
-        let mut digits = [0u8; 5];
-        let mut n = s.port;
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        w.push(&digits[at..]);
+        w.push(s.port.to_string().as_bytes());
         w.done()
     }
 
@@ -264,7 +253,9 @@ impl<'a> Media<'a> {
     pub fn srtp(&self) -> Option<Srtp> {
         let s = self.audio?;
         let proto = s.proto;
-        if proto.len() >= 7 && proto[..7].eq_ignore_ascii_case(b"UDP/TLS")
+        if proto
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"UDP/TLS"))
             || s.fingerprint
             || (self.session_fingerprint && contains_ci(proto, b"SAVP"))
         {

@@ -17,6 +17,8 @@ pub struct NameAddr<'a> {
 }
 
 impl<'a> NameAddr<'a> {
+    // In bounds: `search_from` <= len (closing_quote), `lt`, `gt`, `sc` found by memchr in the slice they index.
+    #[allow(clippy::indexing_slicing)]
     pub fn parse(v: &'a [u8]) -> NameAddr<'a> {
         let v = trim(v);
         // Skip a quoted display name first: it may contain '<' or ';'.
@@ -93,6 +95,8 @@ impl<'a> NameAddr<'a> {
 }
 
 /// Index just past the closing quote of the quoted string `v` starts with.
+// In bounds: `v[i]` only while `i < v.len()`.
+#[allow(clippy::indexing_slicing)]
 fn closing_quote(v: &[u8]) -> Option<usize> {
     let mut i = 1;
     while i < v.len() {
@@ -107,6 +111,8 @@ fn closing_quote(v: &[u8]) -> Option<usize> {
 
 /// Value of the `;name=value` parameter in `params` (name compared case-insensitively). A
 /// parameter without `=` gives an empty value.
+// In bounds: `eq` is found by memchr in `p`.
+#[allow(clippy::indexing_slicing)]
 pub fn param<'a>(params: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     params
         .split(|&b| b == b';')
@@ -121,6 +127,8 @@ pub fn param<'a>(params: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 }
 
 /// The user part of a `sip:`/`sips:` URI (empty when it has none), or the number of a `tel:` URI.
+// In bounds: each prefix is sliced off only after `lower_starts` checked the length; `at` and `;` come from memchr in the slice.
+#[allow(clippy::indexing_slicing)]
 pub fn uri_user(uri: &[u8]) -> &[u8] {
     let lower_starts = |p: &[u8]| uri.len() >= p.len() && uri[..p.len()].eq_ignore_ascii_case(p);
     if lower_starts(b"tel:") {
@@ -141,6 +149,8 @@ pub fn uri_user(uri: &[u8]) -> &[u8] {
 }
 
 /// `CSeq: 4711 INVITE` → (4711, INVITE).
+// In bounds: `sp` is a position in `v`.
+#[allow(clippy::indexing_slicing)]
 pub fn cseq(v: &[u8]) -> Option<(u32, Method<'_>)> {
     let v = trim(v);
     let sp = v.iter().position(|b| b.is_ascii_whitespace())?;
@@ -148,6 +158,8 @@ pub fn cseq(v: &[u8]) -> Option<(u32, Method<'_>)> {
 }
 
 /// The branch parameter of the top Via entry.
+// In bounds: both offsets come from memchr in the slice they cut.
+#[allow(clippy::indexing_slicing)]
 pub fn via_branch(via: &[u8]) -> Option<&[u8]> {
     let top = &via[..memchr(b',', via).unwrap_or(via.len())];
     let params = &top[memchr(b';', top)?..];
@@ -155,6 +167,8 @@ pub fn via_branch(via: &[u8]) -> Option<&[u8]> {
 }
 
 /// The cause of a `Reason: Q.850;cause=16;text="…"` value (other protocols are skipped).
+// In bounds: `sc` comes from memchr in `entry`.
+#[allow(clippy::indexing_slicing)]
 pub fn q850_cause(reason: &[u8]) -> Option<u16> {
     reason.split(|&b| b == b',').find_map(|entry| {
         let sc = memchr(b';', entry)?;
@@ -167,6 +181,8 @@ pub fn q850_cause(reason: &[u8]) -> Option<u16> {
 }
 
 /// Leading delta-seconds of a value such as `Session-Expires: 1800;refresher=uac`.
+// In bounds: the `;` comes from memchr in `v`.
+#[allow(clippy::indexing_slicing)]
 pub fn delta_seconds(v: &[u8]) -> Option<u32> {
     parse_u32(&v[..memchr(b';', v).unwrap_or(v.len())])
 }
@@ -174,7 +190,7 @@ pub fn delta_seconds(v: &[u8]) -> Option<u32> {
 /// The session key of an RFC 7989 `Session-ID: <local-uuid>[;remote=<uuid>]` value: the
 /// sender's UUID (32 hex digits), lowercased. The null UUID means "not yet known": `None`.
 pub fn session_id_key(v: &[u8]) -> Option<[u8; 32]> {
-    let uuid = trim(&v[..memchr(b';', v).unwrap_or(v.len())]);
+    let uuid = trim(v.split(|&b| b == b';').next().unwrap_or_default());
     let hex: [u8; 32] = uuid.try_into().ok()?;
     if !hex.iter().all(u8::is_ascii_hexdigit) || hex.iter().all(|&b| b == b'0') {
         return None;
@@ -184,7 +200,7 @@ pub fn session_id_key(v: &[u8]) -> Option<[u8; 32]> {
 
 /// The Call-ID of an RFC 3891 `Replaces: <call-id>;to-tag=…;from-tag=…` value.
 pub fn replaces_call_id(v: &[u8]) -> Option<&[u8]> {
-    let id = trim(&v[..memchr(b';', v).unwrap_or(v.len())]);
+    let id = trim(v.split(|&b| b == b';').next().unwrap_or_default());
     (!id.is_empty()).then_some(id)
 }
 
@@ -212,8 +228,8 @@ pub fn split_entries(v: &[u8]) -> impl Iterator<Item = &[u8]> {
     std::iter::from_fn(move || {
         let (mut quoted, mut angle) = (false, false);
         let mut i = 0;
-        while i < rest.len() {
-            match rest[i] {
+        while let Some(&b) = rest.get(i) {
+            match b {
                 b'"' => quoted = !quoted,
                 b'\\' if quoted => i += 1,
                 b'<' if !quoted => angle = true,
@@ -224,7 +240,7 @@ pub fn split_entries(v: &[u8]) -> impl Iterator<Item = &[u8]> {
             i += 1;
         }
         let i = i.min(rest.len());
-        let entry = trim(&rest[..i]);
+        let entry = trim(rest.get(..i).unwrap_or_default());
         rest = rest.get(i + 1..).unwrap_or_default();
         (!entry.is_empty() || !rest.is_empty()).then_some(entry)
     })

@@ -7,33 +7,80 @@ use super::{Compression, WriterConfig};
 use crate::time::Timestamp;
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// zstd level for rotated files: the library's default, a good speed/ratio balance for CSV.
 const ZSTD_LEVEL: i32 = 3;
+/// Bytes of whole rows gathered in memory before they go to the file in one write.
+const FLUSH_AT: usize = 256 * 1024;
+
+/// A file that only ever holds whole rows: bytes are gathered in memory and written at row
+/// boundaries; a write that fails (disk full) is cut back to the last whole row and its bytes stay
+/// in memory, so [`RowFile::flush_rows`] can simply be tried again once space returns.
+struct RowFile {
+    file: File,
+    buf: Vec<u8>,
+    /// Bytes known to be in the file.
+    on_disk: u64,
+}
+
+impl RowFile {
+    fn flush_rows(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.file.write_all(&self.buf) {
+            // Part of the buffer may have reached the file: cut it back to whole rows.
+            self.file.set_len(self.on_disk)?;
+            self.file.seek(SeekFrom::Start(self.on_disk))?;
+            return Err(e);
+        }
+        self.on_disk += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+/// Appends to memory only (the zstd encoder writes through this); never fails.
+impl Write for RowFile {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// An open output file, plain or compressed.
 enum Sink {
-    Plain(BufWriter<File>),
-    Zstd(zstd::stream::write::Encoder<'static, BufWriter<File>>),
+    Plain(RowFile),
+    Zstd(zstd::stream::write::Encoder<'static, RowFile>),
 }
 
 impl Sink {
-    fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+    fn append(&mut self, b: &[u8]) -> io::Result<()> {
         match self {
             Sink::Plain(w) => w.write_all(b),
             Sink::Zstd(w) => w.write_all(b),
         }
     }
 
-    /// Flushes (and ends the zstd frame), returning the file.
-    fn finish(self) -> io::Result<File> {
-        let buffered = match self {
+    fn rows(&mut self) -> &mut RowFile {
+        match self {
             Sink::Plain(w) => w,
-            Sink::Zstd(w) => w.finish()?,
-        };
-        buffered.into_inner().map_err(|e| e.into_error())
+            Sink::Zstd(w) => w.get_mut(),
+        }
+    }
+
+    /// Ends the zstd frame (in memory); afterwards the sink is plain bytes.
+    fn finish(self) -> io::Result<RowFile> {
+        match self {
+            Sink::Plain(w) => Ok(w),
+            Sink::Zstd(w) => w.finish(),
+        }
     }
 }
 
@@ -44,6 +91,9 @@ struct Current {
     bucket: Timestamp,
     bytes: u64,
     rows: u64,
+    /// A close failed after the file was finished (a zstd frame ended): no row may join it, the
+    /// next write closes it first.
+    sealed: bool,
 }
 
 pub struct RotatingDir {
@@ -88,7 +138,8 @@ impl RotatingDir {
         let roll = match &self.current {
             None => true,
             Some(c) => {
-                (self.interval.is_some() && bucket > c.bucket)
+                c.sealed
+                    || (self.interval.is_some() && bucket > c.bucket)
                     || self
                         .max_bytes
                         .is_some_and(|m| c.rows > 0 && c.bytes + line.len() as u64 > m)
@@ -107,8 +158,15 @@ impl RotatingDir {
         let Some(c) = self.current.as_mut() else {
             return Ok(());
         };
+        // Flushed before the row is taken, so an error means the row was not taken.
+        if c.file.rows().buf.len() >= FLUSH_AT {
+            c.file
+                .rows()
+                .flush_rows()
+                .with_context(|| format!("cannot write {}", c.part.display()))?;
+        }
         c.file
-            .write_all(line)
+            .append(line)
             .with_context(|| format!("cannot write {}", c.part.display()))?;
         c.bytes += line.len() as u64;
         c.rows += 1;
@@ -140,7 +198,11 @@ impl RotatingDir {
             .create_new(true)
             .open(&part)
             .with_context(|| format!("cannot create {}", part.display()))?;
-        let buffered = BufWriter::with_capacity(256 * 1024, f);
+        let buffered = RowFile {
+            file: f,
+            buf: Vec::with_capacity(FLUSH_AT),
+            on_disk: 0,
+        };
         let mut file = match self.compress {
             None => Sink::Plain(buffered),
             Some(Compression::Zstd) => Sink::Zstd(
@@ -148,7 +210,7 @@ impl RotatingDir {
                     .with_context(|| format!("cannot start zstd for {}", part.display()))?,
             ),
         };
-        file.write_all(&self.header)
+        file.append(&self.header)
             .with_context(|| format!("cannot write {}", part.display()))?;
         self.current = Some(Current {
             file,
@@ -157,6 +219,7 @@ impl RotatingDir {
             bucket,
             bytes: self.header.len() as u64,
             rows: 0,
+            sealed: false,
         });
         Ok(())
     }
@@ -174,17 +237,30 @@ impl RotatingDir {
         self.close()
     }
 
-    /// Flushes, syncs and renames the current file, if any.
+    /// Flushes, syncs and renames the current file, if any. When that fails (disk full), the file
+    /// stays current, complete in memory, and a later `close` (or `write`) tries again.
     pub fn close(&mut self) -> Result<()> {
         let Some(c) = self.current.take() else {
             return Ok(());
         };
-        let f = c
-            .file
-            .finish()
-            .with_context(|| format!("cannot write {}", c.part.display()))?;
-        f.sync_all()
-            .with_context(|| format!("cannot sync {}", c.part.display()))?;
+        let mut rows = match c.file.finish() {
+            Ok(rows) => rows,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot write {}", c.part.display()));
+            }
+        };
+        let done = rows
+            .flush_rows()
+            .and_then(|()| rows.file.sync_all())
+            .with_context(|| format!("cannot write {}", c.part.display()));
+        if let Err(e) = done {
+            self.current = Some(Current {
+                file: Sink::Plain(rows),
+                sealed: true,
+                ..c
+            });
+            return Err(e);
+        }
         std::fs::rename(&c.part, &c.done).with_context(|| {
             format!("cannot rename {} to {}", c.part.display(), c.done.display())
         })?;
