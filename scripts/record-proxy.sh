@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Record the multi-party SIP captures of issue #5 (call semantics): calls
-# through a real Kamailio proxy, and the transfer call between three sipp
-# peers.
+# through a real Kamailio proxy, and the transfer calls (attended, with
+# Replaces, and blind) between three sipp peers.
 #
 #   bash scripts/record-proxy.sh [NAME]      # e.g. udp_fork; default: all
 #   bash scripts/record-proxy.sh --readme-section
@@ -50,6 +50,7 @@ PROXY_CAPTURES=(
     "fork_race|UAS_A=\"127.0.0.1:5451\" UAS_B=\"127.0.0.3:5452\"|uas:proxy:5451:1:0:;uas:fork_race:5452/127.0.0.3:1:0:;uac:fork_race:5450:1:0:"
     "b2bua_session_id|UAS_A=\"127.0.0.1:5421\" WITH_TOPOH|uas:proxy:5421:2:0:;uac:b2bua_session_id:5420:1:0:-key session_uuid 8bd7a0e5c3f94b2f9a6e1d0c4b3a2f19;uac:b2bua_x_cid:5422:1:500:"
     "transfer|-|uas:transfer:5431:2:0:;uac:transfer:5430:1:0:;uac:transfer_replaces:5432:1:1500:-key replaces_call_id 1-udp-transfer@sipcdr.test"
+    "blind_transfer|-|uas:blind_transfer:5461:1:0:-key carol_port 5463;uas:blind_transfer_target:5463:1:0:;uac:blind_transfer:5460:1:0:"
 )
 
 # Expected ladder per Call-ID and hop (the two ports of the UDP exchange,
@@ -74,6 +75,8 @@ MASKED-1 P-5421: INVITE 100 180 200 ACK BYE 200
 MASKED-2 P-5421: INVITE 100 180 200 ACK BYE 200"
     [transfer]="1-udp-transfer@sipcdr.test 5430-5431: INVITE 100 180 200 ACK REFER 202 NOTIFY 200 BYE 200
 1-udp-transfer-replaces@sipcdr.test 5432-5431: INVITE 100 200 ACK BYE 200"
+    [blind_transfer]="1-udp-blind-transfer@sipcdr.test 5460-5461: INVITE 100 180 200 ACK REFER 202 NOTIFY 200 NOTIFY 200 BYE 200
+2-udp-blind-transfer///1-udp-blind-transfer@sipcdr.test 5460-5463: INVITE 100 180 200 ACK BYE 200"
 )
 
 declare -A PROXY_PARTIES=(
@@ -83,6 +86,7 @@ declare -A PROXY_PARTIES=(
     [fork_race]="UAC 127.0.0.1:5450 -> Kamailio 127.0.0.2:5060 -> UAS A 127.0.0.1:5451 and UAS B 127.0.0.3:5452 (parallel fork, both answer)"
     [b2bua_session_id]="UAC 127.0.0.1:5420 (call 1) and UAC 127.0.0.1:5422 (call 2) -> Kamailio (topoh, mask_callid=1) 127.0.0.2:5060 -> UAS 127.0.0.1:5421"
     [transfer]="Alice (UAC) 127.0.0.1:5430 -> Bob (UAS) 127.0.0.1:5431 <- Carol (UAC) 127.0.0.1:5432"
+    [blind_transfer]="Alice (UAC, the transferee) 127.0.0.1:5460 -> Bob (UAS, the transferor) 127.0.0.1:5461; then Alice -> Carol (UAS, the target) 127.0.0.1:5463, from the same sipp call"
 )
 
 declare -A PROXY_LADDER_TEXT=(
@@ -92,6 +96,7 @@ declare -A PROXY_LADDER_TEXT=(
     [fork_race]="as udp_fork_two_hosts until A's 200 and the proxy's CANCEL to B; B answers anyway (200 for the CANCEL, then 200 for the INVITE, as if the answer had crossed the CANCEL); the proxy relays B's 200 to the caller, who ACKs it and BYEs B's dialog at once (CSeq 2), ~1 s later BYE A's dialog (CSeq 3); all through the proxy"
     [b2bua_session_id]="two calls 0.5 s apart; each: INVITE -> proxy (call 1 with Session-ID: 8bd7a0e5c3f94b2f9a6e1d0c4b3a2f19;remote=00000000000000000000000000000000, call 2 without), the proxy forwards it with the Call-ID masked by topoh and X-CID: <caller's Call-ID>; 100 / 180 / ~1 s 200 / ACK, ~1 s, BYE / 200, each on both hops"
     [transfer]="call 1 Alice -> Bob: INVITE / 100 / 180 / 200 / ACK, ~0.5 s, REFER (Refer-To, Referred-By) / 202 / NOTIFY (sipfrag 200) / 200; ~1.5 s after the ACK call 2 Carol -> Bob: INVITE (Replaces: call 1;to-tag=uas-1;from-tag=uac-1, Referred-By) / 100 / 200 / ACK; Bob: BYE call 1 / 200; ~1 s later Carol: BYE call 2 / 200"
+    [blind_transfer]="call 1 Alice -> Bob: INVITE / 100 / 180 / 200 / ACK, ~0.5 s, Bob: REFER (Refer-To: <sip:3003@127.0.0.1:5463>, no Replaces; Referred-By: <sip:2002@sipcdr.test>) / 202, Alice: NOTIFY (sipfrag 100 Trying) / 200; call 2 Alice -> Carol: INVITE sip:3003@127.0.0.1:5463 (Referred-By copied from the REFER, Call-ID 2-udp-blind-transfer///<call 1's>: sipp ignores what precedes /// when it matches a call) / 100 / 180 / ~0.5 s 200 / ACK; Alice: NOTIFY (sipfrag 200 OK, terminated) / 200, BYE call 1 / 200; ~1 s later Alice: BYE call 2 / 200"
 )
 
 declare -A PROXY_OUTCOME_TEXT=(
@@ -101,9 +106,10 @@ declare -A PROXY_OUTCOME_TEXT=(
     [fork_race]="1 call, 3 legs, one session_id: the caller's leg answered once by A and ended by the BYE of A's dialog, B's 200 and the BYE of B's dialog counted in the summary's forks line (2); the leg to B answered (the 2xx won the race with the CANCEL), ended by its BYE"
     [b2bua_session_id]="2 calls, 4 legs, 4 Call-IDs: call 1's legs share the session_id of the Session-ID UUID; call 2's legs share one session only with --correlate-header X-CID"
     [transfer]="2 legs: call 1 answered, the REFER/NOTIFY do not end it, Bob hangs up (callee); call 2 answered with original_session_id = call 1's session_id, Carol hangs up"
+    [blind_transfer]="2 legs: call 1 answered, the REFER/NOTIFYs do not end it, Alice hangs up (caller, normal-release), original_session_id empty; call 2 (INVITE with Referred-By from the REFER's receiver 127.0.0.1 to the Refer-To user 3003, within 32 s) answered, its own session_id, original_session_id = call 1's session_id, Alice hangs up"
 )
 
-PROXY_NAMES=(proxy_hop fork fork_two_hosts fork_race b2bua_session_id transfer)
+PROXY_NAMES=(proxy_hop fork fork_two_hosts fork_race b2bua_session_id transfer blind_transfer)
 
 # Captures kept out of captures/*.pcap, in a subdirectory, because the tshark truth
 # (../shared/captures/oracle.py, tests/truth.rs) cannot model them: in fork_race
@@ -288,7 +294,7 @@ readme_section() {
 ## Proxy, forking, B2BUA and transfer captures (issue #5)
 
 Recorded by `scripts/record-proxy.sh` (UDP only): sipp peers on 127.0.0.1
-(fork branch B on 127.0.0.3 where noted) and, for all but the transfer,
+(fork branch B on 127.0.0.3 where noted) and, for all but the transfers,
 Debian's Kamailio 5.6 run in the foreground by the
 script on 127.0.0.2:5060 with the minimal stateful (tm), record-routing
 configuration `scripts/kamailio/proxy.cfg` (`-A` defines pick the UAS, a
@@ -306,7 +312,10 @@ same host as A, gets no CDR; `udp_fork_two_hosts.pcap` shows the same call
 with B on another host, which works).
 Caller `"Alice" <sip:1001@sipcdr.test>` (tag `uac-<n>`), callee `"Bob"
 <sip:2002@sipcdr.test>` (tags `uas-<n>`, fork branch B `uas-b-<n>`); the
-transfer's third party is `"Carol" <sip:3003@sipcdr.test>`.
+transfer's third party is `"Carol" <sip:3003@sipcdr.test>`. In the blind
+transfer Alice calls the Refer-To URI `sip:3003@127.0.0.1:5463` herself
+(From tag `uac-t-<n>`, Carol's tag `uas-c-<n>`) from the same sipp call as
+call 1, so call 2's Call-ID is `2-udp-blind-transfer///` followed by call 1's.
 
 | File | Parties | Message ladder | Expected outcome |
 |------|---------|----------------|------------------|

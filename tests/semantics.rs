@@ -1,9 +1,9 @@
 //! Issue #5 (call semantics) on real-peer captures: the new columns read by name from sipcdr's CSV
 //! (csv crate), not compared as bytes. The captures come from `scripts/record-captures.sh`
 //! (early media, UPDATE hold, PRACK) and `scripts/record-proxy.sh` (Kamailio proxy hop, parallel
-//! fork, topoh B2BUA with Session-ID, transfer with Replaces); `captures/README.md` shows their
-//! ladders. Times are checked as relations between columns (so a re-recording keeps passing);
-//! the golden files hold the exact values, which were checked by hand against tshark.
+//! fork, topoh B2BUA with Session-ID, transfer with Replaces, blind transfer); `captures/README.md`
+//! shows their ladders. Times are checked as relations between columns (so a re-recording keeps
+//! passing); the golden files hold the exact values, which were checked by hand against tshark.
 
 use crate::{capture, sipcdr};
 use std::collections::HashMap;
@@ -421,6 +421,42 @@ fn transfer_the_replacing_call_points_at_the_original_session() {
     assert!(t(c1, "end_time") > t(c2, "answer_time"));
     answered_by_caller_bye(c2);
     assert_eq!(c2["progress_time"], "", "answered at once, no ringing");
+}
+
+// ---- 4b. blind transfer: Bob REFERs Alice to Carol (no Replaces), Alice calls Carol ----
+
+#[test]
+fn blind_transfer_the_referred_call_points_at_the_referring_session() {
+    let rows = rows("udp_blind_transfer", &[]);
+    assert_eq!(rows.len(), 2, "REFER and NOTIFYs make no leg: {rows:#?}");
+    let c1 = one(&rows, "call 1", |r| {
+        r["call_id"] == "1-udp-blind-transfer@sipcdr.test"
+    });
+    // sipp's one call for both dialogs: it ignores what precedes "///" in the Call-ID.
+    let c2 = one(&rows, "call 2", |r| {
+        r["call_id"] == "2-udp-blind-transfer///1-udp-blind-transfer@sipcdr.test"
+    });
+    assert_eq!(c1["session_id"], session(&c1["call_id"]));
+    assert_eq!(c1["original_session_id"], "");
+    // Call 2 keeps its own session and points at the REFER's: Alice (127.0.0.1, the REFER's
+    // receiver) sent the INVITE with Referred-By to the Refer-To user 3003 within 32 s.
+    assert_eq!(c2["session_id"], session(&c2["call_id"]));
+    assert_ne!(c2["session_id"], c1["session_id"]);
+    assert_eq!(c2["original_session_id"], c1["session_id"]);
+    assert_eq!(
+        (
+            c2["caller_number"].as_str(),
+            c2["destination_number"].as_str(),
+            c2["dst_port"].as_str()
+        ),
+        ("1001", "3003", "5463")
+    );
+    // The REFER (202, two NOTIFYs) did not end call 1: Alice hung it up after call 2 was
+    // answered.
+    answered_by_caller_bye(c1);
+    assert!(t(c1, "end_time") > t(c2, "answer_time"));
+    answered_by_caller_bye(c2);
+    assert!(t(c2, "end_time") > t(c1, "end_time"));
 }
 
 // ---- 5.–7. sipp UAC ↔ UAS ----
