@@ -23,6 +23,7 @@ mod fuzz_corpus;
 mod generated;
 mod golden;
 mod hostile;
+mod redirect;
 mod semantics;
 mod signals;
 mod torture;

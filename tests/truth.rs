@@ -200,16 +200,23 @@ fn check(pcap: &Path, truth: &Path) -> Result<usize, String> {
     }
     let ours = parse_csv(&String::from_utf8_lossy(&out.stdout));
     let truth = parse_csv(&std::fs::read_to_string(truth).map_err(|e| format!("truth file: {e}"))?);
-    // tshark's truth has one row per Call-ID; a proxy capture has two legs with one Call-ID. Fold
-    // our legs the same way: earliest start, answer and end; every final code.
+    // tshark's truth has one row per Call-ID; a proxy capture has two legs with one Call-ID, a
+    // fork a canceled branch, a redirect a rejected leg and then an answered one. Fold our legs the
+    // way the oracle does: earliest start and answer, every final code, and the earliest end that
+    // is not before the answer (a 302 before the answer does not end the call; the CANCEL of a
+    // losing fork after it does), or the earliest end of an unanswered call.
     let mut by_call: HashMap<&str, Call> = HashMap::new();
     for r in &ours {
         let c = by_call.entry(&r["call_id"]).or_default();
         let min = |a: Option<i64>, b: Option<i64>| a.into_iter().chain(b).min();
         c.start = min(c.start, rfc3339_us(&r["start_time"]));
         c.answer = min(c.answer, rfc3339_us(&r["answer_time"]));
-        c.end = min(c.end, rfc3339_us(&r["end_time"]));
+        c.ends.extend(rfc3339_us(&r["end_time"]));
         c.codes.extend(r["sip_resp_code"].parse::<u16>().ok());
+    }
+    for c in by_call.values_mut() {
+        let from = c.answer.unwrap_or(i64::MIN);
+        c.end = c.ends.iter().copied().filter(|&e| e >= from).min();
     }
     let mut problems = Vec::new();
     let mut checked = 0;
@@ -263,6 +270,8 @@ fn check(pcap: &Path, truth: &Path) -> Result<usize, String> {
 struct Call {
     start: Option<i64>,
     answer: Option<i64>,
+    /// End times of all legs.
+    ends: Vec<i64>,
     end: Option<i64>,
     codes: Vec<u16>,
 }
