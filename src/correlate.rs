@@ -59,6 +59,13 @@ const SESSION_AT: usize = 37;
 const ORIGINAL_AT: usize = 74;
 const UUID_LEN: usize = 36;
 
+/// Most incoming INVITEs and REFERs remembered at once (a flood inside the 2 s or 32 s window
+/// drops the oldest, counted).
+pub const MAX_RECENT: usize = 65_536;
+/// Most links of open legs kept (the oldest are forgotten first, counted): a leg whose stop record
+/// is never written (`--skip-causes`) would otherwise keep its link for ever.
+pub const MAX_LINKS: usize = 1_000_000;
+
 #[derive(Default)]
 pub struct Correlator {
     /// Incoming INVITEs of the last [`HEURISTIC_SECS`]: (start, caller, destination, session).
@@ -67,14 +74,19 @@ pub struct Correlator {
     refers: VecDeque<(Timestamp, IpAddr, Box<str>, Uuid)>,
     /// Decided links of open legs: leg id → (session id, original session id).
     links: HashMap<Uuid, (Option<Uuid>, Option<Uuid>)>,
-    /// Legs whose session came from the heuristic, and legs linked to a transfer.
+    /// Leg ids in the order their links were made, for [`MAX_LINKS`].
+    order: VecDeque<Uuid>,
     pub stats: CorrelatorStats,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CorrelatorStats {
+    /// Legs whose session came from the heuristic.
     pub heuristic: u64,
+    /// Legs linked to a transfer's REFER.
     pub transfers: u64,
+    /// Remembered INVITEs, REFERs and links dropped at the caps.
+    pub dropped: u64,
 }
 
 impl Correlator {
@@ -115,21 +127,41 @@ impl Correlator {
                 explicit_session,
                 referred,
             } => {
-                let since = |secs: u32| move |t: &Timestamp| t.plus_secs(secs) >= start;
-                self.incoming.retain(|(t, ..)| since(HEURISTIC_SECS)(t));
-                self.refers.retain(|(t, ..)| since(REFER_SECS)(t));
+                // Notes come in packet order, so the oldest entries are at the front.
+                while self
+                    .incoming
+                    .front()
+                    .is_some_and(|(t, ..)| t.plus_secs(HEURISTIC_SECS) < start)
+                {
+                    self.incoming.pop_front();
+                }
+                while self
+                    .refers
+                    .front()
+                    .is_some_and(|(t, ..)| t.plus_secs(REFER_SECS) < start)
+                {
+                    self.refers.pop_front();
+                }
                 let mut link = (None, None);
                 match inbound {
-                    Some(true) => self
-                        .incoming
-                        .push_back((start, caller, dest.clone(), session)),
+                    Some(true) => {
+                        self.incoming
+                            .push_back((start, caller, dest.clone(), session));
+                        if self.incoming.len() > MAX_RECENT {
+                            self.incoming.pop_front();
+                            self.stats.dropped += 1;
+                        }
+                    }
                     Some(false) if !explicit_session && !caller.is_empty() => {
-                        // The latest incoming INVITE with the same numbers.
+                        // The latest incoming INVITE with the same numbers, started at most
+                        // HEURISTIC_SECS before.
                         link.0 = self
                             .incoming
                             .iter()
                             .rev()
-                            .find(|(_, c, d, _)| *c == caller && *d == dest)
+                            .find(|(t, c, d, _)| {
+                                *c == caller && *d == dest && t.plus_secs(HEURISTIC_SECS) >= start
+                            })
                             .map(|(.., s)| *s);
                         self.stats.heuristic += u64::from(link.0.is_some());
                     }
@@ -146,6 +178,13 @@ impl Correlator {
                 }
                 if link != (None, None) {
                     self.links.insert(leg_id, link);
+                    self.order.push_back(leg_id);
+                    if self.order.len() > MAX_LINKS
+                        && let Some(old) = self.order.pop_front()
+                        && self.links.remove(&old).is_some()
+                    {
+                        self.stats.dropped += 1;
+                    }
                 }
             }
             Note::Refer {
@@ -153,7 +192,13 @@ impl Correlator {
                 at,
                 transferee,
                 target,
-            } => self.refers.push_back((at, transferee, target, session)),
+            } => {
+                self.refers.push_back((at, transferee, target, session));
+                if self.refers.len() > MAX_RECENT {
+                    self.refers.pop_front();
+                    self.stats.dropped += 1;
+                }
+            }
         }
     }
 }
@@ -291,6 +336,27 @@ mod tests {
         assert_eq!(
             out.iter().map(|r| r.line.clone()).collect::<Vec<_>>(),
             lines
+        );
+    }
+
+    #[test]
+    fn remembered_invites_are_capped_and_counted() {
+        let mut c = Correlator::default();
+        let notes: Vec<Row> = (0..MAX_RECENT as u128 + 10)
+            .map(|n| note_row(n as u64, invite(n, 0, Some(true), "1", "2")))
+            .collect();
+        assert!(c.apply(notes).is_empty());
+        assert_eq!(c.incoming.len(), MAX_RECENT);
+        assert_eq!(c.stats.dropped, 10);
+        // The window still applies after the cap.
+        let late = c.apply(vec![note_row(
+            1,
+            invite(999_999, 2500, Some(false), "1", "2"),
+        )]);
+        assert!(late.is_empty());
+        assert_eq!(
+            c.stats.heuristic, 0,
+            "2.5 s after the incoming INVITEs: no link"
         );
     }
 }

@@ -321,11 +321,11 @@ impl std::fmt::Display for RunSummary {
             )?;
         }
         let corr = self.writer.correlated;
-        if corr.heuristic + corr.transfers > 0 {
+        if corr.heuristic + corr.transfers + corr.dropped > 0 {
             writeln!(
                 f,
-                "  correlated       {} outgoing legs joined an incoming session (--correlate-heuristic), {} legs linked to a transfer's REFER",
-                corr.heuristic, corr.transfers
+                "  correlated       {} outgoing legs joined an incoming session (--correlate-heuristic), {} legs linked to a transfer's REFER, {} dropped at the correlation caps",
+                corr.heuristic, corr.transfers, corr.dropped
             )?;
         }
         if t.skipped > 0 {
