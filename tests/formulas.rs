@@ -3,34 +3,9 @@
 //! pdd = ring start − start and ring = (answer, else end) − ring start with ring start = progress,
 //! else progress_media (FreeSWITCH), hold_ms = the sum of hold_events, times in order.
 
+use crate::semantics::us;
 use crate::{root, sipcdr};
 use std::collections::HashMap;
-
-fn micros(rfc3339: &str) -> Option<i64> {
-    if rfc3339.is_empty() {
-        return None;
-    }
-    // 2026-01-01T01:56:40.019566Z
-    let (date, time) = rfc3339.trim_end_matches('Z').split_once('T')?;
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
-    let (hms, frac) = time.split_once('.')?;
-    let t: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
-    // Days from civil (Howard Hinnant).
-    let (y, m) = if d[1] <= 2 {
-        (d[0] - 1, d[1] + 9)
-    } else {
-        (d[0], d[1] - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d[2] - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(
-        ((days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) * 1_000_000)
-            + frac.parse::<i64>().ok()?,
-    )
-}
 
 fn ms(v: &str) -> Option<i64> {
     (!v.is_empty()).then(|| v.parse().unwrap())
@@ -48,7 +23,7 @@ fn check_rows(name: &str, csv_text: &str) -> usize {
     for rec in rdr.records() {
         let rec = rec.unwrap();
         let r: HashMap<&str, &str> = headers.iter().zip(rec.iter()).collect();
-        let t = |k: &str| micros(r[k]);
+        let t = |k: &str| us(r[k]);
         let (start, progress, media, answer, end) = (
             t("start_time"),
             t("progress_time"),

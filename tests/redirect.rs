@@ -8,12 +8,12 @@
 //! README "What a leg is": a 3xx redirect is `call-rejected` with its code; a new INVITE to the
 //! Contact that keeps the Call-ID is a new leg in the same session. The columns are read by name
 //! (csv crate); times are checked against the packets' own capture times, read from the pcap, so a
-//! re-recording keeps passing. The helpers are copied from `tests/semantics.rs`.
+//! re-recording keeps passing. Rows are read and the formulas checked by `tests/semantics.rs`'s
+//! helpers.
 
-use crate::{capture, sipcdr};
-use std::collections::HashMap;
-
-type Row = HashMap<String, String>;
+use crate::capture;
+use crate::formats::read_pcap;
+use crate::semantics::{Row, n, one, rows, session, t};
 
 const NAME: &str = "udp_redirect_302";
 const CALL_ID: &str = "1-udp-redirect-302@sipcdr.test";
@@ -21,140 +21,21 @@ const REDIRECTOR: &str = "127.0.0.2";
 const TARGET: &str = "127.0.0.1";
 const TARGET_PORT: &str = "5462";
 
-/// sipcdr's rows for `captures/NAME.pcap`, with extra flags.
-fn rows(name: &str, extra: &[&str]) -> Vec<Row> {
-    let pcap = capture(&format!("{name}.pcap"));
-    let mut args = vec!["-q", "-o", "-", "-r", pcap.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let out = sipcdr(&args);
-    assert!(out.status.success(), "{name}: {out:?}");
-    let mut rdr = csv::Reader::from_reader(out.stdout.as_slice());
-    let headers = rdr.headers().unwrap().clone();
-    let rows: Vec<Row> = rdr
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            assert_eq!(r.len(), headers.len(), "{name}: ragged row");
-            headers
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| (h.to_owned(), v.to_owned()))
-                .collect()
-        })
-        .collect();
-    for r in &rows {
-        formulas_hold(name, r);
-    }
-    rows
-}
-
-/// The one row matching `pred`.
-fn one<'a>(rows: &'a [Row], what: &str, pred: impl Fn(&Row) -> bool) -> &'a Row {
-    let m: Vec<&Row> = rows.iter().filter(|r| pred(r)).collect();
-    assert_eq!(m.len(), 1, "{what}: {} matching rows in {rows:#?}", m.len());
-    m[0]
-}
-
-fn session(call_id: &str) -> String {
-    sipcdr::tracker::session_uuid(call_id.as_bytes()).to_string()
-}
-
-/// `2026-11-23T14:51:56.819465Z` → microseconds since the epoch; None when empty.
-fn us(s: &str) -> Option<i64> {
-    if s.is_empty() {
-        return None;
-    }
-    let num = |a: usize, b: usize| s.get(a..b).and_then(|x| x.parse::<i64>().ok());
-    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hh, mm, ss, frac) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 26)?);
-    assert_eq!(s.len(), 27, "{s}: not RFC 3339 with microseconds");
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000 + frac)
-}
-
-fn t(r: &Row, col: &str) -> Option<i64> {
-    us(&r[col])
-}
-
-fn n(r: &Row, col: &str) -> Option<i64> {
-    (!r[col].is_empty()).then(|| r[col].parse().unwrap())
-}
-
-/// Whole milliseconds between two times, as sipcdr writes durations.
-fn ms_between(from: Option<i64>, to: Option<i64>) -> Option<i64> {
-    Some((to? - from?).div_euclid(1000))
-}
-
-/// `{{start,stop},…}` → pairs of microsecond epochs.
-fn hold_events(r: &Row) -> Vec<(i64, i64)> {
-    let v = &r["hold_events"];
-    if v.is_empty() {
-        return Vec::new();
-    }
-    let inner = v
-        .strip_prefix("{{")
-        .and_then(|v| v.strip_suffix("}}"))
-        .unwrap_or_else(|| panic!("hold_events {v:?}"));
-    inner
-        .split("},{")
-        .map(|p| {
-            let (a, b) = p.split_once(',').unwrap();
-            (a.parse().unwrap(), b.parse().unwrap())
-        })
-        .collect()
-}
-
-/// The issue's formulas on every stop record: duration = end − start, talk = end − answer,
-/// pdd = ring start − start, ring = (answer, else end) − ring start, hold_ms = sum of hold_events.
-fn formulas_hold(name: &str, r: &Row) {
-    if r["record_type"] != "stop" {
-        return; // attempt and start records are partial by design (--records)
-    }
-    let what = format!("{name} {} {}", r["call_id"], r["dst_port"]);
-    let (start, end, answer) = (t(r, "start_time"), t(r, "end_time"), t(r, "answer_time"));
-    let ring = t(r, "progress_time").or(t(r, "progress_media_time"));
-    assert_eq!(
-        n(r, "duration_ms"),
-        ms_between(start, end),
-        "{what} duration"
-    );
-    assert_eq!(n(r, "talk_ms"), ms_between(answer, end), "{what} talk");
-    assert_eq!(n(r, "pdd_ms"), ms_between(start, ring), "{what} pdd");
-    assert_eq!(
-        n(r, "ring_ms"),
-        ms_between(ring, answer.or(end)),
-        "{what} ring"
-    );
-    let held: i64 = hold_events(r).iter().map(|(a, b)| b - a).sum();
-    assert_eq!(n(r, "hold_ms"), Some(held / 1000), "{what} hold_ms");
-}
-
 // ---- the packets' capture times, from the pcap itself ----
 
 /// Capture time (µs since the epoch) of every UDP payload in a classic little-endian,
 /// microsecond pcap (tcpdump -w on lo: Ethernet, IPv4, UDP), with the payload.
 fn packets(name: &str) -> Vec<(i64, Vec<u8>)> {
     let data = std::fs::read(capture(&format!("{name}.pcap"))).unwrap();
-    assert_eq!(data[..4], [0xd4, 0xc3, 0xb2, 0xa1], "{name}: not a µs pcap");
-    let u32_at = |o: usize| u32::from_le_bytes(data[o..o + 4].try_into().unwrap());
-    let mut out = Vec::new();
-    let mut off = 24;
-    while off + 16 <= data.len() {
-        let (sec, usec, caplen) = (u32_at(off), u32_at(off + 4), u32_at(off + 8) as usize);
-        let frame = &data[off + 16..off + 16 + caplen];
-        off += 16 + caplen;
-        // Ethernet (14) + IPv4 (IHL) + UDP (8)
-        let ihl = usize::from(frame[14] & 0x0f) * 4;
-        assert_eq!(frame[14 + 9], 17, "{name}: only UDP expected");
-        let payload = frame[14 + ihl + 8..].to_vec();
-        out.push((i64::from(sec) * 1_000_000 + i64::from(usec), payload));
-    }
-    out
+    read_pcap(&data)
+        .into_iter()
+        .map(|(ts, frame)| {
+            // Ethernet (14) + IPv4 (IHL) + UDP (8)
+            let ihl = usize::from(frame[14] & 0x0f) * 4;
+            assert_eq!(frame[14 + 9], 17, "{name}: only UDP expected");
+            (ts as i64, frame[14 + ihl + 8..].to_vec())
+        })
+        .collect()
 }
 
 /// Capture time of the one SIP message whose first line starts with `first_line` and that

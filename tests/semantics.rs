@@ -8,10 +8,10 @@
 use crate::{capture, sipcdr};
 use std::collections::HashMap;
 
-type Row = HashMap<String, String>;
+pub(crate) type Row = HashMap<String, String>;
 
 /// sipcdr's rows for `captures/NAME.pcap`, with extra flags.
-fn rows(name: &str, extra: &[&str]) -> Vec<Row> {
+pub(crate) fn rows(name: &str, extra: &[&str]) -> Vec<Row> {
     let pcap = capture(&format!("{name}.pcap"));
     let mut args = vec!["-q", "-o", "-", "-r", pcap.to_str().unwrap()];
     args.extend_from_slice(extra);
@@ -38,18 +38,18 @@ fn rows(name: &str, extra: &[&str]) -> Vec<Row> {
 }
 
 /// The one row matching `pred`.
-fn one<'a>(rows: &'a [Row], what: &str, pred: impl Fn(&Row) -> bool) -> &'a Row {
+pub(crate) fn one<'a>(rows: &'a [Row], what: &str, pred: impl Fn(&Row) -> bool) -> &'a Row {
     let m: Vec<&Row> = rows.iter().filter(|r| pred(r)).collect();
     assert_eq!(m.len(), 1, "{what}: {} matching rows in {rows:#?}", m.len());
     m[0]
 }
 
-fn session(call_id: &str) -> String {
+pub(crate) fn session(call_id: &str) -> String {
     sipcdr::tracker::session_uuid(call_id.as_bytes()).to_string()
 }
 
 /// `2026-11-23T14:51:56.819465Z` → microseconds since the epoch; None when empty.
-fn us(s: &str) -> Option<i64> {
+pub(crate) fn us(s: &str) -> Option<i64> {
     if s.is_empty() {
         return None;
     }
@@ -66,11 +66,11 @@ fn us(s: &str) -> Option<i64> {
     Some((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000 + frac)
 }
 
-fn t(r: &Row, col: &str) -> Option<i64> {
+pub(crate) fn t(r: &Row, col: &str) -> Option<i64> {
     us(&r[col])
 }
 
-fn n(r: &Row, col: &str) -> Option<i64> {
+pub(crate) fn n(r: &Row, col: &str) -> Option<i64> {
     (!r[col].is_empty()).then(|| r[col].parse().unwrap())
 }
 
