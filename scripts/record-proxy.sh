@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Record the multi-party SIP captures of issue #5 (call semantics): calls
-# through a real Kamailio proxy, and the transfer calls (attended, with
-# Replaces, and blind) between three sipp peers.
+# through a real Kamailio proxy, a 302 from Kamailio as a redirect server,
+# and the transfer calls (attended, with Replaces, and blind) between three
+# sipp peers.
 #
 #   bash scripts/record-proxy.sh [NAME]      # e.g. udp_fork; default: all
 #   bash scripts/record-proxy.sh --readme-section
@@ -13,7 +14,9 @@
 #      the foreground (-DD -E) with scripts/kamailio/proxy.cfg, listening on
 #      127.0.0.2:5060, runtime files in a temporary directory (the system
 #      service is never touched); the -A defines choose where INVITEs go,
-#      parallel forking, and topoh (Call-ID masking),
+#      parallel forking, and topoh (Call-ID masking); redirect_302 uses
+#      scripts/kamailio/redirect.cfg instead (a stateless 302 whose Contact
+#      is the TARGET define),
 #   3. starts the sipp UASs, then the sipp UACs (each after its delay), all
 #      on 127.0.0.1 with fixed ports, Call-IDs (-cid_str) and call counts,
 #   4. waits for every sipp process and checks its exit code, stops
@@ -31,7 +34,6 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # Helpers (process bookkeeping, waits, tshark ladders): not its main.
 # shellcheck source=record-captures.sh
 source "$HERE/record-captures.sh"
-KAM_CFG="$ROOT/scripts/kamailio/proxy.cfg"
 PROXY=127.0.0.2:5060
 
 # --------------------------------------------------------------------------
@@ -51,6 +53,12 @@ PROXY_CAPTURES=(
     "b2bua_session_id|UAS_A=\"127.0.0.1:5421\" WITH_TOPOH|uas:proxy:5421:2:0:;uac:b2bua_session_id:5420:1:0:-key session_uuid 8bd7a0e5c3f94b2f9a6e1d0c4b3a2f19;uac:b2bua_x_cid:5422:1:500:"
     "transfer|-|uas:transfer:5431:2:0:;uac:transfer:5430:1:0:;uac:transfer_replaces:5432:1:1500:-key replaces_call_id 1-udp-transfer@sipcdr.test"
     "blind_transfer|-|uas:blind_transfer:5461:1:0:-key carol_port 5463;uas:blind_transfer_target:5463:1:0:;uac:blind_transfer:5460:1:0:"
+    "redirect_302|TARGET=\"127.0.0.1:5462\"|uas:redirect_302:5462:1:0:;uac:redirect_302:5460:1:0:"
+)
+
+# Kamailio configuration per capture (in scripts/kamailio/; default proxy.cfg).
+declare -A PROXY_CONFIG=(
+    [redirect_302]=redirect.cfg
 )
 
 # Expected ladder per Call-ID and hop (the two ports of the UDP exchange,
@@ -77,6 +85,8 @@ MASKED-2 P-5421: INVITE 100 180 200 ACK BYE 200"
 1-udp-transfer-replaces@sipcdr.test 5432-5431: INVITE 100 200 ACK BYE 200"
     [blind_transfer]="1-udp-blind-transfer@sipcdr.test 5460-5461: INVITE 100 180 200 ACK REFER 202 NOTIFY 200 NOTIFY 200 BYE 200
 2-udp-blind-transfer///1-udp-blind-transfer@sipcdr.test 5460-5463: INVITE 100 180 200 ACK BYE 200"
+    [redirect_302]="1-udp-redirect-302@sipcdr.test 5460-P: INVITE 302 ACK
+1-udp-redirect-302@sipcdr.test 5460-5462: INVITE 100 180 200 ACK BYE 200"
 )
 
 declare -A PROXY_PARTIES=(
@@ -87,6 +97,7 @@ declare -A PROXY_PARTIES=(
     [b2bua_session_id]="UAC 127.0.0.1:5420 (call 1) and UAC 127.0.0.1:5422 (call 2) -> Kamailio (topoh, mask_callid=1) 127.0.0.2:5060 -> UAS 127.0.0.1:5421"
     [transfer]="Alice (UAC) 127.0.0.1:5430 -> Bob (UAS) 127.0.0.1:5431 <- Carol (UAC) 127.0.0.1:5432"
     [blind_transfer]="Alice (UAC, the transferee) 127.0.0.1:5460 -> Bob (UAS, the transferor) 127.0.0.1:5461; then Alice -> Carol (UAS, the target) 127.0.0.1:5463, from the same sipp call"
+    [redirect_302]="UAC 127.0.0.1:5460 -> Kamailio redirect server 127.0.0.2:5060 (302, scripts/kamailio/redirect.cfg), then UAC -> UAS (Contact) 127.0.0.1:5462"
 )
 
 declare -A PROXY_LADDER_TEXT=(
@@ -97,6 +108,7 @@ declare -A PROXY_LADDER_TEXT=(
     [b2bua_session_id]="two calls 0.5 s apart; each: INVITE -> proxy (call 1 with Session-ID: 8bd7a0e5c3f94b2f9a6e1d0c4b3a2f19;remote=00000000000000000000000000000000, call 2 without), the proxy forwards it with the Call-ID masked by topoh and X-CID: <caller's Call-ID>; 100 / 180 / ~1 s 200 / ACK, ~1 s, BYE / 200, each on both hops"
     [transfer]="call 1 Alice -> Bob: INVITE / 100 / 180 / 200 / ACK, ~0.5 s, REFER (Refer-To, Referred-By) / 202 / NOTIFY (sipfrag 200) / 200; ~1.5 s after the ACK call 2 Carol -> Bob: INVITE (Replaces: call 1;to-tag=uas-1;from-tag=uac-1, Referred-By) / 100 / 200 / ACK; Bob: BYE call 1 / 200; ~1 s later Carol: BYE call 2 / 200"
     [blind_transfer]="call 1 Alice -> Bob: INVITE / 100 / 180 / 200 / ACK, ~0.5 s, Bob: REFER (Refer-To: <sip:3003@127.0.0.1:5463>, no Replaces; Referred-By: <sip:2002@sipcdr.test>) / 202, Alice: NOTIFY (sipfrag 100 Trying) / 200; call 2 Alice -> Carol: INVITE sip:3003@127.0.0.1:5463 (Referred-By copied from the REFER, Call-ID 2-udp-blind-transfer///<call 1's>: sipp ignores what precedes /// when it matches a call) / 100 / 180 / ~0.5 s 200 / ACK; Alice: NOTIFY (sipfrag 200 OK, terminated) / 200, BYE call 1 / 200; ~1 s later Alice: BYE call 2 / 200"
+    [redirect_302]="INVITE(SDP) -> redirect server / 302 Moved Temporarily (Contact: <sip:3003@127.0.0.1:5462>, sent statelessly, no 100) / ACK (same branch); the caller then sends INVITE sip:3003@127.0.0.1:5462 (same Call-ID, From tag and To, CSeq 2, new branch) to the Contact / 100 / 180, ~0.5 s, 200(SDP: PCMA) / ACK, ~1 s, BYE (caller, CSeq 3) / 200"
 )
 
 declare -A PROXY_OUTCOME_TEXT=(
@@ -107,9 +119,10 @@ declare -A PROXY_OUTCOME_TEXT=(
     [b2bua_session_id]="2 calls, 4 legs, 4 Call-IDs: call 1's legs share the session_id of the Session-ID UUID; call 2's legs share one session only with --correlate-header X-CID"
     [transfer]="2 legs: call 1 answered, the REFER/NOTIFY do not end it, Bob hangs up (callee); call 2 answered with original_session_id = call 1's session_id, Carol hangs up"
     [blind_transfer]="2 legs: call 1 answered, the REFER/NOTIFYs do not end it, Alice hangs up (caller, normal-release), original_session_id empty; call 2 (INVITE with Referred-By from the REFER's receiver 127.0.0.1 to the Refer-To user 3003, within 32 s) answered, its own session_id, original_session_id = call 1's session_id, Alice hangs up"
+    [redirect_302]="1 call, 2 legs, one session_id (same Call-ID), different leg_ids: the leg to the redirect server call-rejected, sip_resp_code 302, end = the 302; the leg to the Contact answered, ~1 s talk, normal-release, hung up by caller"
 )
 
-PROXY_NAMES=(proxy_hop fork fork_two_hosts fork_race b2bua_session_id transfer blind_transfer)
+PROXY_NAMES=(proxy_hop fork fork_two_hosts fork_race b2bua_session_id transfer blind_transfer redirect_302)
 
 # Captures kept out of captures/*.pcap, in a subdirectory, because the tshark truth
 # (../shared/captures/oracle.py, tests/truth.rs) cannot model them: in fork_race
@@ -185,7 +198,8 @@ record_proxy() {
 
     local kam_pid="" target
     if [[ $defines != "-" ]]; then
-        local -a kargs=(-f "$KAM_CFG" -DD -E -Y "$dir" -P "$dir/kamailio.pid" -m 32 -M 8)
+        local cfg="$ROOT/scripts/kamailio/${PROXY_CONFIG[$name]:-proxy.cfg}"
+        local -a kargs=(-f "$cfg" -DD -E -Y "$dir" -P "$dir/kamailio.pid" -m 32 -M 8)
         local d
         # shellcheck disable=SC2086
         for d in $defines; do kargs+=(-A "$d"); done
@@ -303,13 +317,14 @@ second parallel branch, and topoh). `race/udp_fork_race.pcap` (with
 truth tests of `captures/*.pcap`, because the tshark truth cannot model it:
 the oracle ends the Call-ID at the proxy's CANCEL although branch B's 2xx won
 the race and the call went on; `tests/semantics.rs` checks its CSV and
-columns. The script checks every sipp exit code and the ladder per Call-ID
-and hop. `tests/semantics.rs` asserts the issue-#5 columns of each capture
-(leg_role, session_id, original_session_id, media, holds...). The expected
-outcome is the README's semantics; where sipcdr does not meet it yet, the
-test is `#[ignore]`d with the reason (udp_fork: the leg to branch B, on the
-same host as A, gets no CDR; `udp_fork_two_hosts.pcap` shows the same call
-with B on another host, which works).
+columns. `udp_redirect_302.pcap` uses `scripts/kamailio/redirect.cfg`
+instead: Kamailio answers the INVITE statelessly with `302 Moved
+Temporarily` and `Contact: <sip:3003@127.0.0.1:5462>`, and the sipp caller
+takes user, host and port from that Contact (sipp `ereg`) and sends its
+second INVITE, same Call-ID, there (sipp `setdest`); `tests/redirect.rs`
+checks its two legs. The script checks every sipp exit code and the ladder
+per Call-ID and hop. `tests/semantics.rs` asserts the issue-#5 columns of
+each capture (leg_role, session_id, original_session_id, media, holds...).
 Caller `"Alice" <sip:1001@sipcdr.test>` (tag `uac-<n>`), callee `"Bob"
 <sip:2002@sipcdr.test>` (tags `uas-<n>`, fork branch B `uas-b-<n>`); the
 transfer's third party is `"Carol" <sip:3003@sipcdr.test>`. In the blind

@@ -1,4 +1,4 @@
-//! A real 302 redirect (`captures/udp_redirect_302.pcap`, recorded by `scripts/record-redirect.sh`;
+//! A real 302 redirect (`captures/udp_redirect_302.pcap`, recorded by `scripts/record-proxy.sh`;
 //! ladder in `captures/README.md`): the sipp caller 127.0.0.1:5460 sends INVITE to a Kamailio
 //! redirect server on 127.0.0.2:5060, which answers `302 Moved Temporarily` with
 //! `Contact: <sip:3003@127.0.0.1:5462>`; the caller ACKs it, then sends a new INVITE (same Call-ID,
