@@ -7,6 +7,7 @@
 //! converted by Wireshark's writer: `editcap -F pcapng` (section header with options, one
 //! interface, 14 enhanced packet blocks).
 
+use crate::formats::block;
 use crate::{capture, root, sipcdr};
 use std::fs;
 use std::ops::Range;
@@ -32,22 +33,6 @@ fn blocks(b: &[u8]) -> Vec<(u32, Range<usize>)> {
     }
     assert_eq!(off, b.len());
     out
-}
-
-/// A pcapng block: type, total length, body padded to 32 bits, total length again.
-fn block(kind: u32, body: &[u8]) -> Vec<u8> {
-    let mut body = body.to_vec();
-    while !body.len().is_multiple_of(4) {
-        body.push(0);
-    }
-    let len = (12 + body.len()) as u32;
-    [
-        &kind.to_le_bytes()[..],
-        &len.to_le_bytes(),
-        &body,
-        &len.to_le_bytes(),
-    ]
-    .concat()
 }
 
 fn run(files: &[&Path]) -> std::process::Output {

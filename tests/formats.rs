@@ -23,7 +23,8 @@ pub fn read_pcap(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
     out
 }
 
-fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+/// A pcapng block: type, total length, body padded to 32 bits, total length again.
+pub fn block(kind: u32, body: &[u8]) -> Vec<u8> {
     let mut body = body.to_vec();
     while !body.len().is_multiple_of(4) {
         body.push(0);
