@@ -86,9 +86,6 @@ pub fn audio_on_hold(sdp: &[u8]) -> Option<bool> {
 /// What a CDR takes from one SDP body (RFC 4566): views into it, nothing copied.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Media<'a> {
-    /// `<sess-id> <sess-version>` of the `o=` line: an SDP repeated unchanged (the answer in a
-    /// reliable 183 and again in the 200) keeps it.
-    pub origin: &'a [u8],
     /// The first audio stream with a port other than 0.
     pub audio: Option<Stream<'a>>,
     /// A video stream with a port other than 0.
@@ -107,7 +104,7 @@ pub struct Stream<'a> {
     pub proto: &'a [u8],
     /// The payload type numbers, space separated, in preference order.
     pub formats: &'a [u8],
-    /// `c=` address of the section (else the session's, see [`Media::audio_addr`]).
+    /// `c=` address of the section (else the session's, see [`Media::audio_socket`]).
     addr: &'a [u8],
     /// The section's lines after the `m=` line (for `a=rtpmap`).
     attrs: &'a [u8],
@@ -165,15 +162,7 @@ impl<'a> Media<'a> {
             }
             match section {
                 None => {
-                    if let Some(o) = line.strip_prefix(b"o=") {
-                        // username sess-id sess-version …: keep "sess-id sess-version".
-                        let mut f = o.split(|&b| b == b' ').skip(1);
-                        let (id, ver) =
-                            (f.next().unwrap_or_default(), f.next().unwrap_or_default());
-                        let start = id.as_ptr() as usize - o.as_ptr() as usize;
-                        let end = ver.as_ptr() as usize - o.as_ptr() as usize + ver.len();
-                        m.origin = o.get(start..end).unwrap_or_default();
-                    } else if let Some(c) = line.strip_prefix(b"c=") {
+                    if let Some(c) = line.strip_prefix(b"c=") {
                         m.session_addr = conn_addr(c);
                     } else if line.starts_with(b"a=fingerprint:") {
                         m.session_fingerprint = true;
@@ -212,31 +201,6 @@ impl<'a> Media<'a> {
         };
         let ip: std::net::IpAddr = std::str::from_utf8(addr).ok()?.parse().ok()?;
         (!ip.is_unspecified()).then_some(std::net::SocketAddr::new(ip, s.port))
-    }
-
-    /// `ip:port` of the audio stream (`[v6]:port`), written into `buf`; `None` without one, or on
-    /// hold by `c=0.0.0.0`. No allocation.
-    pub fn audio_addr<'b>(&self, buf: &'b mut [u8; 64]) -> Option<&'b str> {
-        let s = self.audio?;
-        let addr = if s.addr.is_empty() {
-            self.session_addr
-        } else {
-            s.addr
-        };
-        let text = std::str::from_utf8(addr).ok()?;
-        let ip: std::net::IpAddr = text.parse().ok()?;
-        if ip.is_unspecified() {
-            return None;
-        }
-        let mut w = Writer { buf, len: 0 };
-        let v6 = ip.is_ipv6();
-        if v6 {
-            w.push(b"[");
-        }
-        w.push(addr);
-        w.push(if v6 { b"]:" } else { b":" });
-        w.push(s.port.to_string().as_bytes());
-        w.done()
     }
 
     /// The audio stream's codecs in preference order (from `a=rtpmap`, else the static payload
@@ -469,6 +433,10 @@ mod tests {
         assert_eq!(find_sdp(None, b"v=0"), None);
     }
 
+    fn addr(m: &Media<'_>) -> Option<String> {
+        m.audio_socket().map(|a| a.to_string())
+    }
+
     fn names(m: &Media<'_>) -> Vec<String> {
         m.codecs()
             .map(|c| c.text(&mut [0; 64]).unwrap().to_string())
@@ -480,9 +448,8 @@ mod tests {
     #[test]
     fn media_address_codecs_and_origin() {
         let m = Media::parse(ANSWER);
-        assert_eq!(m.origin, b"42 7");
         assert_eq!(origin(ANSWER), b"42 7");
-        assert_eq!(m.audio_addr(&mut [0; 64]), Some("10.0.0.2:30000"));
+        assert_eq!(addr(&m).as_deref(), Some("10.0.0.2:30000"));
         assert_eq!(names(&m), ["PCMA/8000", "telephone-event/8000"]);
         let c = m.codecs().next().unwrap();
         let upper = Codec {
@@ -502,14 +469,11 @@ mod tests {
     fn media_level_address_ipv6_and_hold() {
         let m_sdp = with("m=audio 4000 RTP/AVP 0\r\nc=IN IP6 2001:db8::5\r\n");
         let m = Media::parse(&m_sdp);
-        assert_eq!(m.audio_addr(&mut [0; 64]), Some("[2001:db8::5]:4000"));
+        assert_eq!(addr(&m).as_deref(), Some("[2001:db8::5]:4000"));
         let m_sdp = with("m=audio 4000 RTP/AVP 0\r\nc=IN IP4 0.0.0.0\r\n");
         let m = Media::parse(&m_sdp);
-        assert_eq!(m.audio_addr(&mut [0; 64]), None);
-        assert_eq!(
-            Media::parse(b"junk\r\nm=audio x").audio_addr(&mut [0; 64]),
-            None
-        );
+        assert_eq!(addr(&m), None);
+        assert_eq!(addr(&Media::parse(b"junk\r\nm=audio x")), None);
     }
 
     #[test]
