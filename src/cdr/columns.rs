@@ -219,20 +219,18 @@ fn push_hold_events(l: &mut Line, holds: &[(crate::time::Timestamp, crate::time:
 }
 
 /// `ip:port`, `[v6]:port`.
+/// Written straight into the line, as `push_ip` writes: no buffer of its own.
 fn push_addr(l: &mut Line, scratch: &mut String, a: std::net::SocketAddr) {
-    let mut part = Line(Vec::with_capacity(48), false);
     if a.is_ipv6() {
-        part.0.push(b'[');
+        l.0.push(b'[');
     }
-    push_ip(&mut part, scratch, a.ip());
-    part.0.pop(); // the field's comma
+    push_ip(l, scratch, a.ip());
+    l.0.pop(); // the comma after the address: the port follows
     if a.is_ipv6() {
-        part.0.push(b']');
+        l.0.push(b']');
     }
-    part.0.push(b':');
-    part.0
-        .extend_from_slice(Digits::new(i64::from(a.port())).as_bytes());
-    l.plain(&part.0);
+    l.0.push(b':');
+    l.plain(Digits::new(i64::from(a.port())).as_bytes());
 }
 
 /// An IP address as text; IPv4 (nearly all traffic) without the formatting machinery.
