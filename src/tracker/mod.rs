@@ -522,8 +522,8 @@ impl Rules {
                 let (from_tag, to_tag) = (tag(m.from), tag(m.to));
                 // A BYE for a late fork's dialog (the caller hanging up a second fork's 2xx)
                 // does not end the answered one.
+                // (Set only to a tag other than the answer's.)
                 if leg.late_fork_tag != 0
-                    && leg.late_fork_tag != leg.answer_tag
                     && (from_tag == leg.late_fork_tag || to_tag == leg.late_fork_tag)
                 {
                     stats.forked += 1;
