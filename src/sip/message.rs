@@ -1,8 +1,8 @@
 //! Framing and the header scan: one pass over the start line and headers.
 
 use super::header::LineName;
+use super::scan::find;
 use super::{Error, HeaderName, Method};
-use memchr::memchr;
 
 /// How the message arrived, which decides what Content-Length means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub struct Message<'a> {
 
 impl<'a> Message<'a> {
     /// Parses one message from the start of `buf`. Leading CR/LF (keep-alives) are skipped.
-    // In bounds (hot path, checked once): `skip` counts bytes of `buf`, `nl` is from memchr, `it.pos` is clamped, `body_at` <= len (HeaderIter) and `body_len` <= `avail`.
+    // In bounds (hot path, checked once): `skip` counts bytes of `buf`, `nl` is from `find`, `it.pos` is clamped, `body_at` <= len (HeaderIter) and `body_len` <= `avail`.
     #[allow(clippy::indexing_slicing)]
     pub fn parse(buf: &'a [u8], framing: Framing) -> Result<Message<'a>, Error> {
         let skip = buf
@@ -60,7 +60,7 @@ impl<'a> Message<'a> {
             .take_while(|&&b| b == b'\r' || b == b'\n')
             .count();
         let data = &buf[skip..];
-        let (first, rest_at) = match memchr(b'\n', data) {
+        let (first, rest_at) = match find(b'\n', data) {
             Some(nl) => (trim_cr(&data[..nl]), nl + 1),
             None if framing == Framing::Stream => {
                 return if may_start_start_line(data) {
@@ -233,13 +233,13 @@ pub fn looks_like_sip(p: &[u8]) -> bool {
 }
 
 /// Whether `p`, which holds no line break yet, can still become a start line.
-// In bounds: `method_end` is from memchr in `p`, or its length.
+// In bounds: `method_end` is from `find` in `p`, or its length.
 #[allow(clippy::indexing_slicing)]
 fn may_start_start_line(p: &[u8]) -> bool {
     if b"SIP/2.0 ".starts_with(p) || p.starts_with(b"SIP/2.0 ") {
         return true;
     }
-    let method_end = memchr(b' ', p).unwrap_or(p.len());
+    let method_end = find(b' ', p).unwrap_or(p.len());
     p.first().is_some_and(u8::is_ascii_uppercase) && p[..method_end].iter().all(|&b| is_token(b))
 }
 
@@ -252,7 +252,7 @@ pub fn find_call_id(buf: &[u8]) -> Option<&[u8]> {
     // CRLF keep-alives before the start line are skipped, as `Message::parse` skips them (found by
     // the round-trip proptest: such a UDP message was dropped as having no Call-ID).
     let buf = buf.trim_ascii_start();
-    let mut pos = memchr(b'\n', buf)? + 1;
+    let mut pos = find(b'\n', buf)? + 1;
     loop {
         match *buf.get(pos)? {
             b'\r' | b'\n' => return None, // end of headers
@@ -264,12 +264,12 @@ pub fn find_call_id(buf: &[u8]) -> Option<&[u8]> {
                 }
                 pos = it.pos;
             }
-            _ => pos += memchr(b'\n', &buf[pos..])? + 1,
+            _ => pos += find(b'\n', &buf[pos..])? + 1,
         }
     }
 }
 
-// In bounds: `sp1`, `sp2` come from memchr in the slices they cut.
+// In bounds: `sp1`, `sp2` come from `find` in the slices they cut.
 #[allow(clippy::indexing_slicing)]
 fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
     if let Some(rest) = strip_prefix_ci(line, b"SIP/2.0 ") {
@@ -288,13 +288,13 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
             reason: rest.get(4..).unwrap_or(&[]),
         });
     }
-    let sp1 = memchr(b' ', line)?;
+    let sp1 = find(b' ', line)?;
     let method = &line[..sp1];
     if method.is_empty() || !method.iter().all(|&b| is_token(b)) {
         return None;
     }
     let rest = &line[sp1 + 1..];
-    let sp2 = memchr(b' ', rest)?;
+    let sp2 = find(b' ', rest)?;
     let uri = &rest[..sp2];
     let version = trim(&rest[sp2 + 1..]);
     if uri.is_empty() || !version.eq_ignore_ascii_case(b"SIP/2.0") {
@@ -352,7 +352,7 @@ impl<'a> HeaderIter<'a> {
                 continue;
             }
             let line = buf.get(start..).unwrap_or_default();
-            let colon = memchr(b':', line).unwrap_or(line.len());
+            let colon = find(b':', line).unwrap_or(line.len());
             let end = self.end_of_line(start)? - start;
             if colon < end {
                 let name = line.get(..colon).unwrap_or_default();
@@ -405,7 +405,7 @@ impl<'a> HeaderIter<'a> {
     #[allow(clippy::indexing_slicing)]
     fn scan_line(&mut self, start: usize) -> Option<Option<(HeaderName, &'a [u8])>> {
         let buf = self.buf;
-        // The name is short: a plain loop to the colon beats a memchr call.
+        // The name is short: a plain loop to the colon beats a `find` call.
         let mut colon = start;
         while colon < buf.len() && buf[colon] != b':' && buf[colon] != b'\n' {
             colon += 1;
@@ -422,17 +422,17 @@ impl<'a> HeaderIter<'a> {
     /// start with SP or HT), and moves past it. That index may be the input's length when a
     /// continuation line is unterminated; `None` when the line itself is: the headers did not
     /// end.
-    // In bounds: `from` <= len (a colon or line start in the buffer) and every `end` is a memchr hit in it.
+    // In bounds: `from` <= len (a colon or line start in the buffer) and every `end` is a `find` hit in it.
     #[allow(clippy::indexing_slicing)]
     fn end_of_line(&mut self, from: usize) -> Option<usize> {
         let buf = self.buf;
-        let Some(nl) = memchr(b'\n', &buf[from..]) else {
+        let Some(nl) = find(b'\n', &buf[from..]) else {
             self.pos = buf.len();
             return None;
         };
         let mut end = from + nl;
         while matches!(buf.get(end + 1), Some(b' ' | b'\t')) {
-            match memchr(b'\n', &buf[end + 1..]) {
+            match find(b'\n', &buf[end + 1..]) {
                 Some(n) => end = end + 1 + n,
                 None => {
                     end = buf.len();
@@ -709,7 +709,8 @@ mod proptests {
     /// every line. The faster scan must give the same headers, stop at the same place and find
     /// the same Call-ID.
     mod reference {
-        use super::super::{HeaderName, memchr, trim};
+        use super::super::{HeaderName, trim};
+        use memchr::memchr;
 
         pub struct HeaderIter<'a> {
             pub buf: &'a [u8],

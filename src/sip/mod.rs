@@ -15,6 +15,7 @@
 mod header;
 mod message;
 mod method;
+pub(crate) mod scan;
 pub mod sdp;
 pub mod value;
 

@@ -249,12 +249,12 @@ fn conn_addr(c: &[u8]) -> &[u8] {
         .unwrap_or_default()
 }
 
-/// The lines of `sdp` split at LF (memchr: an SDP is parsed for every offer and answer).
+/// The lines of `sdp` split at LF.
 fn lines(sdp: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = Some(sdp);
     std::iter::from_fn(move || {
         let r = rest?;
-        match memchr::memchr(b'\n', r) {
+        match super::scan::find(b'\n', r) {
             Some(i) => {
                 rest = r.get(i + 1..);
                 r.get(..i)
