@@ -18,6 +18,17 @@ pub fn find(needle: u8, hay: &[u8]) -> Option<usize> {
         move_mask_i8_m128i(cmp_eq_mask_i8_m128i(load_unaligned_m128i(chunk), wanted)) as u32
     };
     let mut at = 0;
+    while let Some(pair) = hay.get(at..).and_then(<[u8]>::first_chunk::<32>) {
+        let (lo, hi) = pair.split_at(16);
+        let (Ok(lo), Ok(hi)) = (<&[u8; 16]>::try_from(lo), <&[u8; 16]>::try_from(hi)) else {
+            break;
+        };
+        let m = mask(lo) | mask(hi) << 16;
+        if m != 0 {
+            return Some(at + m.trailing_zeros() as usize);
+        }
+        at += 32;
+    }
     while let Some(chunk) = hay.get(at..).and_then(<[u8]>::first_chunk::<16>) {
         let m = mask(chunk);
         if m != 0 {
