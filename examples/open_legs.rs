@@ -3,6 +3,10 @@
 //! `cargo run --release --example open_legs -- 1000000 [--sdp]` (`--sdp`: each INVITE carries an
 //! SDP offer, as real ones do, and its leg keeps the offer until the answer)
 
+// The allocator of the sipcdr binary, so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use sipcdr::capture::Transport;
 use sipcdr::capture::route::{Batch, Item};
 use sipcdr::time::Timestamp;
