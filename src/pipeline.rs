@@ -63,14 +63,17 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
         .context("cannot start the writer thread")?;
     let mut txs = Vec::with_capacity(shards);
     let mut trackers = Vec::with_capacity(shards);
+    // Emptied batches on their way back to the router: as many as can be in flight.
+    let (spare_tx, spare_rx) = bounded::<Batch>(SHARD_QUEUE * shards + shards);
     for shard in 0..shards {
         let (tx, rx) = bounded::<Batch>(SHARD_QUEUE);
         let tracker = Tracker::new(cfg.tracker.clone());
         let out = row_tx.clone();
         let metrics = Arc::clone(&metrics);
+        let spares = spare_tx.clone();
         let h = thread::Builder::new()
             .name(format!("track-{shard}"))
-            .spawn(move || tracker.run(shard, rx, out, metrics))
+            .spawn(move || tracker.run(shard, rx, out, spares, metrics))
             .context("cannot start a tracker thread")?;
         txs.push(tx);
         trackers.push(h);
@@ -83,9 +86,15 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
         .name("capture".into())
         .spawn(move || {
             if ccfg.interfaces.is_empty() && ccfg.hep_listen.is_none() {
-                capture::run_files(&ccfg, Router::new(txs), &stop, capture_metrics)
+                capture::run_files(
+                    &ccfg,
+                    Router::new(txs).recycling(spare_rx),
+                    &stop,
+                    capture_metrics,
+                )
             } else {
-                capture::live::run(&ccfg, Router::lossy(txs), &stop, capture_metrics)
+                let router = Router::lossy(txs).recycling(spare_rx);
+                capture::live::run(&ccfg, router, &stop, capture_metrics)
             }
         })
         .context("cannot start the capture thread")?;

@@ -790,6 +790,7 @@ impl Tracker {
         shard: usize,
         rx: Receiver<Batch>,
         tx: Sender<RowBatch>,
+        spares: Sender<Batch>,
         metrics: Arc<Metrics>,
     ) -> TrackerStats {
         let publish = |s: &TrackerStats| {
@@ -827,14 +828,9 @@ impl Tracker {
             }
             let rows = to_rows(&mut out, &mut self.notes, &mut enc);
             publish(&self.stats);
-            if tx
-                .send(RowBatch {
-                    shard,
-                    upto: batch.upto,
-                    rows,
-                })
-                .is_err()
-            {
+            let upto = batch.upto;
+            batch.recycle(&spares);
+            if tx.send(RowBatch { shard, upto, rows }).is_err() {
                 return self.stats; // the writer failed; it reports why
             }
         }
