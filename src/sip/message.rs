@@ -424,6 +424,7 @@ impl<'a> HeaderIter<'a> {
     /// end.
     // In bounds: `from` <= len (a colon or line start in the buffer) and every `end` is a `find` hit in it.
     #[allow(clippy::indexing_slicing)]
+    #[inline(always)]
     fn end_of_line(&mut self, from: usize) -> Option<usize> {
         let buf = self.buf;
         let Some(nl) = find(b'\n', &buf[from..]) else {
