@@ -220,7 +220,7 @@ impl<'a> Media<'a> {
         } else {
             s.addr
         };
-        let ip: std::net::IpAddr = std::str::from_utf8(addr).ok()?.parse().ok()?;
+        let ip = ip_of(addr)?;
         (!ip.is_unspecified()).then_some(std::net::SocketAddr::new(ip, s.port))
     }
 
@@ -248,6 +248,39 @@ impl<'a> Media<'a> {
         }
         (s.crypto || contains_ci(proto, b"SAVP")).then_some(Srtp::Sdes)
     }
+}
+
+/// An address as `IpAddr::from_str` reads it: dotted-quad IPv4 by hand, anything else (IPv6,
+/// leading zeros, odd forms) by the std parser.
+fn ip_of(addr: &[u8]) -> Option<std::net::IpAddr> {
+    match ipv4(addr) {
+        Some(v4) => Some(v4.into()),
+        None => std::str::from_utf8(addr).ok()?.parse().ok(),
+    }
+}
+
+/// `a.b.c.d`, each part 0 to 255 in decimal without a leading zero, else `None` (which is not
+/// a verdict: the caller asks the std parser).
+fn ipv4(s: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let (mut acc, mut part, mut digits, mut dots) = (0u32, 0u32, 0u32, 0u32);
+    for &b in s {
+        if b.is_ascii_digit() {
+            if digits == 1 && part == 0 {
+                return None; // leading zero
+            }
+            part = part * 10 + u32::from(b - b'0');
+            if part > 255 {
+                return None;
+            }
+            digits += 1;
+        } else if b == b'.' && digits > 0 && dots < 3 {
+            acc = acc << 8 | part;
+            (part, digits, dots) = (0, 0, dots + 1);
+        } else {
+            return None;
+        }
+    }
+    (digits > 0 && dots == 3).then(|| std::net::Ipv4Addr::from(acc << 8 | part))
 }
 
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
@@ -388,13 +421,33 @@ impl<'b> Writer<'b> {
 /// The `o=` line's `<sess-id> <sess-version>` (empty without one), found without parsing the rest:
 /// an SDP sent again unchanged keeps it.
 pub fn origin(sdp: &[u8]) -> &[u8] {
-    for line in lines(sdp).take(4) {
-        if let Some(o) = trim(line).strip_prefix(b"o=") {
-            let mut f = o.split(|&b| b == b' ').skip(1);
-            let (id, ver) = (f.next().unwrap_or_default(), f.next().unwrap_or_default());
-            let start = id.as_ptr() as usize - o.as_ptr() as usize;
-            let end = ver.as_ptr() as usize - o.as_ptr() as usize + ver.len();
-            return o.get(start..end).unwrap_or_default();
+    let mut rest = sdp;
+    for _ in 0..4 {
+        let (raw, next) = match super::scan::find(b'\n', rest) {
+            Some(i) => (rest.get(..i).unwrap_or_default(), rest.get(i + 1..)),
+            None => (rest, None),
+        };
+        let line = match raw {
+            [b'o', b'=', ..] => raw,
+            [b, ..] if !b.is_ascii_whitespace() => &[],
+            _ => trim(raw),
+        };
+        if let Some(o) = line.strip_prefix(b"o=") {
+            // `<user> <sess-id> <sess-version> …`: from the first space to the end of the third
+            // field (none without both).
+            let o = trim_end(o);
+            let (_, Some(ids)) = field(o) else {
+                return &[];
+            };
+            let Some(ver) = field(ids).1 else {
+                return &[];
+            };
+            let end = ids.len() - ver.len() + field(ver).0.len();
+            return ids.get(..end).unwrap_or_default();
+        }
+        match next {
+            Some(n) => rest = n,
+            None => break,
         }
     }
     &[]
@@ -579,6 +632,69 @@ mod tests {
         });
         check("srtp", m.srtp() == srtp)?;
         check("origin", origin(sdp) == reference::origin(sdp))
+    }
+
+    #[test]
+    fn ipv4_fast_path_agrees_with_std() {
+        for a in [
+            "10.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "192.168.1.254",
+            "010.0.0.1",
+            "1.2.3.04",
+            "00.1.2.3",
+            "1.2.3",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "1.2.3.256",
+            "1000.1.1.1",
+            "1..2.3",
+            ".1.2.3",
+            "1.2.3.4.",
+            "+1.2.3.4",
+            "1.2.3.-4",
+            " 1.2.3.4",
+            "1.2.3.4 ",
+            "",
+            ".",
+            "...",
+            "2001:db8::5",
+            "::ffff:1.2.3.4",
+            "::",
+            "fe80::1%eth0",
+            "1.2.3.4/24",
+        ] {
+            let std = a.parse::<std::net::IpAddr>().ok();
+            assert_eq!(ip_of(a.as_bytes()), std, "{a:?}");
+            if let Some(v4) = ipv4(a.as_bytes()) {
+                assert_eq!(Some(std::net::IpAddr::V4(v4)), std, "fast path, {a:?}");
+            }
+        }
+        assert!(
+            ipv4(b"10.0.0.1").is_some(),
+            "the common case takes the fast path"
+        );
+        assert_eq!(ip_of(b"1.2.3.\xff"), None);
+    }
+
+    #[test]
+    fn origin_fields() {
+        for (sdp, want) in [
+            (&b"v=0\r\no=- 1 2 IN IP4 x\r\n"[..], &b"1 2"[..]),
+            (b"v=0\no=alice 42 7\n", b"42 7"),
+            (b"v=0\r\n o=a  1 2\t\r\n", b" 1"),
+            (b"o=alice 5\r\n", b""),
+            (b"o=alice\r\n", b""),
+            (b"o=\r\n", b""),
+            (b"v=0\r\ns=-\r\nt=0 0\r\nc=x\r\no=- 1 2\r\n", b""),
+            (b"v=0\r\ns=-\r\nt=0 0\r\no=- 1 2\r\n", b"1 2"),
+            (b"\n\n\no=- 1 2", b"1 2"),
+            (b"", b""),
+        ] {
+            assert_eq!(origin(sdp), want, "{:?}", String::from_utf8_lossy(sdp));
+            assert_eq!(origin(sdp), reference::origin(sdp));
+        }
     }
 
     #[test]
