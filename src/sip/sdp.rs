@@ -135,50 +135,71 @@ impl<'a> Media<'a> {
         let mut m = Media::default();
         // (kind is audio and first, start of its section)
         let mut section: Option<(bool, usize)> = None;
-        let mut offset = 0;
-        for raw in lines(sdp) {
-            let at = offset;
-            offset += raw.len() + 1;
-            let line = trim(raw);
-            if let Some(desc) = line.strip_prefix(b"m=") {
-                m.close(sdp, section, at);
-                let mut f = desc.splitn(4, |&b| b == b' ');
-                let kind = f.next().unwrap_or_default();
-                let port = f.next().and_then(port_of).unwrap_or(0);
-                let proto = f.next().unwrap_or_default();
-                let formats = f.next().map(trim).unwrap_or_default();
-                let audio = kind == b"audio" && port != 0 && m.audio.is_none();
-                m.video |= kind == b"video" && port != 0;
-                if audio {
-                    m.audio = Some(Stream {
-                        port,
-                        proto,
-                        formats,
-                        ..Stream::default()
-                    });
-                }
-                section = Some((audio, offset.min(sdp.len())));
-                continue;
-            }
-            match section {
-                None => {
-                    if let Some(c) = line.strip_prefix(b"c=") {
-                        m.session_addr = conn_addr(c);
-                    } else if line.starts_with(b"a=fingerprint:") {
-                        m.session_fingerprint = true;
-                    }
-                }
-                Some((true, _)) => {
-                    if let Some(s) = m.audio.as_mut() {
-                        if let Some(c) = line.strip_prefix(b"c=") {
-                            s.addr = conn_addr(c);
+        let mut at = 0; // where the line starts
+        loop {
+            let rest = sdp.get(at..).unwrap_or_default();
+            let (raw, next) = match super::scan::find(b'\n', rest) {
+                Some(i) => (rest.get(..i).unwrap_or_default(), at + i + 1),
+                None => (rest, sdp.len() + 1),
+            };
+            // A line is dispatched on its first two bytes (`m=`, `c=`, `a=`); only the lines
+            // used are trimmed.
+            let line = match raw.first() {
+                Some(b) if !b.is_ascii_whitespace() => raw,
+                _ => trim(raw),
+            };
+            match line {
+                [b'm', b'=', desc @ ..] => {
+                    m.close(sdp, section, at);
+                    let mut audio = false;
+                    let (kind, rest) = field(trim_end(desc));
+                    let (is_audio, is_video) = (kind == b"audio", kind == b"video");
+                    if is_audio || is_video {
+                        let (port, rest) = field(rest.unwrap_or_default());
+                        let port = port_of(port).unwrap_or(0);
+                        m.video |= is_video && port != 0;
+                        if is_audio && port != 0 && m.audio.is_none() {
+                            let (proto, formats) = field(rest.unwrap_or_default());
+                            m.audio = Some(Stream {
+                                port,
+                                proto,
+                                formats: formats.map(trim).unwrap_or_default(),
+                                ..Stream::default()
+                            });
+                            audio = true;
                         }
-                        s.crypto |= line.starts_with(b"a=crypto:");
-                        s.fingerprint |= line.starts_with(b"a=fingerprint:");
                     }
+                    section = Some((audio, next.min(sdp.len())));
                 }
-                Some((false, _)) => {}
+                [b'c', b'=', c @ ..] => match section {
+                    None => m.session_addr = conn_addr(trim_end(c)),
+                    Some((true, _)) => {
+                        if let Some(s) = m.audio.as_mut() {
+                            s.addr = conn_addr(trim_end(c));
+                        }
+                    }
+                    Some((false, _)) => {}
+                },
+                // `crypto:` and `fingerprint:` end in a non-space: no need to trim.
+                [b'a', b'=', a @ ..] => match section {
+                    None => m.session_fingerprint |= a.starts_with(b"fingerprint:"),
+                    Some((true, _)) => {
+                        if let Some(s) = m.audio.as_mut() {
+                            match a.first() {
+                                Some(b'c') => s.crypto |= a.starts_with(b"crypto:"),
+                                Some(b'f') => s.fingerprint |= a.starts_with(b"fingerprint:"),
+                                _ => {}
+                            }
+                        }
+                    }
+                    Some((false, _)) => {}
+                },
+                _ => {}
             }
+            if next > sdp.len() {
+                break;
+            }
+            at = next;
         }
         m.close(sdp, section, sdp.len());
         m
@@ -199,7 +220,7 @@ impl<'a> Media<'a> {
         } else {
             s.addr
         };
-        let ip: std::net::IpAddr = std::str::from_utf8(addr).ok()?.parse().ok()?;
+        let ip = ip_of(addr)?;
         (!ip.is_unspecified()).then_some(std::net::SocketAddr::new(ip, s.port))
     }
 
@@ -229,24 +250,102 @@ impl<'a> Media<'a> {
     }
 }
 
+/// An address as `IpAddr::from_str` reads it: dotted-quad IPv4 by hand, anything else (IPv6,
+/// leading zeros, odd forms) by the std parser.
+fn ip_of(addr: &[u8]) -> Option<std::net::IpAddr> {
+    match ipv4(addr) {
+        Some(v4) => Some(v4.into()),
+        None => std::str::from_utf8(addr).ok()?.parse().ok(),
+    }
+}
+
+/// `a.b.c.d`, each part 0 to 255 in decimal without a leading zero, else `None` (which is not
+/// a verdict: the caller asks the std parser).
+fn ipv4(s: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let (mut acc, mut part, mut digits, mut dots) = (0u32, 0u32, 0u32, 0u32);
+    for &b in s {
+        if b.is_ascii_digit() {
+            if digits == 1 && part == 0 {
+                return None; // leading zero
+            }
+            part = part * 10 + u32::from(b - b'0');
+            if part > 255 {
+                return None;
+            }
+            digits += 1;
+        } else if b == b'.' && digits > 0 && dots < 3 {
+            acc = acc << 8 | part;
+            (part, digits, dots) = (0, 0, dots + 1);
+        } else {
+            return None;
+        }
+    }
+    (digits > 0 && dots == 3).then(|| std::net::Ipv4Addr::from(acc << 8 | part))
+}
+
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
-fn port_of(p: &[u8]) -> Option<u16> {
-    // `port/count` is allowed.
-    let p = p.split(|&b| b == b'/').next()?;
-    std::str::from_utf8(p).ok()?.parse().ok()
+/// Trims ASCII whitespace at the end.
+fn trim_end(mut s: &[u8]) -> &[u8] {
+    while let [rest @ .., last] = s {
+        if last.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
 }
 
-/// The address of `c=IN IP4 10.0.0.1` (a multicast `/ttl` suffix is dropped).
+/// The bytes before the first space, and those after it (`None` without a space): one step of
+/// `split(' ')`.
+fn field(s: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match s.iter().position(|&b| b == b' ') {
+        Some(i) => (s.get(..i).unwrap_or_default(), s.get(i + 1..)),
+        None => (s, None),
+    }
+}
+
+/// The port of an `m=` line, as `str::parse::<u16>` reads it (an optional `+`, then decimal
+/// digits); `port/count` is allowed.
+fn port_of(p: &[u8]) -> Option<u16> {
+    let digits = p.strip_prefix(b"+").unwrap_or(p);
+    let mut v: u32 = 0;
+    let mut n = 0;
+    for &b in digits {
+        if b == b'/' {
+            break;
+        }
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(b - b'0');
+        if v > u32::from(u16::MAX) {
+            return None;
+        }
+        n += 1;
+    }
+    if n == 0 {
+        return None;
+    }
+    u16::try_from(v).ok()
+}
+
+/// The address of `c=IN IP4 10.0.0.1` (a multicast `/ttl` suffix is dropped): the third field,
+/// up to a `/`, trimmed.
 fn conn_addr(c: &[u8]) -> &[u8] {
-    let addr = c.split(|&b| b == b' ').nth(2).unwrap_or_default();
-    addr.split(|&b| b == b'/')
-        .next()
-        .map(trim)
-        .unwrap_or_default()
+    let (_, rest) = field(c);
+    let Some((_, Some(rest))) = rest.map(field) else {
+        return &[];
+    };
+    let end = rest
+        .iter()
+        .position(|&b| b == b' ' || b == b'/')
+        .unwrap_or(rest.len());
+    trim(rest.get(..end).unwrap_or_default())
 }
 
 /// The lines of `sdp` split at LF.
@@ -322,13 +421,33 @@ impl<'b> Writer<'b> {
 /// The `o=` line's `<sess-id> <sess-version>` (empty without one), found without parsing the rest:
 /// an SDP sent again unchanged keeps it.
 pub fn origin(sdp: &[u8]) -> &[u8] {
-    for line in lines(sdp).take(4) {
-        if let Some(o) = trim(line).strip_prefix(b"o=") {
-            let mut f = o.split(|&b| b == b' ').skip(1);
-            let (id, ver) = (f.next().unwrap_or_default(), f.next().unwrap_or_default());
-            let start = id.as_ptr() as usize - o.as_ptr() as usize;
-            let end = ver.as_ptr() as usize - o.as_ptr() as usize + ver.len();
-            return o.get(start..end).unwrap_or_default();
+    let mut rest = sdp;
+    for _ in 0..4 {
+        let (raw, next) = match super::scan::find(b'\n', rest) {
+            Some(i) => (rest.get(..i).unwrap_or_default(), rest.get(i + 1..)),
+            None => (rest, None),
+        };
+        let line = match raw {
+            [b'o', b'=', ..] => raw,
+            [b, ..] if !b.is_ascii_whitespace() => &[],
+            _ => trim(raw),
+        };
+        if let Some(o) = line.strip_prefix(b"o=") {
+            // `<user> <sess-id> <sess-version> …`: from the first space to the end of the third
+            // field (none without both).
+            let o = trim_end(o);
+            let (_, Some(ids)) = field(o) else {
+                return &[];
+            };
+            let Some(ver) = field(ids).1 else {
+                return &[];
+            };
+            let end = ids.len() - ver.len() + field(ver).0.len();
+            return ids.get(..end).unwrap_or_default();
+        }
+        match next {
+            Some(n) => rest = n,
+            None => break,
         }
     }
     &[]
@@ -373,6 +492,7 @@ fn codec_name<'a>(attrs: &'a [u8], pt: &'a [u8]) -> Option<Codec<'a>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const OFFER: &[u8] = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n";
 
@@ -476,6 +596,283 @@ mod tests {
         assert_eq!(addr(&Media::parse(b"junk\r\nm=audio x")), None);
     }
 
+    /// The new parser's view of `sdp` equals the reference's.
+    fn same_as_reference(sdp: &[u8]) -> Result<(), String> {
+        let (m, r) = (Media::parse(sdp), reference::parse(sdp));
+        let mine = m.audio.map(|s| (s.port, s.proto, s.formats));
+        let theirs = r.audio.map(|s| (s.0, s.1, s.2));
+        let check = |what: &str, ok: bool| {
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} differs for {:?}",
+                    String::from_utf8_lossy(sdp)
+                ))
+            }
+        };
+        check("audio", mine == theirs)?;
+        check("video", m.video == r.video)?;
+        check("socket", m.audio_socket() == reference::audio_socket(&r))?;
+        check(
+            "codecs",
+            m.codecs().collect::<Vec<_>>() == reference::codecs(&r),
+        )?;
+        let srtp = r.audio.and_then(|s| {
+            let proto = s.1;
+            if proto
+                .get(..7)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"UDP/TLS"))
+                || s.6
+                || (r.session_fingerprint && contains_ci(proto, b"SAVP"))
+            {
+                return Some(Srtp::Dtls);
+            }
+            (s.5 || contains_ci(proto, b"SAVP")).then_some(Srtp::Sdes)
+        });
+        check("srtp", m.srtp() == srtp)?;
+        check("origin", origin(sdp) == reference::origin(sdp))
+    }
+
+    #[test]
+    fn ipv4_fast_path_agrees_with_std() {
+        for a in [
+            "10.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "192.168.1.254",
+            "010.0.0.1",
+            "1.2.3.04",
+            "00.1.2.3",
+            "1.2.3",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "1.2.3.256",
+            "1000.1.1.1",
+            "1..2.3",
+            ".1.2.3",
+            "1.2.3.4.",
+            "+1.2.3.4",
+            "1.2.3.-4",
+            " 1.2.3.4",
+            "1.2.3.4 ",
+            "",
+            ".",
+            "...",
+            "2001:db8::5",
+            "::ffff:1.2.3.4",
+            "::",
+            "fe80::1%eth0",
+            "1.2.3.4/24",
+        ] {
+            let std = a.parse::<std::net::IpAddr>().ok();
+            assert_eq!(ip_of(a.as_bytes()), std, "{a:?}");
+            if let Some(v4) = ipv4(a.as_bytes()) {
+                assert_eq!(Some(std::net::IpAddr::V4(v4)), std, "fast path, {a:?}");
+            }
+        }
+        assert!(
+            ipv4(b"10.0.0.1").is_some(),
+            "the common case takes the fast path"
+        );
+        assert_eq!(ip_of(b"1.2.3.\xff"), None);
+    }
+
+    #[test]
+    fn origin_fields() {
+        for (sdp, want) in [
+            (&b"v=0\r\no=- 1 2 IN IP4 x\r\n"[..], &b"1 2"[..]),
+            (b"v=0\no=alice 42 7\n", b"42 7"),
+            (b"v=0\r\n o=a  1 2\t\r\n", b" 1"),
+            (b"o=alice 5\r\n", b""),
+            (b"o=alice\r\n", b""),
+            (b"o=\r\n", b""),
+            (b"v=0\r\ns=-\r\nt=0 0\r\nc=x\r\no=- 1 2\r\n", b""),
+            (b"v=0\r\ns=-\r\nt=0 0\r\no=- 1 2\r\n", b"1 2"),
+            (b"\n\n\no=- 1 2", b"1 2"),
+            (b"", b""),
+        ] {
+            assert_eq!(origin(sdp), want, "{:?}", String::from_utf8_lossy(sdp));
+            assert_eq!(origin(sdp), reference::origin(sdp));
+        }
+    }
+
+    #[test]
+    fn port_edge_cases() {
+        for (p, want) in [
+            (&b"4000"[..], Some(4000)),
+            (b"+4000", Some(4000)),
+            (b"04000", Some(4000)),
+            (b"4000/2", Some(4000)),
+            (b"65535", Some(65535)),
+            (b"65536", None),
+            (b"99999999999", None),
+            (b"0", Some(0)),
+            (b"", None),
+            (b"+", None),
+            (b"++1", None),
+            (b"-1", None),
+            (b"/2", None),
+            (b"+/2", None),
+            (b"4x", None),
+            (b"4000 ", None),
+        ] {
+            assert_eq!(port_of(p), want, "{:?}", String::from_utf8_lossy(p));
+            let line = [&b"m=audio "[..], p, b" RTP/AVP 0\r\n"].concat();
+            same_as_reference(&with(std::str::from_utf8(&line).unwrap())).unwrap();
+        }
+    }
+
+    #[test]
+    fn line_ends_and_whitespace() {
+        for sdp in [
+            &b"v=0\nc=IN IP4 10.0.0.1\nm=audio 4000 RTP/AVP 0 96\na=rtpmap:96 opus/48000/2\n"[..],
+            b"v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0 96\r\na=rtpmap:96 opus/48000/2\r\n",
+            b"v=0\r\n c=IN IP4 10.0.0.1 \r\n\tm=audio 4000 RTP/AVP 96 \t\r\n a=rtpmap:96 opus/48000\r\n",
+            b"c=IN IP4 10.0.0.1\r\r\nm=audio 4000\r\n",
+            b"c=IN IP4 10.0.0.1\r\nm=audio 4000 \r\n",
+            b"c=IN IP4 \r\nm=audio 4000 RTP/AVP 0\r\n",
+            b"c=IN IP4 1.2.3.4/127/3 \r\nm=audio 4000 RTP/AVP 0\r\n",
+            b"c=IN  IP4 1.2.3.4\r\nm=audio 4000 RTP/AVP 0\r\n",
+            b"c=IN\r\nm=audio 4000 RTP/AVP 0\r\n",
+            b"m=\r\nm=audio\r\nm=audio 1\r\nm=audio 2 RTP/SAVP\r\na=crypto:1\r\n",
+            b"m=video 5 RTP/AVP 96\r\nm=audio 6 RTP/AVP 96\r\nc=IN IP6 ::1\r\n",
+            b"\r\n\r\n",
+            b"",
+            b"m=audio 4000 RTP/AVP 0",
+        ] {
+            same_as_reference(sdp).unwrap();
+        }
+        let m = Media::parse(
+            b"v=0\n c=IN IP4 10.0.0.1 \n\tm=audio 4000 RTP/AVP 0 96 \n a=rtpmap:96 opus/48000/2\n",
+        );
+        assert_eq!(addr(&m).as_deref(), Some("10.0.0.1:4000"));
+        assert_eq!(names(&m), ["PCMU/8000", "opus/48000"]);
+    }
+
+    /// SDP-like text: lines from a few templates with odd tokens, odd line ends, whitespace.
+    fn sdp_like() -> impl Strategy<Value = Vec<u8>> {
+        let tok = |v: &'static [&'static str]| proptest::sample::select(v);
+        let addr = prop_oneof![
+            tok(&[
+                "10.0.0.1",
+                "010.0.0.1",
+                "1.2.3",
+                "1.2.3.4.5",
+                "256.1.1.1",
+                "0.0.0.0",
+                "2001:db8::5",
+                "::ffff:1.2.3.4",
+                "1.2.3.4/127",
+                "",
+                "255.255.255.255",
+                "1.2.3.4.",
+                ".1.2.3",
+                "1..2.3",
+                "00.1.2.3",
+                "1.2.3.04",
+                "::",
+                "fe80::1%eth0",
+                "1.2.3.-4",
+                "+1.2.3.4",
+            ])
+            .prop_map(str::to_owned),
+            "[0-9.]{0,17}",
+            "[0-9a-f:.]{0,12}",
+        ];
+        let port = prop_oneof![
+            tok(&[
+                "0", "4000", "+4000", "65535", "65536", "04000", "4000/2", "+", "", "-1", "x"
+            ])
+            .prop_map(str::to_owned),
+            "[0-9+/]{0,7}",
+        ];
+        let pt = prop_oneof![
+            tok(&[
+                "0", "8", "9", "18", "96", "101", "08", "127", "3", "13", "4"
+            ])
+            .prop_map(str::to_owned),
+            "[0-9a-z]{0,3}",
+        ];
+        let kind = tok(&["audio", "video", "audio", "application", "Audio", ""]);
+        let proto = tok(&["RTP/AVP", "RTP/SAVP", "UDP/TLS/RTP/SAVPF", "RTP/AVPF", ""]);
+        let line = prop_oneof![
+            Just("v=0".to_owned()),
+            ("[a-z-]{1,3}", "[0-9]{0,3}", "[0-9]{0,3}")
+                .prop_map(|(u, i, v)| format!("o={u} {i} {v} IN IP4 x")),
+            "o=[a-z0-9 ]{0,12}",
+            addr.clone().prop_map(|a| format!("c=IN IP4 {a}")),
+            addr.prop_map(|a| format!("c=IN IP6 {a}")),
+            (
+                kind,
+                port,
+                proto,
+                proptest::collection::vec(pt.clone(), 0..9)
+            )
+                .prop_map(|(k, p, pr, f)| format!("m={k} {p} {pr} {}", f.join(" "))),
+            (
+                pt.clone(),
+                "[a-zA-Z0-9-]{0,8}",
+                "[0-9]{0,5}",
+                proptest::option::of("[0-9]")
+            )
+                .prop_map(|(p, n, r, c)| match c {
+                    Some(c) => format!("a=rtpmap:{p} {n}/{r}/{c}"),
+                    None => format!("a=rtpmap:{p} {n}/{r}"),
+                }),
+            pt.prop_map(|p| format!("a=rtpmap:{p}")),
+            tok(&[
+                "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x",
+                "a=fingerprint:sha-256 AB",
+                "a=sendonly",
+                "a=rtpmap:96 noslash",
+                "a=rtpmap:96  spaced/8000",
+                "a=rtpmap:",
+                "s=-",
+                "t=0 0",
+                "m=audio 4000 RTP/AVP 96",
+            ])
+            .prop_map(str::to_owned),
+            "[ -~\t]{0,20}",
+        ];
+        let pre = tok(&["", "", "", " ", "\t", "\r"]);
+        let end = tok(&[
+            "\r\n", "\r\n", "\n", " \r\n", "\t\n", "\r\r\n", "", "\x0c\n",
+        ]);
+        proptest::collection::vec((pre, line, end), 0..24).prop_map(|ls| {
+            let mut out = Vec::new();
+            for (p, l, e) in ls {
+                out.extend_from_slice(p.as_bytes());
+                out.extend_from_slice(l.as_bytes());
+                out.extend_from_slice(e.as_bytes());
+                if e.is_empty() {
+                    out.push(b'\n');
+                }
+            }
+            out
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #[test]
+        fn same_as_reference_on_sdp_like_text(sdp in sdp_like()) {
+            if let Err(e) = same_as_reference(&sdp) {
+                return Err(TestCaseError::fail(e));
+            }
+        }
+
+        #[test]
+        fn same_as_reference_on_bytes(sdp in proptest::collection::vec(prop_oneof![
+            Just(b'\n'), Just(b'\r'), Just(b' '), Just(b'='), Just(b'm'), Just(b'c'), Just(b'a'),
+            Just(b'/'), Just(b':'), Just(b'.'), any::<u8>(), 0x30u8..0x3a,
+        ], 0..120)) {
+            if let Err(e) = same_as_reference(&sdp) {
+                return Err(TestCaseError::fail(e));
+            }
+        }
+    }
+
     #[test]
     fn srtp_kinds() {
         let sdes_sdp =
@@ -488,5 +885,153 @@ mod tests {
         let dtls = Media::parse(&dtls_sdp);
         assert_eq!(dtls.srtp(), Some(Srtp::Dtls));
         assert_eq!(names(&dtls), ["opus/48000"]);
+    }
+}
+
+/// The parser as it was before it dispatched lines on their first bytes (trim every line, try
+/// each prefix, one scan of the section per payload type): the reference the proptests compare
+/// with.
+#[cfg(test)]
+mod reference {
+    use super::{Codec, lines, trim};
+
+    /// port, proto, formats, addr, attrs, crypto, fingerprint
+    type Audio<'a> = (u16, &'a [u8], &'a [u8], &'a [u8], &'a [u8], bool, bool);
+
+    #[derive(Debug, Default)]
+    pub struct Ref<'a> {
+        pub audio: Option<Audio<'a>>,
+        pub video: bool,
+        pub session_fingerprint: bool,
+        pub session_addr: &'a [u8],
+    }
+
+    pub fn parse<'a>(sdp: &'a [u8]) -> Ref<'a> {
+        let mut m = Ref::default();
+        let mut section: Option<(bool, usize)> = None;
+        let mut offset = 0;
+        let close = |m: &mut Ref<'a>, section: Option<(bool, usize)>, end: usize| {
+            if let (Some((true, start)), Some(s)) = (section, m.audio.as_mut()) {
+                s.4 = sdp.get(start..end.max(start)).unwrap_or_default();
+            }
+        };
+        for raw in lines(sdp) {
+            let at = offset;
+            offset += raw.len() + 1;
+            let line = trim(raw);
+            if let Some(desc) = line.strip_prefix(b"m=") {
+                close(&mut m, section, at);
+                let mut f = desc.splitn(4, |&b| b == b' ');
+                let kind = f.next().unwrap_or_default();
+                let port = f.next().and_then(port_of).unwrap_or(0);
+                let proto = f.next().unwrap_or_default();
+                let formats = f.next().map(trim).unwrap_or_default();
+                let audio = kind == b"audio" && port != 0 && m.audio.is_none();
+                m.video |= kind == b"video" && port != 0;
+                if audio {
+                    m.audio = Some((port, proto, formats, &[], &[], false, false));
+                }
+                section = Some((audio, offset.min(sdp.len())));
+                continue;
+            }
+            match section {
+                None => {
+                    if let Some(c) = line.strip_prefix(b"c=") {
+                        m.session_addr = conn_addr(c);
+                    } else if line.starts_with(b"a=fingerprint:") {
+                        m.session_fingerprint = true;
+                    }
+                }
+                Some((true, _)) => {
+                    if let Some(s) = m.audio.as_mut() {
+                        if let Some(c) = line.strip_prefix(b"c=") {
+                            s.3 = conn_addr(c);
+                        }
+                        s.5 |= line.starts_with(b"a=crypto:");
+                        s.6 |= line.starts_with(b"a=fingerprint:");
+                    }
+                }
+                Some((false, _)) => {}
+            }
+        }
+        close(&mut m, section, sdp.len());
+        m
+    }
+
+    fn port_of(p: &[u8]) -> Option<u16> {
+        let p = p.split(|&b| b == b'/').next()?;
+        std::str::from_utf8(p).ok()?.parse().ok()
+    }
+
+    fn conn_addr(c: &[u8]) -> &[u8] {
+        let addr = c.split(|&b| b == b' ').nth(2).unwrap_or_default();
+        addr.split(|&b| b == b'/')
+            .next()
+            .map(trim)
+            .unwrap_or_default()
+    }
+
+    pub fn audio_socket(m: &Ref<'_>) -> Option<std::net::SocketAddr> {
+        let s = m.audio?;
+        let addr = if s.3.is_empty() { m.session_addr } else { s.3 };
+        let ip: std::net::IpAddr = std::str::from_utf8(addr).ok()?.parse().ok()?;
+        (!ip.is_unspecified()).then_some(std::net::SocketAddr::new(ip, s.0))
+    }
+
+    pub fn codecs<'a>(m: &Ref<'a>) -> Vec<Codec<'a>> {
+        let Some(s) = m.audio else {
+            return Vec::new();
+        };
+        s.2.split(|&b| b == b' ')
+            .filter(|f| !f.is_empty())
+            .filter_map(|pt| codec_name(s.4, pt))
+            .collect()
+    }
+
+    fn codec_name<'a>(attrs: &'a [u8], pt: &'a [u8]) -> Option<Codec<'a>> {
+        let name: &'static [u8] = match pt {
+            b"0" => b"PCMU",
+            b"3" => b"GSM",
+            b"4" => b"G723",
+            b"8" => b"PCMA",
+            b"9" => b"G722",
+            b"13" => b"CN",
+            b"18" => b"G729",
+            _ => {
+                for line in lines(attrs) {
+                    let Some(map) = trim(line).strip_prefix(b"a=rtpmap:") else {
+                        continue;
+                    };
+                    let mut f = map.splitn(2, |&b| b == b' ');
+                    if f.next() != Some(pt) {
+                        continue;
+                    }
+                    let enc = trim(f.next()?);
+                    let mut parts = enc.splitn(3, |&b| b == b'/');
+                    let (name, rate) = (parts.next()?, parts.next()?);
+                    return Some(Codec { name, rate });
+                }
+                return None;
+            }
+        };
+        Some(Codec {
+            name,
+            rate: b"8000",
+        })
+    }
+
+    pub fn origin(sdp: &[u8]) -> &[u8] {
+        for line in lines(sdp).take(4) {
+            if let Some(o) = trim(line).strip_prefix(b"o=") {
+                let mut f = o.split(|&b| b == b' ').skip(1);
+                let (id, ver) = (f.next().unwrap_or_default(), f.next().unwrap_or_default());
+                let start = (id.as_ptr() as usize).wrapping_sub(o.as_ptr() as usize);
+                let end = (ver.as_ptr() as usize)
+                    .wrapping_sub(o.as_ptr() as usize)
+                    .wrapping_add(ver.len());
+                return o.get(start..end).unwrap_or_default();
+            }
+        }
+        &[]
     }
 }
