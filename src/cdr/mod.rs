@@ -138,6 +138,15 @@ pub struct LegText {
 /// Real names, numbers and URIs are far shorter; the cap keeps a leg's text small and bounded.
 pub const MAX_FIELD: usize = 2048;
 
+/// How much of `f` a field keeps: at most [`MAX_FIELD`] bytes, cut at a character boundary.
+fn cut(f: &str) -> usize {
+    let mut n = f.len().min(MAX_FIELD);
+    while !f.is_char_boundary(n) {
+        n -= 1;
+    }
+    n
+}
+
 /// Indices into [`LegText`], in column order.
 #[derive(Clone, Copy, Debug)]
 pub enum Field {
@@ -190,13 +199,6 @@ impl Field {
 impl LegText {
     /// The fields in [`Field`] order.
     pub fn new(fields: [&str; Field::ALL.len()]) -> LegText {
-        let cut = |f: &'_ str| -> usize {
-            let mut n = f.len().min(MAX_FIELD);
-            while !f.is_char_boundary(n) {
-                n -= 1;
-            }
-            n
-        };
         let mut buf = String::with_capacity(fields.iter().map(|f| cut(f)).sum());
         let mut ends = [0u16; Field::ALL.len()];
         for (end, f) in ends.iter_mut().zip(fields) {
@@ -223,14 +225,26 @@ impl LegText {
         if self.get(f) == value {
             return;
         }
-        let fields = Field::ALL.map(|g| {
-            if g as usize == f as usize {
-                value
-            } else {
-                self.get(g)
-            }
-        });
-        *self = LegText::new(fields);
+        // The text before the field, the new value, the text after it; the later ends move by
+        // the difference in length.
+        let value = value.get(..cut(value)).unwrap_or_default();
+        let i = f as usize;
+        let end_of = |i: usize| self.ends.get(i).map_or(0, |&e| usize::from(e));
+        let (start, end) = (i.checked_sub(1).map_or(0, end_of), end_of(i));
+        let (Some(before), Some(after)) = (self.buf.get(..start), self.buf.get(end..)) else {
+            return;
+        };
+        let mut buf = String::with_capacity(before.len() + value.len() + after.len());
+        buf.push_str(before);
+        buf.push_str(value);
+        buf.push_str(after);
+        let old = end - start;
+        for e in self.ends.iter_mut().skip(i) {
+            // At most 11 fields of MAX_FIELD bytes: fits in u16.
+            let moved = usize::from(*e) + value.len() - old;
+            *e = u16::try_from(moved).unwrap_or(u16::MAX);
+        }
+        self.buf = buf.into_boxed_str();
     }
 }
 
@@ -360,5 +374,48 @@ impl Row {
             self.leg_id,
             self.record,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Setting a field in place gives what building the text anew with that value gives:
+    /// shorter, longer, empty, multibyte and over-long values, in every field.
+    #[test]
+    fn set_equals_new_with_the_value() {
+        let base = [
+            "Alice",
+            "+4930123",
+            "+4940999",
+            "",
+            "id",
+            "",
+            "sip:a@x",
+            "sip:b@y",
+            "UA/1",
+            "",
+            "PCMA/8000",
+        ];
+        let long = "é".repeat(MAX_FIELD); // cut at a character boundary
+        for f in Field::ALL {
+            for value in [
+                "",
+                "x",
+                "a much longer value than before",
+                "ünïcödé",
+                long.as_str(),
+            ] {
+                let mut t = LegText::new(base);
+                t.set(f, value);
+                let mut fields = base;
+                fields[f as usize] = value;
+                assert_eq!(t, LegText::new(fields), "{f:?} = {value:.20}");
+                for g in Field::ALL {
+                    assert_eq!(t.get(g), LegText::new(fields).get(g));
+                }
+            }
+        }
     }
 }
