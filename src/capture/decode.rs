@@ -16,10 +16,10 @@ use crate::time::Timestamp;
 use etherparse::defrag::{IpDefragPayloadVec, IpDefragPool};
 use etherparse::err::packet::SliceError;
 use etherparse::{
-    EtherType, Ethernet2Slice, IpNumber, Ipv4Slice, LaxNetSlice, LaxSlicedPacket, LinkExtSlice,
-    NetSlice, SlicedPacket, TcpSlice, TransportSlice, UdpSlice,
+    EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LinkExtSlice, NetSlice, SlicedPacket,
+    TcpSlice, TransportSlice, UdpSlice,
 };
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// libpcap link types this decoder reads (<https://www.tcpdump.org/linktypes.html>).
 pub mod linktype {
@@ -279,7 +279,7 @@ impl Decoder {
             *n += 1;
         }
         if linktype == linktype::ETHERNET
-            && let Some(d) = ethernet_ipv4(data, self.hep_port)
+            && let Some(d) = ethernet_ip(data, self.hep_port)
         {
             return Ok(d);
         }
@@ -672,39 +672,111 @@ fn vxlan_inner(b: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// The common case: Ethernet II, IPv4 (not a fragment), UDP or TCP. `None` for anything else
-/// (VLAN tags, IPv6, tunnels, VXLAN and HEP ports, errors), which the general path then decodes.
-/// It calls the slicers `SlicedPacket` calls, in the same order, so the answer is the same; it
-/// only skips building and moving a `SlicedPacket` (callgrind: ~600 instructions per frame).
-fn ethernet_ipv4(data: &[u8], hep_port: Option<u16>) -> Option<Decoded<'_>> {
-    let ether = Ethernet2Slice::from_slice_without_fcs(data).ok()?.payload();
-    if ether.ether_type != EtherType::IPV4 {
+/// The common case: Ethernet II, IPv4 (not a fragment) or IPv6 (no extension headers), UDP or
+/// TCP. `None` for anything else (VLAN tags, IPv6 extension headers and jumbograms, tunnels,
+/// VXLAN and HEP ports, errors), which the general path then decodes. The fixed header fields
+/// are read where they lie, with the checks etherparse's strict slicers (`Ethernet2Slice`,
+/// `Ipv4Slice`, `Ipv6Slice`, `UdpSlice`) make, so the answer is the general path's
+/// (`short_path_agrees_with_the_general_one`); TCP goes through `TcpSlice` (options, flags).
+fn ethernet_ip(data: &[u8], hep_port: Option<u16>) -> Option<Decoded<'_>> {
+    // Ethernet II: destination, source, EtherType.
+    match data {
+        [_, _, _, _, _, _, _, _, _, _, _, _, 0x08, 0x00, ip @ ..] => ipv4(ip, hep_port),
+        [_, _, _, _, _, _, _, _, _, _, _, _, 0x86, 0xdd, ip @ ..] => ipv6(ip, hep_port),
+        _ => None,
+    }
+}
+
+/// [`ethernet_ip`]'s IPv4: version and IHL, total length, flags and fragment offset, protocol,
+/// addresses.
+fn ipv4(ip: &[u8], hep_port: Option<u16>) -> Option<Decoded<'_>> {
+    let &[
+        vihl,
+        _,
+        l0,
+        l1,
+        _,
+        _,
+        f0,
+        f1,
+        _,
+        proto,
+        _,
+        _,
+        s0,
+        s1,
+        s2,
+        s3,
+        d0,
+        d1,
+        d2,
+        d3,
+        ..,
+    ] = ip
+    else {
+        return None;
+    };
+    let header_len = usize::from(vihl & 0x0f) * 4;
+    let total_len = usize::from(u16::from_be_bytes([l0, l1]));
+    // More fragments (0x20) or a fragment offset: reassembly, on the general path.
+    if vihl >> 4 != 4 || header_len < 20 || total_len < header_len || f0 & 0x3f != 0 || f1 != 0 {
         return None;
     }
-    let v4 = Ipv4Slice::from_slice(ether.payload).ok()?;
-    let ip = v4.payload();
-    if ip.fragmented || v4.is_payload_fragmented() {
+    // Within the IP total length: Ethernet padding after it is not payload.
+    let payload = ip.get(header_len..total_len)?;
+    let src = IpAddr::V4(Ipv4Addr::new(s0, s1, s2, s3));
+    let dst = IpAddr::V4(Ipv4Addr::new(d0, d1, d2, d3));
+    short_l4(src, dst, proto, payload, hep_port)
+}
+
+/// [`ethernet_ip`]'s IPv6: version, payload length, next header (UDP or TCP, so no extension
+/// headers), addresses.
+fn ipv6(ip: &[u8], hep_port: Option<u16>) -> Option<Decoded<'_>> {
+    let (fixed, rest) = ip.split_first_chunk::<40>()?;
+    let [v, _, _, _, l0, l1, next, _, addrs @ ..] = fixed;
+    let (src, dst) = addrs.split_first_chunk::<16>()?;
+    let dst: [u8; 16] = dst.try_into().ok()?;
+    // Payload length 0 (a jumbogram) is left to the general path.
+    let len = usize::from(u16::from_be_bytes([*l0, *l1]));
+    if v >> 4 != 6 || len == 0 {
         return None;
     }
-    let h = v4.header();
-    let (src, dst) = (
-        IpAddr::V4(h.source_addr()),
-        IpAddr::V4(h.destination_addr()),
-    );
-    match ip.ip_number {
+    let payload = rest.get(..len)?;
+    let src = IpAddr::V6(Ipv6Addr::from(*src));
+    let dst = IpAddr::V6(Ipv6Addr::from(dst));
+    short_l4(src, dst, *next, payload, hep_port)
+}
+
+/// [`ethernet_ip`]'s UDP (source and destination ports, length) or TCP.
+fn short_l4(
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    payload: &[u8],
+    hep_port: Option<u16>,
+) -> Option<Decoded<'_>> {
+    match IpNumber(proto) {
         IpNumber::UDP => {
-            let u = UdpSlice::from_slice(ip.payload).ok()?;
-            let port = u.destination_port();
-            if port == VXLAN_PORT || Some(port) == hep_port {
+            let &[p0, p1, q0, q1, u0, u1, _, _, ..] = payload else {
+                return None;
+            };
+            let (sport, dport) = (u16::from_be_bytes([p0, p1]), u16::from_be_bytes([q0, q1]));
+            if dport == VXLAN_PORT || Some(dport) == hep_port {
                 return None;
             }
+            // UDP length 0: the rest of the IP payload (as etherparse reads it); under 8: broken.
+            let body = match usize::from(u16::from_be_bytes([u0, u1])) {
+                0 => payload.get(8..)?,
+                len @ 8.. => payload.get(8..len)?,
+                _ => return None,
+            };
             Some(Decoded {
-                src: SocketAddr::new(src, u.source_port()),
-                dst: SocketAddr::new(dst, u.destination_port()),
-                l4: L4::Udp(u.payload()),
+                src: SocketAddr::new(src, sport),
+                dst: SocketAddr::new(dst, dport),
+                l4: L4::Udp(body),
             })
         }
-        IpNumber::TCP => Some(tcp(src, dst, &TcpSlice::from_slice(ip.payload).ok()?)),
+        IpNumber::TCP => Some(tcp(src, dst, &TcpSlice::from_slice(payload).ok()?)),
         _ => None,
     }
 }
@@ -868,10 +940,34 @@ mod tests {
         out
     }
 
+    const V6_SRC: [u8; 16] = [0x20, 0x01, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    const V6_DST: [u8; 16] = [0x20, 0x01, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+    fn v6_udp_frame(payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv6(V6_SRC, V6_DST, 64)
+            .udp(5060, 5080)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
+    fn v6_tcp_frame(payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv6(V6_SRC, V6_DST, 64)
+            .tcp(5060, 5080, 1234, 4000)
+            .fin()
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
     #[test]
-    fn ethernet_ipv4_takes_the_short_path() {
+    fn ethernet_ip_takes_the_short_path() {
         let f = plain_udp_frame(b"OPTIONS sip:x SIP/2.0\r\n\r\n");
-        let fast = ethernet_ipv4(&f, None).unwrap();
+        let fast = ethernet_ip(&f, None).unwrap();
         assert_eq!(fast.src.to_string(), "10.0.0.1:5060");
         assert_eq!(fast.dst.to_string(), "10.0.0.2:5080");
         assert!(matches!(fast.l4, L4::Udp(p) if p.starts_with(b"OPTIONS")));
@@ -879,27 +975,55 @@ mod tests {
         let mut padded = plain_udp_frame(b"x");
         padded.extend_from_slice(&[0; 20]);
         assert!(matches!(
-            ethernet_ipv4(&padded, None).unwrap().l4,
+            ethernet_ip(&padded, None).unwrap().l4,
             L4::Udp(b"x")
         ));
-        assert!(ethernet_ipv4(&udp_frame(b"x"), None).is_none()); // VLAN: the general path
+        assert!(ethernet_ip(&udp_frame(b"x"), None).is_none()); // VLAN: the general path
         let f = plain_tcp_frame(b"BYE");
-        let t = ethernet_ipv4(&f, None).unwrap();
+        let t = ethernet_ip(&f, None).unwrap();
         assert!(matches!(t.l4, L4::Tcp(s) if s.syn && s.seq == 1234 && s.payload == b"BYE"));
+        let mut f = v6_udp_frame(b"OPTIONS");
+        f.extend_from_slice(&[0; 3]);
+        let v6 = ethernet_ip(&f, None).unwrap();
+        assert_eq!(v6.src.to_string(), "[2001:db8::1]:5060");
+        assert_eq!(v6.dst.to_string(), "[2001:db8::2]:5080");
+        assert!(matches!(v6.l4, L4::Udp(b"OPTIONS")));
+        let f = v6_tcp_frame(b"BYE");
+        let t = ethernet_ip(&f, None).unwrap();
+        assert!(matches!(t.l4, L4::Tcp(s) if s.fin && s.payload == b"BYE"));
+        // Not taken: a UDP length under 8, a jumbogram's payload length 0, an extension header.
+        for edits in [
+            &[(14 + 40 + 5, 7)][..],
+            &[(14 + 4, 0), (14 + 5, 0)],
+            &[(14 + 6, 0)],
+        ] {
+            let mut f = v6_udp_frame(b"x");
+            for &(at, b) in edits {
+                f[at] = b;
+            }
+            assert!(ethernet_ip(&f, None).is_none(), "{edits:?}");
+        }
     }
 
     proptest::proptest! {
-        /// Whenever the short path answers, it answers as the general path does: UDP and TCP frames with
-        /// any header byte changed (lengths, IHL, flags, protocol, EtherType), cut or padded.
+        /// Whenever the short path answers, it answers as the general path does: UDP and TCP frames
+        /// over IPv4 and IPv6 with any header byte changed (lengths, IHL, flags, protocol, next
+        /// header, EtherType), cut or padded.
         #[test]
         fn short_path_agrees_with_the_general_one(
             payload in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
             tcp in proptest::bool::ANY,
-            edits in proptest::collection::vec((0usize..60, proptest::num::u8::ANY), 0..3),
+            v6 in proptest::bool::ANY,
+            edits in proptest::collection::vec((0usize..80, proptest::num::u8::ANY), 0..3),
             cut in 0usize..8,
             pad in 0usize..8,
         ) {
-            let mut f = if tcp { plain_tcp_frame(&payload) } else { plain_udp_frame(&payload) };
+            let mut f = match (v6, tcp) {
+                (false, false) => plain_udp_frame(&payload),
+                (false, true) => plain_tcp_frame(&payload),
+                (true, false) => v6_udp_frame(&payload),
+                (true, true) => v6_tcp_frame(&payload),
+            };
             for (at, b) in edits {
                 if let Some(x) = f.get_mut(at) {
                     *x = b;
@@ -907,7 +1031,7 @@ mod tests {
             }
             f.truncate(f.len().saturating_sub(cut));
             f.extend(std::iter::repeat_n(0xAA, pad));
-            if let Some(fast) = ethernet_ipv4(&f, None) {
+            if let Some(fast) = ethernet_ip(&f, None) {
                 let mut d = Decoder::default();
                 let general = d.decode_general(linktype::ETHERNET, &f, Timestamp::ZERO);
                 proptest::prop_assert_eq!(Some(parts(&fast)), general.ok().as_ref().map(parts));

@@ -110,6 +110,8 @@ pub struct Router {
     hasher: ahash::RandomState,
     seq: u64,
     clock: Option<Timestamp>,
+    /// The start of the second after the clock's: a packet at or after it starts a new second.
+    next_second: Timestamp,
     since_watermark: u64,
     /// Live mode: never wait for a shard; drop (and count) what a full queue cannot take.
     lossy: bool,
@@ -129,6 +131,7 @@ impl Router {
             hasher: ahash::RandomState::new(),
             seq: 0,
             clock: None,
+            next_second: Timestamp::ZERO,
             since_watermark: 0,
             lossy: false,
             spares: None,
@@ -158,18 +161,22 @@ impl Router {
     /// Advances capture time with every packet (SIP or not). Returns true when a new second of
     /// capture time started: a tick went to every shard.
     pub fn observe(&mut self, ts: Timestamp) -> Result<bool, Closed> {
+        // For ts after the clock, "a new second" is floor(ts) > floor(clock), which is
+        // ts >= next_second: one compare per packet instead of two divisions.
         let new_second = match self.clock {
+            Some(c) if ts <= c => false,
+            Some(_) => {
+                self.clock = Some(ts);
+                ts >= self.next_second
+            }
             None => {
                 self.clock = Some(ts);
+                self.next_second = ts.floor_to(1).plus_secs(1);
                 return Ok(false);
             }
-            Some(c) if ts > c => {
-                self.clock = Some(ts);
-                ts.floor_to(1) > c.floor_to(1)
-            }
-            Some(_) => false,
         };
         if new_second {
+            self.next_second = ts.floor_to(1).plus_secs(1);
             self.seq += 1;
             self.stats.ticks += 1;
             let seq = self.seq;
@@ -287,6 +294,39 @@ mod tests {
 
     /// A batch a shard hands back is filled again: same buffer, emptied, nothing of the old
     /// messages left in it.
+    /// A tick whenever capture time enters a later second, as `floor_to(1)` of the new time
+    /// against the clock's says: not for a time that steps back, nor within the same second,
+    /// also before 1970 (floors go down), and for a jump of many seconds only one.
+    #[test]
+    fn observe_ticks_on_each_new_second_only() {
+        let (tx, _rx) = bounded::<Batch>(64);
+        let mut r = Router::new(vec![tx]);
+        let mut clock: Option<Timestamp> = None;
+        let times = [
+            -2_500_000,
+            -2_000_001,
+            -2_000_000,
+            -1,
+            0,
+            999_999,
+            1_000_000,
+            500_000,
+            1_999_999,
+            2_000_000,
+            2_000_000,
+            9_000_000_000,
+            8_000_000_000,
+            9_000_000_001,
+        ];
+        for us in times {
+            let ts = Timestamp::from_micros(us);
+            let expected = clock.is_some_and(|c| ts > c && ts.floor_to(1) > c.floor_to(1));
+            assert_eq!(r.observe(ts).unwrap(), expected, "at {us}");
+            clock = Some(clock.map_or(ts, |c| c.max(ts)));
+        }
+        assert_eq!(r.stats.ticks, 6);
+    }
+
     #[test]
     fn recycled_batches_are_refilled_empty() {
         let (tx, rx) = bounded::<Batch>(4);
