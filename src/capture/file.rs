@@ -143,33 +143,13 @@ impl LegacyHeader {
     /// The header, when `head` starts with one of the four legacy magics (micro- or nanosecond
     /// time stamps, either byte order); `None` for pcapng, the "modified" format and anything else.
     fn parse(head: &[u8; LEGACY_HEADER]) -> Option<LegacyHeader> {
-        let [
-            m0,
-            m1,
-            m2,
-            m3,
-            _,
-            _,
-            _,
-            _,
-            _,
-            _,
-            _,
-            _,
-            _,
-            _,
-            _,
-            _,
-            s0,
-            s1,
-            s2,
-            s3,
-            l0,
-            l1,
-            l2,
-            l3,
-        ] = *head;
-        let (big_endian, nanos) = match u32::from_le_bytes([m0, m1, m2, m3]) {
+        // The four bytes at `at` (constant offsets inside the 24-byte header).
+        let bytes = |at: usize| -> [u8; 4] {
+            head.get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or_default()
+        };
+        let (big_endian, nanos) = match u32::from_le_bytes(bytes(0)) {
             0xa1b2_c3d4 => (false, false),
             0xa1b2_3c4d => (false, true),
             0xd4c3_b2a1 => (true, false),
@@ -186,8 +166,8 @@ impl LegacyHeader {
         Some(LegacyHeader {
             big_endian,
             nanos,
-            snaplen: u32_of([s0, s1, s2, s3]),
-            linktype: u32_of([l0, l1, l2, l3]),
+            snaplen: u32_of(bytes(16)),
+            linktype: u32_of(bytes(20)),
         })
     }
 }
@@ -233,11 +213,8 @@ fn legacy<const BE: bool, F: FnMut(Packet<'_>)>(
             u32::from_le_bytes(b)
         }
     };
-    // A snaplen of 0 means nothing (tcpdump never writes it; see tests/broken_files.rs).
-    let limit = match h.snaplen {
-        0 => MAX_BLOCK,
-        s => (s as usize).min(MAX_BLOCK),
-    };
+    // Records longer than the header's snaplen are read, as libpcap, Wireshark and pcap-parser
+    // read them (some writers put a nominal snaplen in the header); only MAX_BLOCK bounds them.
     let frac_div = if h.nanos { 1000 } else { 1 };
     let mut buf = vec![0u8; READ_BUFFER];
     // Unread bytes are buf[start..end]; buf[start] is at byte `offset` of the file.
@@ -269,18 +246,11 @@ fn legacy<const BE: bool, F: FnMut(Packet<'_>)>(
                 o3,
             ] = *head;
             let caplen = u32_of([c0, c1, c2, c3]) as usize;
-            if caplen > limit {
-                let what = if caplen > MAX_BLOCK {
-                    format!(
-                        "a record of {caplen} bytes, larger than {} MiB",
-                        MAX_BLOCK >> 20
-                    )
-                } else {
-                    format!(
-                        "a record of {caplen} bytes, larger than the file's snaplen {}",
-                        h.snaplen
-                    )
-                };
+            if caplen > MAX_BLOCK {
+                let what = format!(
+                    "a record of {caplen} bytes, larger than {} MiB",
+                    MAX_BLOCK >> 20
+                );
                 let at = offset + (unread.len() - rest.len()) as u64;
                 return Err(err(at, packets, FileErrorKind::Corrupt(what)));
             }
@@ -683,7 +653,8 @@ mod tests {
     }
 
     #[test]
-    fn a_caplen_over_the_snaplen_or_the_limit_is_corrupt() {
+    fn a_caplen_over_the_snaplen_is_read_over_the_limit_is_corrupt() {
+        // Longer than the header's snaplen: read whole, as libpcap and Wireshark read it.
         let mut f = pcap(
             true,
             false,
@@ -691,27 +662,27 @@ mod tests {
             &[(1, 2, &[7; 64], 64), (1, 2, &[7; 65], 65)],
         );
         let (got, r) = read_bytes(&f);
-        assert_eq!(got.len(), 1);
-        let e = r.unwrap_err();
-        assert_eq!((e.offset, e.packets), (24 + 16 + 64, 1));
-        assert!(
-            e.to_string().contains(
-                "t.pcap: corrupt record at byte offset 104 (after packet #1): a record of 65 \
-                 bytes, larger than the file's snaplen 64"
-            ),
-            "{e}"
-        );
-        // snaplen 0: only the limit counts.
+        assert_eq!((got.len(), r.unwrap()), (2, 2));
+        assert_eq!(got[1].1.len(), 65);
+        // snaplen 0 is no different.
         f[16..20].copy_from_slice(&[0; 4]);
         let (got, r) = read_bytes(&f);
         assert_eq!((got.len(), r.unwrap()), (2, 2));
+        // Over MAX_BLOCK: corrupt, with where and after which packet.
         let caplen = 24 + 16 + 64 + 8;
         f[caplen..caplen + 4].copy_from_slice(&(MAX_BLOCK as u32 + 1).to_be_bytes());
         let (got, r) = read_bytes(&f);
         assert_eq!(got.len(), 1);
         let e = r.unwrap_err();
+        assert_eq!((e.offset, e.packets), (24 + 16 + 64, 1));
         assert!(matches!(e.kind, FileErrorKind::Corrupt(_)), "{e}");
-        assert!(e.to_string().contains("larger than 256 MiB"), "{e}");
+        assert!(
+            e.to_string().contains(
+                "t.pcap: corrupt record at byte offset 104 (after packet #1): a record of 268435457 \
+                 bytes, larger than 256 MiB"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
