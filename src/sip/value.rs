@@ -3,7 +3,7 @@
 
 use super::Method;
 use super::message::{parse_u32, trim};
-use memchr::memchr;
+use super::scan::find;
 use std::borrow::Cow;
 
 /// `"Display" <uri>;params` or `uri;params` (From, To, Contact, P-Asserted-Identity …).
@@ -17,7 +17,7 @@ pub struct NameAddr<'a> {
 }
 
 impl<'a> NameAddr<'a> {
-    // In bounds: `search_from` <= len (closing_quote), `lt`, `gt`, `sc` found by memchr in the slice they index.
+    // In bounds: `search_from` <= len (closing_quote), `lt`, `gt`, `sc` found by `find` in the slice they index.
     #[allow(clippy::indexing_slicing)]
     pub fn parse(v: &'a [u8]) -> NameAddr<'a> {
         let v = trim(v);
@@ -35,10 +35,10 @@ impl<'a> NameAddr<'a> {
                 params: &[],
             };
         };
-        match memchr(b'<', &v[search_from..]).map(|i| i + search_from) {
+        match find(b'<', &v[search_from..]).map(|i| i + search_from) {
             Some(lt) => {
                 let inner = &v[lt + 1..];
-                let (uri, params) = match memchr(b'>', inner) {
+                let (uri, params) = match find(b'>', inner) {
                     Some(gt) => (&inner[..gt], &inner[gt + 1..]),
                     None => (inner, &[][..]),
                 };
@@ -49,7 +49,7 @@ impl<'a> NameAddr<'a> {
                 }
             }
             None => {
-                let (uri, params) = match memchr(b';', v) {
+                let (uri, params) = match find(b';', v) {
                     Some(sc) => (&v[..sc], &v[sc..]),
                     None => (v, &[][..]),
                 };
@@ -111,14 +111,14 @@ fn closing_quote(v: &[u8]) -> Option<usize> {
 
 /// Value of the `;name=value` parameter in `params` (name compared case-insensitively). A
 /// parameter without `=` gives an empty value.
-// In bounds: `eq` is found by memchr in `p`.
+// In bounds: `eq` is found by `find` in `p`.
 #[allow(clippy::indexing_slicing)]
 pub fn param<'a>(params: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     params
         .split(|&b| b == b';')
         .skip_while(|p| p.is_empty())
         .find_map(|p| {
-            let (n, v) = match memchr(b'=', p) {
+            let (n, v) = match find(b'=', p) {
                 Some(eq) => (&p[..eq], &p[eq + 1..]),
                 None => (p, &[][..]),
             };
@@ -127,13 +127,13 @@ pub fn param<'a>(params: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 }
 
 /// The user part of a `sip:`/`sips:` URI (empty when it has none), or the number of a `tel:` URI.
-// In bounds: each prefix is sliced off only after `lower_starts` checked the length; `at` and `;` come from memchr in the slice.
+// In bounds: each prefix is sliced off only after `lower_starts` checked the length; `at` and `;` come from `find` in the slice.
 #[allow(clippy::indexing_slicing)]
 pub fn uri_user(uri: &[u8]) -> &[u8] {
     let lower_starts = |p: &[u8]| uri.len() >= p.len() && uri[..p.len()].eq_ignore_ascii_case(p);
     if lower_starts(b"tel:") {
         let rest = &uri[4..];
-        return &rest[..memchr(b';', rest).unwrap_or(rest.len())];
+        return &rest[..find(b';', rest).unwrap_or(rest.len())];
     }
     let rest = if lower_starts(b"sip:") {
         &uri[4..]
@@ -142,7 +142,7 @@ pub fn uri_user(uri: &[u8]) -> &[u8] {
     } else {
         return &[];
     };
-    match memchr(b'@', rest) {
+    match find(b'@', rest) {
         Some(at) => &rest[..at],
         None => &[],
     }
@@ -158,11 +158,11 @@ pub fn cseq(v: &[u8]) -> Option<(u32, Method<'_>)> {
 }
 
 /// The branch parameter of the top Via entry.
-// In bounds: both offsets come from memchr in the slice they cut.
+// In bounds: both offsets come from `find` in the slice they cut.
 #[allow(clippy::indexing_slicing)]
 pub fn via_branch(via: &[u8]) -> Option<&[u8]> {
-    let top = &via[..memchr(b',', via).unwrap_or(via.len())];
-    let params = &top[memchr(b';', top)?..];
+    let top = &via[..find(b',', via).unwrap_or(via.len())];
+    let params = &top[find(b';', top)?..];
     param(params, b"branch")
 }
 
@@ -171,7 +171,7 @@ pub fn via_branch(via: &[u8]) -> Option<&[u8]> {
 #[allow(clippy::indexing_slicing)]
 pub fn q850_cause(reason: &[u8]) -> Option<u16> {
     reason.split(|&b| b == b',').find_map(|entry| {
-        let sc = memchr(b';', entry)?;
+        let sc = find(b';', entry)?;
         if !trim(&entry[..sc]).eq_ignore_ascii_case(b"Q.850") {
             return None;
         }
@@ -184,7 +184,7 @@ pub fn q850_cause(reason: &[u8]) -> Option<u16> {
 // In bounds: the `;` comes from memchr in `v`.
 #[allow(clippy::indexing_slicing)]
 pub fn delta_seconds(v: &[u8]) -> Option<u32> {
-    parse_u32(&v[..memchr(b';', v).unwrap_or(v.len())])
+    parse_u32(&v[..find(b';', v).unwrap_or(v.len())])
 }
 
 /// The session key of an RFC 7989 `Session-ID: <local-uuid>[;remote=<uuid>]` value: the
