@@ -167,7 +167,7 @@ pub fn via_branch(via: &[u8]) -> Option<&[u8]> {
 }
 
 /// The cause of a `Reason: Q.850;cause=16;text="…"` value (other protocols are skipped).
-// In bounds: `sc` comes from memchr in `entry`.
+// In bounds: `sc` comes from `find` in `entry`.
 #[allow(clippy::indexing_slicing)]
 pub fn q850_cause(reason: &[u8]) -> Option<u16> {
     reason.split(|&b| b == b',').find_map(|entry| {
@@ -181,7 +181,7 @@ pub fn q850_cause(reason: &[u8]) -> Option<u16> {
 }
 
 /// Leading delta-seconds of a value such as `Session-Expires: 1800;refresher=uac`.
-// In bounds: the `;` comes from memchr in `v`.
+// In bounds: the `;` comes from `find` in `v`.
 #[allow(clippy::indexing_slicing)]
 pub fn delta_seconds(v: &[u8]) -> Option<u32> {
     parse_u32(&v[..find(b';', v).unwrap_or(v.len())])
