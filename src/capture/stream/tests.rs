@@ -222,6 +222,48 @@ fn idle_flows_are_forgotten() {
     assert_eq!(s.stats.flows_expired, 1);
 }
 
+/// Closed connections leave the table a few seconds after their FIN, so a steady stream of
+/// short connections never fills it: 200 connections, one every 2 s, with room for 8 flows.
+#[test]
+fn closed_flows_leave_the_table_and_new_ones_are_not_refused() {
+    let cfg = StreamConfig {
+        max_flows: 8,
+        ..StreamConfig::default()
+    };
+    let mut s = Streams::new(cfg);
+    let mut out = 0;
+    let mut emit = |_, _, _, _: &[u8]| out += 1;
+    for i in 0..200u16 {
+        let now = Timestamp::from_secs(2 * i64::from(i));
+        s.expire(now, &mut emit);
+        let k: FlowKey = (
+            SocketAddr::from(([10, 0, 0, 1], 10_000 + i)),
+            "10.0.0.2:5060".parse().unwrap(),
+        );
+        let mut fin = seg(1, A);
+        fin.fin = true;
+        s.push(k, &fin, now, &mut emit);
+        // A retransmitted FIN a second later opens nothing new.
+        s.push(k, &fin, now.plus_secs(1), &mut emit);
+    }
+    assert_eq!(s.stats.flows_refused, 0);
+    assert_eq!((s.stats.flows_closed, s.stats.flows_expired), (200, 0));
+    assert!(s.open_flows() <= 4, "{} flows left", s.open_flows());
+    // An unfinished connection still waits for the idle timeout.
+    s.push(
+        key(),
+        &seg(1, &A[..10]),
+        Timestamp::from_secs(1000),
+        &mut emit,
+    );
+    s.expire(
+        Timestamp::from_secs(1000 + i64::from(CLOSED_LINGER_SECS) + 1),
+        &mut emit,
+    );
+    assert!(s.flows.contains_key(&key()));
+    assert_eq!(out, 200);
+}
+
 #[test]
 fn garbage_is_skipped_and_caps_are_counted() {
     let cfg = StreamConfig {
