@@ -386,6 +386,7 @@ impl<'a> HeaderIter<'a> {
     /// included.
     // In bounds: `colon` < `end` <= len (`end_of_line` returns an index of the buffer or its length, past the colon).
     #[allow(clippy::indexing_slicing)]
+    #[inline(always)]
     fn header(&mut self, name: HeaderName, colon: usize) -> Option<(HeaderName, &'a [u8])> {
         let end = self.end_of_line(colon)?;
         let mut value = &self.buf[colon + 1..end];
