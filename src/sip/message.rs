@@ -404,6 +404,7 @@ impl<'a> HeaderIter<'a> {
     /// `Some(None)` for a line without a colon.
     // In bounds: `buf[colon]` only while `colon < buf.len()`; the name and value ranges are cut only when `colon < end` <= len.
     #[allow(clippy::indexing_slicing)]
+    #[inline(always)]
     fn scan_line(&mut self, start: usize) -> Option<Option<(HeaderName, &'a [u8])>> {
         let buf = self.buf;
         // The name is short: a plain loop to the colon beats a `find` call.
