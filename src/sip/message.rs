@@ -467,7 +467,10 @@ impl<'a> Iterator for HeaderIter<'a> {
             let start = self.pos;
             // `Known` and `Other` are answered only for a line whose first byte is not whitespace,
             // so neither CR nor LF: the test for the empty line (`line_start`) waits for `Unsure`.
-            match LineName::of(self.buf.get(start..).unwrap_or_default()) {
+            // `pos` never passes the end: `get` does not fail (were it to, `line_start` would
+            // end the scan there too).
+            let rest = self.buf.get(start..)?;
+            match LineName::of(rest) {
                 LineName::Known(name, len) => return self.header(name, start + len),
                 // Skipped without looking for its colon or trimming its value.
                 LineName::Other => {
