@@ -332,14 +332,17 @@ impl<'a> HeaderIter<'a> {
 
     /// The next header line of any name, `Other` included (lines without a colon are still
     /// skipped): what [`find_call_id`] steps through.
-    // In bounds: `line_start` returns only `start < buf.len()`.
-    #[allow(clippy::indexing_slicing)]
     fn next_any(&mut self) -> Option<(HeaderName, &'a [u8])> {
         loop {
-            let start = self.line_start()?;
-            if let LineName::Known(name, len) = LineName::of(&self.buf[start..]) {
+            if self.body_at.is_some() {
+                return None;
+            }
+            let start = self.pos;
+            // As in `next`: `Known` means the line starts with neither CR nor LF.
+            if let LineName::Known(name, len) = LineName::of(self.buf.get(start..)?) {
                 return self.header(name, start + len);
             }
+            let start = self.line_start()?;
             if let Some(header) = self.scan_line(start)? {
                 return Some(header);
             }
