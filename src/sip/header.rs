@@ -72,111 +72,139 @@ pub(crate) enum LineName {
 impl LineName {
     /// Classifies the line at the start of `rest` (which need not end with the line). Agrees with
     /// [`HeaderName::from_bytes`] on the trimmed text before the line's first `:` or LF whenever
-    /// it answers `Known` or `Other`.
+    /// it answers `Known` or `Other`, and answers either only when the first byte is not ASCII
+    /// whitespace (so the header scan tests for the empty line only after `Unsure`).
+    ///
+    /// One compare finds the first `:` or LF among the 16 bytes; its offset is the name's length,
+    /// which with the first two bytes picks the one wanted name the line can hold ([`slot`]), and
+    /// one masked compare of that name and its colon decides.
     #[inline]
     pub(crate) fn of(rest: &[u8]) -> LineName {
         let Some(chunk) = rest.first_chunk::<16>() else {
             return LineName::Unsure;
         };
-        if chunk[0].is_ascii_whitespace() {
-            return LineName::Unsure;
-        }
-        let word = u128::from_le_bytes(*chunk);
-        for key in candidates(chunk[0]) {
-            if (word | key.fold) & key.mask != key.lower {
-                continue;
+        let colon = super::scan::mask_of_either(b':', b'\n', chunk).trailing_zeros() as usize;
+        let first = chunk[0];
+        match chunk.get(colon) {
+            Some(b':') => {
+                // `slot` is `% SLOTS`, the table's length: always in bounds.
+                #[allow(clippy::indexing_slicing)]
+                let key = &KEYS[slot(first, chunk[1], colon)];
+                // The key's mask covers its name and the colon after it: a match means the name
+                // is exactly the text before this (first) colon, untrimmed.
+                if (u128::from_le_bytes(*chunk) | key.fold) & key.mask == key.lower {
+                    return LineName::Known(key.name, colon);
+                }
+                match colon.checked_sub(1).and_then(|last| chunk.get(last)) {
+                    // Trimmed, the name might still be a wanted one (` Via:`, `To :`).
+                    Some(&last) if is_space(first) || is_space(last) => LineName::Unsure,
+                    _ => LineName::Other,
+                }
             }
-            // The line starts with this name; the byte after it decides. Names are at most 15
-            // bytes long, so it is in the chunk.
-            match chunk.get(key.len) {
-                Some(b':') => return LineName::Known(key.name, key.len),
-                Some(b' ' | b'\t' | b'\r' | b'\n' | b'\x0c') => return LineName::Unsure,
-                _ => {} // a longer name (`Via-X`, `Fromage`, `To2`)
-            }
+            // An LF before any colon: a line without a colon, or a name folded onto the next line.
+            Some(_) => LineName::Unsure,
+            // No colon in 16 bytes: the name, trimmed, is at least 16 bytes long and so not a
+            // wanted one, unless whitespace may end it within them.
+            None if is_space(first) || is_space(chunk[15]) => LineName::Unsure,
+            None => LineName::Other,
         }
-        LineName::Other
     }
 }
 
-/// The wanted names a line may start with, by its first byte.
-fn candidates(first: u8) -> &'static [Key] {
-    // `| 0x20` lowercases letters; a byte that is not a letter cannot become one.
-    match first | 0x20 {
-        b'c' => &C,
-        b'f' => &F,
-        b't' => &T,
-        b'v' => &V,
-        b'i' => &I,
-        b'm' => &M,
-        b'l' => &L,
-        b's' => &S,
-        b'u' => &U,
-        b'r' => &R,
-        b'x' => &X,
-        _ => &[],
-    }
+/// What [`super::message::trim`] removes.
+fn is_space(b: u8) -> bool {
+    b.is_ascii_whitespace()
 }
 
-// Most frequent first; the order does not change the result (see `LineName::of`).
-const C: [Key; 6] = [
-    Key::new(HeaderName::CallId, b"call-id"),
-    Key::new(HeaderName::CSeq, b"cseq"),
-    Key::new(HeaderName::Contact, b"contact"),
-    Key::new(HeaderName::ContentLength, b"content-length"),
-    Key::new(HeaderName::ContentType, b"content-type"),
-    Key::new(HeaderName::ContentType, b"c"),
-];
-const F: [Key; 2] = [
-    Key::new(HeaderName::From, b"from"),
-    Key::new(HeaderName::From, b"f"),
-];
-const T: [Key; 2] = [
-    Key::new(HeaderName::To, b"to"),
-    Key::new(HeaderName::To, b"t"),
-];
-const V: [Key; 2] = [
-    Key::new(HeaderName::Via, b"via"),
-    Key::new(HeaderName::Via, b"v"),
-];
-const I: [Key; 1] = [Key::new(HeaderName::CallId, b"i")];
-const M: [Key; 1] = [Key::new(HeaderName::Contact, b"m")];
-const L: [Key; 1] = [Key::new(HeaderName::ContentLength, b"l")];
-const S: [Key; 2] = [
-    Key::new(HeaderName::Server, b"server"),
-    Key::new(HeaderName::SessionExpires, b"session-expires"),
-];
-const U: [Key; 1] = [Key::new(HeaderName::UserAgent, b"user-agent")];
-const R: [Key; 1] = [Key::new(HeaderName::Reason, b"reason")];
-const X: [Key; 1] = [Key::new(HeaderName::SessionExpires, b"x")];
+/// The [`KEYS`] slot of a name `len` bytes long starting with `first`, `second` (`:` for a
+/// one-letter name). Case-insensitive; no two wanted names share a slot (checked when `KEYS` is
+/// built).
+#[inline]
+const fn slot(first: u8, second: u8, len: usize) -> usize {
+    // `as`: widening (`usize::from` is not `const`).
+    ((first | 0x20) as usize ^ ((second | 0x20) as usize ^ len) << 1) % SLOTS
+}
 
-/// A lowercase name as a little-endian `u128`, for a case-insensitive prefix test in three
-/// operations: `(word | fold) & mask == lower`. `fold` sets the 0x20 bit on the name's letters
-/// only, so `C` and `c` both match `c` but CR (0x0D) does not match `-` (0x2D).
+const SLOTS: usize = 64;
+
+const WANTED: [(HeaderName, &[u8]); 20] = [
+    (HeaderName::CallId, b"call-id"),
+    (HeaderName::CallId, b"i"),
+    (HeaderName::CSeq, b"cseq"),
+    (HeaderName::From, b"from"),
+    (HeaderName::From, b"f"),
+    (HeaderName::To, b"to"),
+    (HeaderName::To, b"t"),
+    (HeaderName::Via, b"via"),
+    (HeaderName::Via, b"v"),
+    (HeaderName::Contact, b"contact"),
+    (HeaderName::Contact, b"m"),
+    (HeaderName::ContentLength, b"content-length"),
+    (HeaderName::ContentLength, b"l"),
+    (HeaderName::ContentType, b"content-type"),
+    (HeaderName::ContentType, b"c"),
+    (HeaderName::UserAgent, b"user-agent"),
+    (HeaderName::Server, b"server"),
+    (HeaderName::Reason, b"reason"),
+    (HeaderName::SessionExpires, b"session-expires"),
+    (HeaderName::SessionExpires, b"x"),
+];
+
+/// Every wanted name in its [`slot`]; the other slots never match.
+static KEYS: [Key; SLOTS] = keys();
+
+// Only evaluated at compile time (`KEYS`): an index out of bounds, or two names in one slot, would
+// be a build error, never a panic at run time.
+#[allow(clippy::indexing_slicing)]
+const fn keys() -> [Key; SLOTS] {
+    let mut keys = [Key::NONE; SLOTS];
+    let mut i = 0;
+    while i < WANTED.len() {
+        let (name, lower) = WANTED[i];
+        let second = if lower.len() > 1 { lower[1] } else { b':' };
+        let at = slot(lower[0], second, lower.len());
+        assert!(keys[at].mask == 0, "two wanted names share a slot");
+        keys[at] = Key::new(name, lower);
+        i += 1;
+    }
+    keys
+}
+
+/// A lowercase name and the colon after it as a little-endian `u128`, for a case-insensitive
+/// prefix test in three operations: `(word | fold) & mask == lower`. `fold` sets the 0x20 bit on
+/// the name's letters only, so `C` and `c` both match `c` but CR (0x0D) does not match `-` (0x2D).
 struct Key {
     name: HeaderName,
-    len: usize,
     lower: u128,
     fold: u128,
     mask: u128,
 }
 
 impl Key {
-    // Only evaluated at compile time (the `const` tables above): an index out of bounds would be
-    // a build error, never a panic at run time.
+    /// An empty slot: `x & 0 != 1` for every line.
+    const NONE: Key = Key {
+        name: HeaderName::Other,
+        lower: 1,
+        fold: 0,
+        mask: 0,
+    };
+
+    // Only evaluated at compile time (the `KEYS` table): an index out of bounds would be a build
+    // error, never a panic at run time.
     #[allow(clippy::indexing_slicing)]
     const fn new(name: HeaderName, lower_name: &[u8]) -> Key {
         assert!(!lower_name.is_empty() && lower_name.len() < 16);
+        let len = lower_name.len();
         let mut key = Key {
             name,
-            len: lower_name.len(),
-            lower: 0,
+            lower: (b':' as u128) << (8 * len),
             fold: 0,
-            mask: (1 << (8 * lower_name.len())) - 1,
+            mask: u128::MAX >> (8 * (15 - len)),
         };
         let mut i = 0;
-        while i < lower_name.len() {
+        while i < len {
             let b = lower_name[i];
-            assert!(!b.is_ascii_uppercase());
+            assert!(!b.is_ascii_uppercase() && b != b':' && b != b'\n' && !b.is_ascii_whitespace());
             key.lower |= (b as u128) << (8 * i);
             if b.is_ascii_lowercase() {
                 key.fold |= 0x20 << (8 * i);
@@ -269,6 +297,11 @@ mod tests {
             b"Call\rID: 1", // CR must not match '-'
             b"Call\x0dID: 1",
             b"\xc3\xa4: 1",
+            b"P-Asserted-Identity: x", // no colon in the first 16 bytes
+            b"Session-Expiresx: 1",
+            b"Via\x00: 1",     // NUL where the key has no byte
+            b"Call-ID\x0b: 1", // VT is not trimmed
+            b"Call ID: 1",
         ] {
             assert_eq!(of(text), LineName::Other, "{text:?}");
             assert_eq!(by_scan(text), HeaderName::Other, "{text:?}");
@@ -286,12 +319,46 @@ mod tests {
             b"i\r: 1",
             b"To\x0c: 1",
             b"Call-ID\n folded",
-            b"Via", // then CR LF: a line without a colon
+            b"Via",               // then CR LF: a line without a colon
+            b"Session-Expires :", // the colon past the 16 bytes, whitespace before it
+            b"Content-Length  : 1",
+            b"Call-ID \t\r\x0c   : 1",
         ] {
             assert_eq!(of(text), LineName::Unsure, "{text:?}");
         }
         assert_eq!(LineName::of(b"Via: 1\r\n\r\n"), LineName::Unsure);
         assert_eq!(LineName::of(b""), LineName::Unsure);
+    }
+
+    /// Every wanted name, `:` and padding, with each byte in turn (the colon's too, and the two
+    /// after it) replaced by every value: wherever `LineName::of` decides, it decides as the scan.
+    #[test]
+    fn every_single_byte_change_of_a_wanted_name() {
+        for (_, name) in WANTED {
+            let mut line = name.to_vec();
+            line.extend_from_slice(b": value that is long enough\r\n");
+            for at in 0..name.len() + 3 {
+                for b in 0..=255 {
+                    let mut changed = line.clone();
+                    changed[at] = b;
+                    let scan = by_scan(&changed);
+                    let of = LineName::of(&changed);
+                    if of != LineName::Unsure {
+                        assert!(!changed[0].is_ascii_whitespace(), "{changed:?}");
+                    }
+                    match of {
+                        LineName::Known(n, colon) => {
+                            assert_eq!(n, scan, "{changed:?}");
+                            assert_eq!(changed[colon], b':', "{changed:?}");
+                            assert!(!changed[..colon].contains(&b'\n'), "{changed:?}");
+                            assert!(!changed[..colon].contains(&b':'), "{changed:?}");
+                        }
+                        LineName::Other => assert_eq!(scan, HeaderName::Other, "{changed:?}"),
+                        LineName::Unsure => {}
+                    }
+                }
+            }
+        }
     }
 
     proptest::proptest! {
@@ -304,9 +371,10 @@ mod tests {
                 "i", "f", "t", "v", "m", "l", "c", "x", "s", "to", "via", "cseq", "from", "reason",
                 "server", "call-id", "contact", "user-agent", "content-type", "content-length",
                 "session-expires", "Via-X", "Fromage", "To2", "max-forwards", "call-info", "",
+                " via", "\tcall-id", "\r", "\n", "\rto", "\x0cp-asserted-identity",
             ]),
             upper in proptest::collection::vec(proptest::bool::ANY, 16),
-            sep in proptest::sample::select(vec![":", " :", "\t:", "\r:", "\x0c:", "\n", "-:", "x", "\r\n :"]),
+            sep in proptest::sample::select(vec![":", " :", "\t:", "\r:", "\x0c:", "\n", "-:", "x", "\r\n :", "\x00:", "\x0b:", "   \t :", "s:"]),
             rest in proptest::collection::vec(proptest::num::u8::ANY, 0..20),
         ) {
             let mut line: Vec<u8> = name
@@ -317,7 +385,11 @@ mod tests {
             line.extend_from_slice(sep.as_bytes());
             line.extend_from_slice(&rest);
             let scan = by_scan(&line);
-            match LineName::of(&line) {
+            let of = LineName::of(&line);
+            if of != LineName::Unsure {
+                proptest::prop_assert!(!line[0].is_ascii_whitespace());
+            }
+            match of {
                 LineName::Known(n, colon) => {
                     proptest::prop_assert_eq!(n, scan);
                     proptest::prop_assert_eq!(line.iter().position(|&b| b == b':' || b == b'\n'), Some(colon));

@@ -272,7 +272,10 @@ pub fn find_call_id(buf: &[u8]) -> Option<&[u8]> {
 // In bounds: `sp1`, `sp2` come from `find` in the slices they cut.
 #[allow(clippy::indexing_slicing)]
 fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
-    if let Some(rest) = strip_prefix_ci(line, b"SIP/2.0 ") {
+    if let Some(rest) = line
+        .split_first_chunk::<8>()
+        .and_then(|(head, rest)| sip_version(u64::from_le_bytes(*head), b' ').then_some(rest))
+    {
         let digits = rest.get(..3)?;
         if !digits.iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|&b| b != b' ') {
             return None;
@@ -296,8 +299,11 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
     let rest = &line[sp1 + 1..];
     let sp2 = find(b' ', rest)?;
     let uri = &rest[..sp2];
-    let version = trim(&rest[sp2 + 1..]);
-    if uri.is_empty() || !version.eq_ignore_ascii_case(b"SIP/2.0") {
+    let version = match *trim(&rest[sp2 + 1..]) {
+        [a, b, c, d, e, f, g] => u64::from_le_bytes([a, b, c, d, e, f, g, 0]),
+        _ => return None,
+    };
+    if uri.is_empty() || !sip_version(version, 0) {
         return None;
     }
     Some(StartLine::Request {
@@ -326,14 +332,17 @@ impl<'a> HeaderIter<'a> {
 
     /// The next header line of any name, `Other` included (lines without a colon are still
     /// skipped): what [`find_call_id`] steps through.
-    // In bounds: `line_start` returns only `start < buf.len()`.
-    #[allow(clippy::indexing_slicing)]
     fn next_any(&mut self) -> Option<(HeaderName, &'a [u8])> {
         loop {
-            let start = self.line_start()?;
-            if let LineName::Known(name, len) = LineName::of(&self.buf[start..]) {
+            if self.body_at.is_some() {
+                return None;
+            }
+            let start = self.pos;
+            // As in `next`: `Known` means the line starts with neither CR nor LF.
+            if let LineName::Known(name, len) = LineName::of(self.buf.get(start..)?) {
                 return self.header(name, start + len);
             }
+            let start = self.line_start()?;
             if let Some(header) = self.scan_line(start)? {
                 return Some(header);
             }
@@ -386,6 +395,7 @@ impl<'a> HeaderIter<'a> {
     /// included.
     // In bounds: `colon` < `end` <= len (`end_of_line` returns an index of the buffer or its length, past the colon).
     #[allow(clippy::indexing_slicing)]
+    #[inline(always)]
     fn header(&mut self, name: HeaderName, colon: usize) -> Option<(HeaderName, &'a [u8])> {
         let end = self.end_of_line(colon)?;
         let mut value = &self.buf[colon + 1..end];
@@ -403,6 +413,7 @@ impl<'a> HeaderIter<'a> {
     /// `Some(None)` for a line without a colon.
     // In bounds: `buf[colon]` only while `colon < buf.len()`; the name and value ranges are cut only when `colon < end` <= len.
     #[allow(clippy::indexing_slicing)]
+    #[inline(always)]
     fn scan_line(&mut self, start: usize) -> Option<Option<(HeaderName, &'a [u8])>> {
         let buf = self.buf;
         // The name is short: a plain loop to the colon beats a `find` call.
@@ -451,28 +462,67 @@ impl<'a> Iterator for HeaderIter<'a> {
 
     // Inlined into `Message::parse`'s loop: callgrind -0.5 % on an all-SIP capture.
     #[inline(always)]
-    // In bounds: `line_start` returns only `start < buf.len()`.
-    #[allow(clippy::indexing_slicing)]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let start = self.line_start()?;
-            match LineName::of(&self.buf[start..]) {
+            if self.body_at.is_some() {
+                return None;
+            }
+            let start = self.pos;
+            // `Known` and `Other` are answered only for a line whose first byte is not whitespace,
+            // so neither CR nor LF: the test for the empty line (`line_start`) waits for `Unsure`.
+            // `pos` never passes the end: `get` does not fail (were it to, `line_start` would
+            // end the scan there too).
+            let rest = self.buf.get(start..)?;
+            match LineName::of(rest) {
                 LineName::Known(name, len) => return self.header(name, start + len),
                 // Skipped without looking for its colon or trimming its value.
                 LineName::Other => {
                     self.end_of_line(start)?;
                 }
-                LineName::Unsure => match self.scan_line(start)? {
-                    Some((HeaderName::Other, _)) | None => {}
-                    Some(header) => return Some(header),
-                },
+                LineName::Unsure => {
+                    let start = self.line_start()?;
+                    match self.scan_line(start)? {
+                        Some((HeaderName::Other, _)) | None => {}
+                        Some(header) => return Some(header),
+                    }
+                }
             }
         }
     }
 }
 
+/// Whether `word` holds the 8 bytes `SIP/2.0` (letters in any case) and `then`, as a
+/// little-endian `u64`: one compare instead of eight case-folding byte compares.
+fn sip_version(word: u64, then: u8) -> bool {
+    // Sets the case bit of the three letters only: `x | 0x20 == b's'` holds for `s` and `S` alone.
+    const FOLD: u64 = u64::from_le_bytes([0x20, 0x20, 0x20, 0, 0, 0, 0, 0]);
+    const LOWER: u64 = u64::from_le_bytes(*b"sip/2.0\0");
+    word | FOLD == LOWER | u64::from(then) << 56
+}
+
 fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+    TOKEN.get(usize::from(b)) == Some(&true)
+}
+
+/// The bytes [`is_token`] accepts: letters, digits and `-.!%*_+`'~` (RFC 3261 25.1).
+static TOKEN: [bool; 256] = token_table();
+
+// Only evaluated at compile time (`TOKEN`): `b` < 256, the table's length.
+#[allow(clippy::indexing_slicing)]
+const fn token_table() -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        // `as`: `b` < 256.
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        b += 1;
+    }
+    table
 }
 
 fn trim_cr(line: &[u8]) -> &[u8] {
@@ -496,14 +546,6 @@ pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
         }
     }
     s
-}
-
-// In bounds: `s` is cut only after `s.get(..prefix.len())` succeeded.
-#[allow(clippy::indexing_slicing)]
-fn strip_prefix_ci<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
 }
 
 /// A non-negative decimal that fits in u32, surrounded by optional whitespace.
@@ -792,6 +834,132 @@ mod proptests {
         }
     }
 
+    /// The start line as it was parsed before `sip_version` and the `TOKEN` table.
+    // In bounds: `sp1`, `sp2` come from `find` in the slices they cut.
+    #[allow(clippy::indexing_slicing)]
+    fn reference_start_line(line: &[u8]) -> Option<StartLine<'_>> {
+        fn strip<'s>(s: &'s [u8], prefix: &[u8]) -> Option<&'s [u8]> {
+            let head = s.get(..prefix.len())?;
+            head.eq_ignore_ascii_case(prefix)
+                .then(|| &s[prefix.len()..])
+        }
+        let is_token = |b: u8| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b);
+        if let Some(rest) = strip(line, b"SIP/2.0 ") {
+            let digits = rest.get(..3)?;
+            if !digits.iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|&b| b != b' ') {
+                return None;
+            }
+            let code = digits
+                .iter()
+                .fold(0u16, |a, &d| a * 10 + u16::from(d - b'0'));
+            if !(100..700).contains(&code) {
+                return None;
+            }
+            return Some(StartLine::Response {
+                code,
+                reason: rest.get(4..).unwrap_or(&[]),
+            });
+        }
+        let sp1 = find(b' ', line)?;
+        let method = &line[..sp1];
+        if method.is_empty() || !method.iter().all(|&b| is_token(b)) {
+            return None;
+        }
+        let rest = &line[sp1 + 1..];
+        let sp2 = find(b' ', rest)?;
+        let uri = &rest[..sp2];
+        let version = trim(&rest[sp2 + 1..]);
+        if uri.is_empty() || !version.eq_ignore_ascii_case(b"SIP/2.0") {
+            return None;
+        }
+        Some(StartLine::Request {
+            method: Method::from_bytes(method),
+            uri,
+        })
+    }
+
+    /// Start lines near the ones `parse_start_line` accepts: versions in any case and with one
+    /// byte off by the case bit or otherwise, methods with every byte value, odd spacing.
+    fn start_line() -> impl Strategy<Value = Vec<u8>> {
+        let version = (
+            prop::sample::select(vec![
+                "SIP/2.0",
+                "sip/2.0",
+                "SiP/2.0",
+                "SIP/2.1",
+                "SIP/2.0x",
+                "SIP/2",
+                "SIP/20 ",
+                "SIP\x0f2.0",
+                "S\x09P/2.0",
+                "",
+                "SIP/\x122.0",
+            ]),
+            prop::option::of((0usize..8, any::<u8>())),
+        )
+            .prop_map(|(v, change)| {
+                let mut v = v.as_bytes().to_vec();
+                if let Some((at, b)) = change
+                    && let Some(x) = v.get_mut(at)
+                {
+                    *x = b;
+                }
+                v
+            });
+        (
+            prop::bool::ANY,
+            version,
+            prop::sample::select(vec![" ", "  ", "\t", " \r", ""]),
+            prop::collection::vec(prop_oneof![4 => b'A'..=b'Z', 1 => any::<u8>()], 0..8),
+            "[a-z0-9:@. ]{0,12}",
+            "[0-9]{0,4}",
+            "[ A-Za-z]{0,6}",
+        )
+            .prop_map(|(response, version, sp, method, uri, code, reason)| {
+                let mut line = Vec::new();
+                if response {
+                    line.extend_from_slice(&version);
+                    line.extend_from_slice(sp.as_bytes());
+                    line.extend_from_slice(code.as_bytes());
+                    line.extend_from_slice(reason.as_bytes());
+                } else {
+                    line.extend_from_slice(&method);
+                    line.push(b' ');
+                    line.extend_from_slice(uri.as_bytes());
+                    line.extend_from_slice(sp.as_bytes());
+                    line.extend_from_slice(&version);
+                    line.extend_from_slice(reason.as_bytes().get(..1).unwrap_or_default());
+                }
+                line
+            })
+    }
+
+    #[test]
+    fn start_line_same_as_reference_on_every_token_byte() {
+        for b in 0..=255u8 {
+            for line in [
+                vec![
+                    b'I', b, b' ', b'x', b' ', b'S', b'I', b'P', b'/', b'2', b'.', b'0',
+                ],
+                vec![
+                    b'S', b'I', b'P', b'/', b'2', b'.', b'0', b, b'1', b'8', b'0', b' ', b'R',
+                ],
+                vec![
+                    b'B', b'Y', b'E', b' ', b'x', b' ', b'S', b'I', b, b'/', b'2', b'.', b'0',
+                ],
+                vec![
+                    b'B', b'Y', b'E', b' ', b'x', b' ', b'S', b'I', b'P', b'/', b'2', b'.', b'0', b,
+                ],
+            ] {
+                assert_eq!(
+                    parse_start_line(&line),
+                    reference_start_line(&line),
+                    "{line:?}"
+                );
+            }
+        }
+    }
+
     /// Checks the header scan and the Call-ID search on `bytes` against [`reference`].
     fn same_as_reference(bytes: &[u8]) -> Result<(), TestCaseError> {
         let mut old = reference::HeaderIter {
@@ -892,6 +1060,16 @@ mod proptests {
             for cut in 1..bytes.len().min(40) {
                 same_as_reference(&bytes[..bytes.len() - cut])?;
             }
+        }
+
+        #[test]
+        fn start_line_same_as_reference(line in start_line()) {
+            prop_assert_eq!(parse_start_line(&line), reference_start_line(&line));
+        }
+
+        #[test]
+        fn start_line_same_as_reference_on_arbitrary_bytes(line in proptest::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(parse_start_line(&line), reference_start_line(&line));
         }
 
         #[test]

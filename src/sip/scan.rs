@@ -54,9 +54,37 @@ pub fn find(needle: u8, hay: &[u8]) -> Option<usize> {
     memchr::memchr(needle, hay)
 }
 
+/// Bit `i` is set when `chunk[i]` is `a` or `b`: one compare pair for the 16 bytes at the start
+/// of a header line (the header-name classifier looks for its colon with it).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+pub fn mask_of_either(a: u8, b: u8, chunk: &[u8; 16]) -> u32 {
+    use safe_arch::{
+        bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i,
+    };
+    let v = load_unaligned_m128i(chunk);
+    // `as`: the bytes' bits, reinterpreted for the signed lane type.
+    let hits = bitor_m128i(
+        cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(a as i8)),
+        cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b as i8)),
+    );
+    move_mask_i8_m128i(hits) as u32
+}
+
+/// Bit `i` is set when `chunk[i]` is `a` or `b`.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline]
+pub fn mask_of_either(a: u8, b: u8, chunk: &[u8; 16]) -> u32 {
+    chunk
+        .iter()
+        .rev()
+        .fold(0, |m, &c| m << 1 | u32::from(c == a || c == b))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::find;
+    use super::{find, mask_of_either};
     use proptest::prelude::*;
 
     #[test]
@@ -81,6 +109,18 @@ mod tests {
         #[test]
         fn same_as_memchr(hay in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(0xffu8), any::<u8>()], 0..200), needle in prop_oneof![Just(b'\n'), Just(0xffu8), any::<u8>()]) {
             prop_assert_eq!(find(needle, &hay), memchr::memchr(needle, &hay));
+        }
+
+        #[test]
+        fn mask_of_either_marks_both_bytes(chunk in proptest::array::uniform16(prop_oneof![Just(b':'), Just(b'\n'), Just(0xbau8), any::<u8>()]), a in any::<u8>(), b in any::<u8>()) {
+            for (a, b) in [(b':', b'\n'), (a, b)] {
+                let want = chunk
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &c)| c == a || c == b)
+                    .fold(0u32, |m, (i, _)| m | 1 << i);
+                prop_assert_eq!(mask_of_either(a, b, &chunk), want);
+            }
         }
     }
 }
