@@ -255,6 +255,20 @@ impl Tracker {
         if self.stats.legs != legs_before {
             self.enforce_cap(meta.seq, out);
         }
+        if self.timers.len() > 2 * self.calls.len() + TIMER_SLACK {
+            self.compact_timers();
+        }
+    }
+
+    /// Drops the deadlines no call is armed for any more. A superseded deadline stays in the heap
+    /// until its time, and an ended call's `--max-duration` deadline is hours away: without this,
+    /// the 10 M-call soak's RSS grew by ~120 MiB. Run when the heap holds more than twice as many
+    /// deadlines as there are calls, so its cost per message stays constant. Nothing fires
+    /// differently: a call armed again later pushes its deadline again.
+    fn compact_timers(&mut self) {
+        let calls = &self.calls;
+        self.timers
+            .retain(|&Reverse((t, hash))| calls.find(hash, |c| c.armed == Some(t)).is_some());
     }
 
     /// Legs opened and not yet ended.
@@ -848,6 +862,9 @@ impl Tracker {
         self.stats
     }
 }
+
+/// Deadlines beyond twice the number of calls before the timer heap is compacted.
+const TIMER_SLACK: usize = 4096;
 
 /// Puts the call's next deadline in the timer set, unless it is there already.
 fn rearm(

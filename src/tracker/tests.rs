@@ -1135,3 +1135,36 @@ fn a_redirect_then_a_new_invite_to_the_contact_is_a_second_leg_of_the_session() 
     assert_eq!(redirect.session_id, answered.session_id);
     assert_ne!(redirect.leg_id, answered.leg_id);
 }
+
+/// The timer heap stays proportional to the calls held, however many calls have come and gone:
+/// 20 000 answered calls that end, each leaving a superseded setup deadline and a `--max-duration`
+/// deadline hours away. Every call still gets its record.
+#[test]
+fn ended_calls_leave_no_deadlines_behind() {
+    let mut h = Harness::new();
+    let mut records = 0;
+    for i in 0..20_000i64 {
+        let id = format!("bulk-{i}");
+        let at = i * 10;
+        h.at(
+            at,
+            A,
+            B,
+            &invite(1, "z9hG4bKb", "").replace("Call-ID: c1", &format!("Call-ID: {id}")),
+        );
+        h.at(at + 1, B, A, &format!("SIP/2.0 200 OK\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKb\nFrom: <sip:1001@a.example>;tag=ft\nTo: <sip:2002@b.example>;tag=tt\nCall-ID: {id}\nCSeq: 1 INVITE\nContent-Length: 0\n\n"));
+        h.at(at + 2, A, B, &format!("BYE sip:2002@b.example SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKy\nFrom: <sip:1001@a.example>;tag=ft\nTo: <sip:2002@b.example>;tag=tt\nCall-ID: {id}\nCSeq: 2 BYE\nContent-Length: 0\n\n"));
+        if i % 100 == 0 {
+            h.tick(at);
+        }
+        records += h.out.drain(..).count();
+        assert!(
+            h.t.timers.len() <= 2 * h.t.calls.len() + TIMER_SLACK,
+            "{} deadlines for {} calls",
+            h.t.timers.len(),
+            h.t.calls.len()
+        );
+    }
+    records += h.finish().len();
+    assert_eq!(records, 20_000);
+}
