@@ -74,6 +74,17 @@ impl fmt::Display for FileError {
 
 impl std::error::Error for FileError {}
 
+impl FileError {
+    fn at(path: &Path, offset: u64, packets: u64, kind: FileErrorKind) -> FileError {
+        FileError {
+            path: path.to_owned(),
+            offset,
+            packets,
+            kind,
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Iface {
     linktype: u32,
@@ -200,12 +211,7 @@ fn legacy<const BE: bool, F: FnMut(Packet<'_>)>(
     mut on_packet: F,
 ) -> Result<u64, FileError> {
     use std::io::Read;
-    let err = |offset: u64, packets: u64, kind| FileError {
-        path: path.to_owned(),
-        offset,
-        packets,
-        kind,
-    };
+    let err = |offset: u64, packets: u64, kind| FileError::at(path, offset, packets, kind);
     let u32_of = |b: [u8; 4]| {
         if BE {
             u32::from_be_bytes(b)
@@ -309,12 +315,7 @@ fn read_with_pcap_parser(
     follow: Option<&AtomicBool>,
     mut on_packet: impl FnMut(Packet<'_>),
 ) -> Result<u64, FileError> {
-    let err = |offset: u64, packets: u64, kind| FileError {
-        path: path.to_owned(),
-        offset,
-        packets,
-        kind,
-    };
+    let err = |offset: u64, packets: u64, kind| FileError::at(path, offset, packets, kind);
     let stopped = || follow.is_some_and(|s| s.load(Ordering::Relaxed));
     let mut reader = loop {
         let file = File::open(path).map_err(|e| err(0, 0, FileErrorKind::Open(e)))?;
