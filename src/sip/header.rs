@@ -25,35 +25,10 @@ pub enum HeaderName {
 
 impl HeaderName {
     pub fn from_bytes(name: &[u8]) -> HeaderName {
-        if let [c] = name {
-            return match c.to_ascii_lowercase() {
-                b'i' => HeaderName::CallId,
-                b'f' => HeaderName::From,
-                b't' => HeaderName::To,
-                b'v' => HeaderName::Via,
-                b'm' => HeaderName::Contact,
-                b'l' => HeaderName::ContentLength,
-                b'c' => HeaderName::ContentType,
-                b'x' => HeaderName::SessionExpires,
-                _ => HeaderName::Other,
-            };
-        }
-        let eq = |s: &[u8]| name.eq_ignore_ascii_case(s);
-        match name.len() {
-            2 if eq(b"to") => HeaderName::To,
-            3 if eq(b"via") => HeaderName::Via,
-            4 if eq(b"cseq") => HeaderName::CSeq,
-            4 if eq(b"from") => HeaderName::From,
-            6 if eq(b"reason") => HeaderName::Reason,
-            6 if eq(b"server") => HeaderName::Server,
-            7 if eq(b"call-id") => HeaderName::CallId,
-            7 if eq(b"contact") => HeaderName::Contact,
-            10 if eq(b"user-agent") => HeaderName::UserAgent,
-            12 if eq(b"content-type") => HeaderName::ContentType,
-            14 if eq(b"content-length") => HeaderName::ContentLength,
-            15 if eq(b"session-expires") => HeaderName::SessionExpires,
-            _ => HeaderName::Other,
-        }
+        WANTED
+            .iter()
+            .find(|(_, wanted)| name.eq_ignore_ascii_case(wanted))
+            .map_or(HeaderName::Other, |&(h, _)| h)
     }
 }
 
@@ -127,6 +102,8 @@ const fn slot(first: u8, second: u8, len: usize) -> usize {
 
 const SLOTS: usize = 64;
 
+/// Every name of the wanted headers, full and compact, lowercase: the one list both
+/// [`HeaderName::from_bytes`] and [`KEYS`] are made from.
 const WANTED: [(HeaderName, &[u8]); 20] = [
     (HeaderName::CallId, b"call-id"),
     (HeaderName::CallId, b"i"),
