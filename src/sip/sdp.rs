@@ -152,7 +152,7 @@ impl<'a> Media<'a> {
                 [b'm', b'=', desc @ ..] => {
                     m.close(sdp, section, at);
                     let mut audio = false;
-                    let (kind, rest) = field(trim_end(desc));
+                    let (kind, rest) = field(desc.trim_ascii_end());
                     let (is_audio, is_video) = (kind == b"audio", kind == b"video");
                     if is_audio || is_video {
                         let (port, rest) = field(rest.unwrap_or_default());
@@ -172,10 +172,10 @@ impl<'a> Media<'a> {
                     section = Some((audio, next.min(sdp.len())));
                 }
                 [b'c', b'=', c @ ..] => match section {
-                    None => m.session_addr = conn_addr(trim_end(c)),
+                    None => m.session_addr = conn_addr(c.trim_ascii_end()),
                     Some((true, _)) => {
                         if let Some(s) = m.audio.as_mut() {
-                            s.addr = conn_addr(trim_end(c));
+                            s.addr = conn_addr(c.trim_ascii_end());
                         }
                     }
                     Some((false, _)) => {}
@@ -286,18 +286,6 @@ fn ipv4(s: &[u8]) -> Option<std::net::Ipv4Addr> {
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
-/// Trims ASCII whitespace at the end.
-fn trim_end(mut s: &[u8]) -> &[u8] {
-    while let [rest @ .., last] = s {
-        if last.is_ascii_whitespace() {
-            s = rest;
-        } else {
-            break;
-        }
-    }
-    s
 }
 
 /// The bytes before the first space, and those after it (`None` without a space): one step of
@@ -421,12 +409,7 @@ impl<'b> Writer<'b> {
 /// The `o=` line's `<sess-id> <sess-version>` (empty without one), found without parsing the rest:
 /// an SDP sent again unchanged keeps it.
 pub fn origin(sdp: &[u8]) -> &[u8] {
-    let mut rest = sdp;
-    for _ in 0..4 {
-        let (raw, next) = match super::scan::find(b'\n', rest) {
-            Some(i) => (rest.get(..i).unwrap_or_default(), rest.get(i + 1..)),
-            None => (rest, None),
-        };
+    for raw in lines(sdp).take(4) {
         let line = match raw {
             [b'o', b'=', ..] => raw,
             [b, ..] if !b.is_ascii_whitespace() => &[],
@@ -435,7 +418,7 @@ pub fn origin(sdp: &[u8]) -> &[u8] {
         if let Some(o) = line.strip_prefix(b"o=") {
             // `<user> <sess-id> <sess-version> …`: from the first space to the end of the third
             // field (none without both).
-            let o = trim_end(o);
+            let o = o.trim_ascii_end();
             let (_, Some(ids)) = field(o) else {
                 return &[];
             };
@@ -444,10 +427,6 @@ pub fn origin(sdp: &[u8]) -> &[u8] {
             };
             let end = ids.len() - ver.len() + field(ver).0.len();
             return ids.get(..end).unwrap_or_default();
-        }
-        match next {
-            Some(n) => rest = n,
-            None => break,
         }
     }
     &[]
