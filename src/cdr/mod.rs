@@ -213,10 +213,14 @@ impl LegText {
     }
 
     pub fn get(&self, f: Field) -> &str {
+        self.buf.get(self.span(f)).unwrap_or("")
+    }
+
+    /// Where field `f` lies in `buf`.
+    fn span(&self, f: Field) -> std::ops::Range<usize> {
         let i = f as usize;
         let end_of = |i: usize| self.ends.get(i).map_or(0, |&e| usize::from(e));
-        let start = i.checked_sub(1).map_or(0, end_of);
-        self.buf.get(start..end_of(i)).unwrap_or("")
+        i.checked_sub(1).map_or(0, end_of)..end_of(i)
     }
 
     /// Sets one field (a new allocation; done when a leg is answered or its media changes, not
@@ -228,9 +232,7 @@ impl LegText {
         // The text before the field, the new value, the text after it; the later ends move by
         // the difference in length.
         let value = value.get(..cut(value)).unwrap_or_default();
-        let i = f as usize;
-        let end_of = |i: usize| self.ends.get(i).map_or(0, |&e| usize::from(e));
-        let (start, end) = (i.checked_sub(1).map_or(0, end_of), end_of(i));
+        let std::ops::Range { start, end } = self.span(f);
         let (Some(before), Some(after)) = (self.buf.get(..start), self.buf.get(end..)) else {
             return;
         };
@@ -239,7 +241,7 @@ impl LegText {
         buf.push_str(value);
         buf.push_str(after);
         let old = end - start;
-        for e in self.ends.iter_mut().skip(i) {
+        for e in self.ends.iter_mut().skip(f as usize) {
             // At most 11 fields of MAX_FIELD bytes: fits in u16.
             let moved = usize::from(*e) + value.len() - old;
             *e = u16::try_from(moved).unwrap_or(u16::MAX);

@@ -137,8 +137,9 @@ pub struct Tracker {
     hasher: ahash::RandomState,
     /// Deadlines: (time, hash of the Call-ID), earliest first. Sixteen bytes and no allocation
     /// per call; the call is the one with that hash whose `armed` is that time. A deadline a
-    /// later one superseded stays until its time and is then passed over (a heap push costs a
-    /// fraction of a B-tree insert: callgrind, see the commit).
+    /// later one superseded stays until its time, when it is passed over, or until
+    /// [`Tracker::compact_timers`] drops it (a heap push costs a fraction of a B-tree insert:
+    /// callgrind, see the commit).
     timers: BinaryHeap<Reverse<(Timestamp, u64)>>,
     /// Notes for the correlation stage, with their packets' sequence numbers.
     pub notes: Vec<(u64, Timestamp, Note)>,
