@@ -155,11 +155,7 @@ impl LegacyHeader {
     /// time stamps, either byte order); `None` for pcapng, the "modified" format and anything else.
     fn parse(head: &[u8; LEGACY_HEADER]) -> Option<LegacyHeader> {
         // The four bytes at `at` (constant offsets inside the 24-byte header).
-        let bytes = |at: usize| -> [u8; 4] {
-            head.get(at..at + 4)
-                .and_then(|b| b.try_into().ok())
-                .unwrap_or_default()
-        };
+        let bytes = |at| four(head, at);
         let (big_endian, nanos) = match u32::from_le_bytes(bytes(0)) {
             0xa1b2_c3d4 => (false, false),
             0xa1b2_3c4d => (false, true),
@@ -181,6 +177,14 @@ impl LegacyHeader {
             linktype: u32_of(bytes(20)),
         })
     }
+}
+
+/// The four bytes at `at` of a file or record header (constant offsets inside it).
+#[inline]
+fn four(head: &[u8], at: usize) -> [u8; 4] {
+    head.get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or_default()
 }
 
 /// Reads into `buf` until it is full or the file ends; returns the bytes read (0 on an error,
@@ -233,25 +237,8 @@ fn legacy<const BE: bool, F: FnMut(Packet<'_>)>(
         let mut rest = unread;
         let mut needed = RECORD_HEADER;
         while let Some((head, after)) = rest.split_first_chunk::<RECORD_HEADER>() {
-            let [
-                t0,
-                t1,
-                t2,
-                t3,
-                f0,
-                f1,
-                f2,
-                f3,
-                c0,
-                c1,
-                c2,
-                c3,
-                o0,
-                o1,
-                o2,
-                o3,
-            ] = *head;
-            let caplen = u32_of([c0, c1, c2, c3]) as usize;
+            let word = |at| u32_of(four(head, at));
+            let caplen = word(8) as usize;
             if caplen > MAX_BLOCK {
                 let what = format!(
                     "a record of {caplen} bytes, larger than {} MiB",
@@ -264,14 +251,14 @@ fn legacy<const BE: bool, F: FnMut(Packet<'_>)>(
                 needed = RECORD_HEADER + caplen;
                 break;
             };
-            let secs = i64::from(u32_of([t0, t1, t2, t3]));
-            let frac = i64::from(u32_of([f0, f1, f2, f3]) / frac_div);
+            let secs = i64::from(word(0));
+            let frac = i64::from(word(4) / frac_div);
             packets += 1;
             on_packet(Packet {
                 linktype: h.linktype,
                 ts: Timestamp::from_micros(secs * 1_000_000 + frac),
                 data,
-                orig_len: u32_of([o0, o1, o2, o3]),
+                orig_len: word(12),
             });
             rest = next;
         }
