@@ -1,6 +1,7 @@
 //! Stage 3: dialog tracking. One [`Tracker`] per shard thread owns every call whose Call-ID hashes
 //! to it, so it needs no locks. Time comes only from the messages and ticks it is given.
 
+mod calls;
 mod dialog;
 
 pub use dialog::{Endpoint, Leg, Limits, Phase, TRANSACTION_SECS, session_uuid};
@@ -20,9 +21,9 @@ use crate::sip::value::{
 };
 use crate::sip::{Framing, Message, Method, StartLine};
 use crate::time::Timestamp;
+use calls::{Call, Calls, Slot};
 use crossbeam_channel::{Receiver, Sender};
 use dialog::Ending;
-use hashbrown::HashTable;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::SocketAddr;
@@ -104,43 +105,18 @@ pub struct RowBatch {
     pub rows: Vec<Row>,
 }
 
-struct Call {
-    /// The Call-ID: the key of the calls table.
-    id: Box<[u8]>,
-    /// Nearly always one; a boxed slice is 8 bytes smaller than a `Vec` in every table slot.
-    legs: Box<[Leg]>,
-    /// The deadline this call has in the timer set, if any.
-    armed: Option<Timestamp>,
-}
-
-impl Call {
-    fn next_deadline(&self, limits: Limits) -> Option<Timestamp> {
-        let live = self.legs.iter().filter_map(|l| l.deadline(limits)).min();
-        if live.is_some() || self.legs.iter().any(|l| l.phase != Phase::Ended) {
-            return live;
-        }
-        // All ended: remember the call a while for stragglers, then forget it.
-        self.legs
-            .iter()
-            .filter_map(|l| l.ended_at)
-            .max()
-            .map(|t| t.plus_secs(TRANSACTION_SECS))
-    }
-}
-
 pub struct Tracker {
     rules: Rules,
-    /// Calls by the keyed hash of their Call-ID.
-    /// Boxed: at 1 M calls the table has 2 M slots (it doubles at 7/8 full), so an 8-byte slot
-    /// instead of the 40-byte `Call` saves ~20 bytes per open leg (`examples/open_legs`).
-    calls: HashTable<Box<Call>>,
+    /// Calls by the keyed hash of their Call-ID, in slots that do not move (`calls.rs`).
+    calls: Calls,
     hasher: ahash::RandomState,
-    /// Deadlines: (time, hash of the Call-ID), earliest first. Sixteen bytes and no allocation
-    /// per call; the call is the one with that hash whose `armed` is that time. A deadline a
+    /// Deadlines: (time, slot of the call), earliest first. Sixteen bytes and no allocation per
+    /// call; the deadline holds if the call in that slot is armed for that time. A deadline a
     /// later one superseded stays until its time, when it is passed over, or until
     /// [`Tracker::compact_timers`] drops it (a heap push costs a fraction of a B-tree insert:
-    /// callgrind, see the commit).
-    timers: BinaryHeap<Reverse<(Timestamp, u64)>>,
+    /// callgrind, see the commit). Should a slot be reused by a call armed for the same time,
+    /// firing it early only runs that call's expiry check, which fires nothing not yet due.
+    timers: BinaryHeap<Reverse<(Timestamp, Slot)>>,
     /// Notes for the correlation stage, with their packets' sequence numbers.
     pub notes: Vec<(u64, Timestamp, Note)>,
     pub stats: TrackerStats,
@@ -178,7 +154,7 @@ impl Tracker {
                 cfg,
                 tags: ahash::RandomState::new(),
             },
-            calls: HashTable::new(),
+            calls: Calls::default(),
             hasher: ahash::RandomState::new(),
             timers: BinaryHeap::new(),
             notes: Vec::new(),
@@ -190,7 +166,7 @@ impl Tracker {
     pub fn open_legs(&self) -> usize {
         self.calls
             .iter()
-            .flat_map(|c| &c.legs)
+            .flat_map(|(_, c)| &c.legs)
             .filter(|l| l.phase != Phase::Ended)
             .count()
     }
@@ -212,23 +188,16 @@ impl Tracker {
             && m.to.map(NameAddr::parse).and_then(|n| n.tag()).is_none();
         // One lookup per message; only an initial INVITE creates a call.
         let hash = self.hasher.hash_one(call_id);
-        let hasher = &self.hasher;
-        let call = match self
-            .calls
-            .entry(hash, |c| &*c.id == call_id, |c| hasher.hash_one(&*c.id))
-        {
-            hashbrown::hash_table::Entry::Occupied(e) => e.into_mut(),
-            hashbrown::hash_table::Entry::Vacant(e) if initial => e
-                .insert(Box::new(Call {
-                    id: call_id.into(),
-                    legs: Box::default(),
-                    armed: None,
-                }))
-                .into_mut(),
-            hashbrown::hash_table::Entry::Vacant(_) => {
+        let slot = match self.calls.find(hash, call_id) {
+            Some(s) => s,
+            None if initial => self.calls.insert(Call::new(hash, call_id)),
+            None => {
                 self.stats.without_invite += 1;
                 return;
             }
+        };
+        let Some(call) = self.calls.get_mut(slot) else {
+            return;
         };
         let legs_before = self.stats.legs;
         let stats = &mut self.stats;
@@ -252,7 +221,7 @@ impl Tracker {
         if let Some(n) = note {
             self.notes.push((meta.seq, meta.ts, n));
         }
-        rearm(call, hash, limits, &mut self.timers);
+        rearm(call, slot, limits, &mut self.timers);
         if self.stats.legs != legs_before {
             self.enforce_cap(meta.seq, out);
         }
@@ -269,7 +238,7 @@ impl Tracker {
     fn compact_timers(&mut self) {
         let calls = &self.calls;
         self.timers
-            .retain(|&Reverse((t, hash))| calls.find(hash, |c| c.armed == Some(t)).is_some());
+            .retain(|&Reverse((t, slot))| calls.get(slot).is_some_and(|c| c.armed == Some(t)));
     }
 
     /// Legs opened and not yet ended.
@@ -290,38 +259,44 @@ impl Tracker {
             return;
         }
         let want = (open - max as u64) as usize + max / 100;
-        // (answered?, start, Call-ID, leg index): unanswered sort first, then oldest.
-        let mut victims: Vec<(bool, Timestamp, Box<[u8]>, usize)> = self
+        // (answered?, start, slot, leg index): unanswered sort first, then oldest, then by
+        // Call-ID and hop.
+        let mut victims: Vec<(bool, Timestamp, Slot, usize)> = self
             .calls
             .iter()
-            .flat_map(|c| {
+            .flat_map(|(slot, c)| {
                 c.legs
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, l)| match l.phase {
+                    .filter_map(move |(i, l)| match l.phase {
                         Phase::Ended => None,
-                        p => Some((p != Phase::Setup, l.start, c.id.clone(), i)),
+                        p => Some((p != Phase::Setup, l.start, slot, i)),
                     })
             })
             .collect();
+        let calls = &self.calls;
+        let id = |s: Slot| calls.get(s).map(|c| c.id.as_bytes());
+        let order = |a: &(bool, Timestamp, Slot, usize), b: &(bool, Timestamp, Slot, usize)| {
+            (a.0, a.1, id(a.2), a.3).cmp(&(b.0, b.1, id(b.2), b.3))
+        };
         if victims.len() > want {
-            victims.select_nth_unstable(want);
+            victims.select_nth_unstable_by(want, order);
             victims.truncate(want);
         }
-        victims.sort_unstable();
+        victims.sort_unstable_by(order);
         let limits = self.rules.cfg.limits;
-        for (_, _, id, i) in victims {
-            let hash = self.hasher.hash_one(&*id);
-            let Some(call) = self.calls.find_mut(hash, |c| c.id == id) else {
+        for (_, _, slot, i) in victims {
+            let Some(call) = self.calls.get_mut(slot) else {
                 continue;
             };
-            if let Some(leg) = call.legs.get_mut(i) {
+            let Call { id, legs, .. } = &mut *call;
+            if let Some(leg) = legs.get_mut(i) {
                 let e = leg.end(Ending::evicted());
                 self.stats.evicted += 1;
                 self.rules
-                    .emit(out, &mut self.stats, seq, &id, &call.legs, i, &e);
+                    .emit(out, &mut self.stats, seq, id.as_bytes(), legs, i, &e);
             }
-            rearm(call, hash, limits, &mut self.timers);
+            rearm(call, slot, limits, &mut self.timers);
         }
     }
 }
@@ -496,9 +471,7 @@ impl Rules {
                 referred,
             }
         });
-        let mut legs = std::mem::take(&mut call.legs).into_vec();
-        legs.push(leg);
-        call.legs = legs.into_boxed_slice();
+        call.legs.push(leg);
         stats.legs += 1;
         if self.cfg.attempt_records {
             let i = call.legs.len() - 1;
@@ -702,7 +675,7 @@ impl Rules {
                 break;
             };
             if let Some(e) = leg.expire(now, self.cfg.limits) {
-                self.emit(out, stats, seq, id, legs, i, &e);
+                self.emit(out, stats, seq, id.as_bytes(), legs, i, &e);
             }
         }
     }
@@ -762,30 +735,29 @@ impl Tracker {
     /// Capture time reached `now`: fire every timer that has passed.
     pub fn tick(&mut self, seq: u64, now: Timestamp, out: &mut Out) {
         let limits = self.rules.cfg.limits;
-        while let Some(&Reverse((t, hash))) = self.timers.peek() {
+        while let Some(&Reverse((t, slot))) = self.timers.peek() {
             if t >= now {
                 break;
             }
             self.timers.pop();
-            // The calls this deadline was armed for (one, unless two Call-IDs share a 64-bit
-            // hash and a deadline); none if a later deadline superseded it.
-            while let Ok(entry) = self.calls.find_entry(hash, |c| c.armed == Some(t)) {
-                if entry.get().legs.iter().all(|l| l.phase == Phase::Ended) {
-                    entry.remove();
-                    continue;
-                }
-                let call = entry.into_mut();
-                call.armed = None;
-                self.rules.expire_call(call, now, seq, &mut self.stats, out);
-                rearm(call, hash, limits, &mut self.timers);
+            // Passed over if a later deadline superseded this one, or the call is gone.
+            let Some(call) = self.calls.get_mut(slot).filter(|c| c.armed == Some(t)) else {
+                continue;
+            };
+            if call.all_ended() {
+                self.calls.remove(slot);
+                continue;
             }
+            call.armed = None;
+            self.rules.expire_call(call, now, seq, &mut self.stats, out);
+            rearm(call, slot, limits, &mut self.timers);
         }
     }
 
     /// End of input: every leg still open gets its record.
     pub fn finish(&mut self, out: &mut Out) {
         for call in self.calls.iter_mut() {
-            let Call { id, legs, .. } = &mut **call;
+            let Call { id, legs, .. } = call;
             for i in 0..legs.len() {
                 let Some(leg) = legs.get_mut(i) else {
                     break;
@@ -795,7 +767,7 @@ impl Tracker {
                 }
                 let e = leg.end_of_input();
                 self.rules
-                    .emit(out, &mut self.stats, u64::MAX, id, legs, i, &e);
+                    .emit(out, &mut self.stats, u64::MAX, id.as_bytes(), legs, i, &e);
             }
         }
         self.calls.clear();
@@ -870,15 +842,15 @@ const TIMER_SLACK: usize = 4096;
 /// Puts the call's next deadline in the timer set, unless it is there already.
 fn rearm(
     call: &mut Call,
-    hash: u64,
+    slot: Slot,
     limits: Limits,
-    timers: &mut BinaryHeap<Reverse<(Timestamp, u64)>>,
+    timers: &mut BinaryHeap<Reverse<(Timestamp, Slot)>>,
 ) {
     let next = call.next_deadline(limits);
     if next != call.armed {
         call.armed = next;
         if let Some(t) = next {
-            timers.push(Reverse((t, hash)));
+            timers.push(Reverse((t, slot)));
         }
     }
 }

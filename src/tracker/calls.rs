@@ -1,0 +1,264 @@
+//! The calls of one shard: a hash table of slot numbers over slots that never move.
+//!
+//! A message finds its call with one probe of a small table (4-byte entries) and one read of the
+//! slot, which holds the Call-ID's hash, the Call-ID itself (when short, as nearly all are) and
+//! the first leg: the bytes a message needs are together, instead of behind three pointers
+//! (`Box<Call>`, its Call-ID, its legs). Timers name a call by its slot number, so firing one
+//! needs no hash lookup.
+
+use super::dialog::{Leg, Limits, Phase, TRANSACTION_SECS};
+use crate::time::Timestamp;
+use hashbrown::HashTable;
+use smallvec::SmallVec;
+
+/// Slots per chunk: as many as fit in 512 KiB. A chunk is allocated whole and never moves, so slot
+/// numbers stay valid while the store grows, and growing copies nothing. (Sized in bytes because
+/// the allocator rounds a large block up to 64 KiB: 1 024 slots of 288 bytes wasted 32 bytes per
+/// call, `examples/open_legs`.)
+const CHUNK: usize = (512 << 10) / std::mem::size_of::<Option<Call>>();
+
+/// Call-IDs up to this long are kept in the slot itself.
+const INLINE: usize = 46;
+
+/// A Call-ID's bytes: in place when short, else on the heap.
+#[derive(Debug)]
+pub enum CallId {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl CallId {
+    pub fn new(id: &[u8]) -> CallId {
+        let mut bytes = [0u8; INLINE];
+        match bytes.get_mut(..id.len()) {
+            Some(head) => {
+                head.copy_from_slice(id);
+                CallId::Inline {
+                    len: id.len() as u8, // <= INLINE
+                    bytes,
+                }
+            }
+            None => CallId::Heap(id.into()),
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            CallId::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            CallId::Heap(b) => b,
+        }
+    }
+}
+
+/// One Call-ID's legs (one per hop; nearly always one, held in place).
+pub struct Call {
+    /// Keyed hash of the Call-ID: tested before the Call-ID, and what the table grows by.
+    pub hash: u64,
+    pub id: CallId,
+    pub legs: SmallVec<[Leg; 1]>,
+    /// The deadline this call has in the timer heap, if any.
+    pub armed: Option<Timestamp>,
+}
+
+impl Call {
+    pub fn new(hash: u64, id: &[u8]) -> Call {
+        Call {
+            hash,
+            id: CallId::new(id),
+            legs: SmallVec::new(),
+            armed: None,
+        }
+    }
+
+    /// When a timer of this call fires next: its legs' earliest deadline or, once all have
+    /// ended, the time to forget it (stragglers are absorbed until then).
+    pub fn next_deadline(&self, limits: Limits) -> Option<Timestamp> {
+        let live = self.legs.iter().filter_map(|l| l.deadline(limits)).min();
+        if live.is_some() || self.legs.iter().any(|l| l.phase != Phase::Ended) {
+            return live;
+        }
+        self.legs
+            .iter()
+            .filter_map(|l| l.ended_at)
+            .max()
+            .map(|t| t.plus_secs(TRANSACTION_SECS))
+    }
+
+    pub fn all_ended(&self) -> bool {
+        self.legs.iter().all(|l| l.phase == Phase::Ended)
+    }
+}
+
+/// A call's place in the store.
+pub type Slot = u32;
+
+/// Calls by the keyed hash of their Call-ID.
+#[derive(Default)]
+pub struct Calls {
+    table: HashTable<Slot>,
+    chunks: Vec<Vec<Option<Call>>>,
+    /// Emptied slots, reused newest first (so the order slots are used in depends on the input
+    /// only).
+    free: Vec<Slot>,
+}
+
+fn at(chunks: &[Vec<Option<Call>>], slot: Slot) -> Option<&Call> {
+    let s = slot as usize;
+    chunks.get(s / CHUNK)?.get(s % CHUNK)?.as_ref()
+}
+
+impl Calls {
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The call with this Call-ID (`hash` is its keyed hash).
+    pub fn find(&self, hash: u64, id: &[u8]) -> Option<Slot> {
+        let chunks = &self.chunks;
+        self.table
+            .find(hash, |&s| {
+                at(chunks, s).is_some_and(|c| c.hash == hash && c.id.as_bytes() == id)
+            })
+            .copied()
+    }
+
+    /// Adds a call for a Call-ID not in the store.
+    pub fn insert(&mut self, call: Call) -> Slot {
+        let hash = call.hash;
+        let slot = match self.free.pop() {
+            Some(s) => {
+                if let Some(place) = self.place(s) {
+                    *place = Some(call);
+                }
+                s
+            }
+            None => {
+                if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+                    self.chunks.push(Vec::with_capacity(CHUNK));
+                }
+                let n = self.chunks.len() - 1;
+                let chunk = self.chunks.last_mut();
+                let i = chunk.as_ref().map_or(0, |c| c.len());
+                if let Some(c) = chunk {
+                    c.push(Some(call));
+                }
+                (n * CHUNK + i) as Slot
+            }
+        };
+        let chunks = &self.chunks;
+        self.table
+            .insert_unique(hash, slot, |&s| at(chunks, s).map_or(0, |c| c.hash));
+        slot
+    }
+
+    fn place(&mut self, slot: Slot) -> Option<&mut Option<Call>> {
+        let s = slot as usize;
+        self.chunks.get_mut(s / CHUNK)?.get_mut(s % CHUNK)
+    }
+
+    pub fn get(&self, slot: Slot) -> Option<&Call> {
+        at(&self.chunks, slot)
+    }
+
+    pub fn get_mut(&mut self, slot: Slot) -> Option<&mut Call> {
+        self.place(slot)?.as_mut()
+    }
+
+    /// Forgets a call; its slot will be reused.
+    pub fn remove(&mut self, slot: Slot) {
+        let Some(call) = self.place(slot).and_then(Option::take) else {
+            return;
+        };
+        if let Ok(e) = self.table.find_entry(call.hash, |&s| s == slot) {
+            e.remove();
+        }
+        self.free.push(slot);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (Slot, &Call)> {
+        self.chunks.iter().enumerate().flat_map(|(n, chunk)| {
+            chunk
+                .iter()
+                .enumerate()
+                .filter_map(move |(i, c)| Some(((n * CHUNK + i) as Slot, c.as_ref()?)))
+        })
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Call> {
+        self.chunks.iter_mut().flatten().filter_map(Option::as_mut)
+    }
+
+    pub fn clear(&mut self) {
+        self.table.clear();
+        self.chunks.clear();
+        self.free.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(id: &[u8]) -> u64 {
+        // Deliberately weak: collisions must not confuse calls.
+        id.len() as u64
+    }
+
+    #[test]
+    fn call_ids_short_and_long_round_trip() {
+        for n in [0, 1, 45, 46, 47, 200] {
+            let id: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            let c = CallId::new(&id);
+            assert_eq!(c.as_bytes(), &id[..], "length {n}");
+            assert_eq!(
+                matches!(c, CallId::Inline { .. }),
+                n <= INLINE,
+                "length {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn find_insert_remove_reuse_across_chunks() {
+        let mut calls = Calls::default();
+        let ids: Vec<Vec<u8>> = (0..3 * CHUNK + 5)
+            .map(|i| format!("call-{i}@host").into_bytes())
+            .collect();
+        let slots: Vec<Slot> = ids
+            .iter()
+            .map(|id| {
+                assert_eq!(calls.find(hash(id), id), None);
+                calls.insert(Call::new(hash(id), id))
+            })
+            .collect();
+        assert_eq!(calls.len(), ids.len());
+        for (id, &s) in ids.iter().zip(&slots) {
+            assert_eq!(calls.find(hash(id), id), Some(s));
+            assert_eq!(calls.get(s).map(|c| c.id.as_bytes()), Some(&id[..]));
+        }
+        // Remove every third call: the others are still found, the removed are not.
+        for (id, &s) in ids.iter().zip(&slots).step_by(3) {
+            calls.remove(s);
+            assert_eq!(calls.find(hash(id), id), None);
+            assert!(calls.get(s).is_none());
+        }
+        let left = ids.len() - ids.len().div_ceil(3);
+        assert_eq!(calls.len(), left);
+        assert_eq!(calls.iter().count(), left);
+        for (k, (id, &s)) in ids.iter().zip(&slots).enumerate() {
+            let want = (k % 3 != 0).then_some(s);
+            assert_eq!(calls.find(hash(id), id), want);
+        }
+        // New calls take the freed slots before growing.
+        let chunks = calls.chunks.len();
+        for i in 0..ids.len().div_ceil(3) {
+            let id = format!("new-{i}").into_bytes();
+            let s = calls.insert(Call::new(hash(&id), &id));
+            assert!((s as usize) < ids.len(), "slot {s} not reused");
+        }
+        assert_eq!(calls.chunks.len(), chunks);
+        assert_eq!(calls.len(), ids.len());
+        calls.clear();
+        assert_eq!((calls.len(), calls.iter().count()), (0, 0));
+    }
+}
