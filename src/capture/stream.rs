@@ -16,7 +16,8 @@ use super::decode::TcpSegment;
 use super::ws;
 use crate::sip::{Error as SipError, Framing, Message, looks_like_sip};
 use crate::time::Timestamp;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 
 /// One direction of a TCP connection: (source, destination).
@@ -121,6 +122,8 @@ struct Flow {
     /// Sequence number just after the FIN, once seen.
     fin_at: Option<u32>,
     last: Timestamp,
+    /// The time of this flow's check in [`Streams::checks`]: never later than [`Flow::due`].
+    check: Timestamp,
 }
 
 impl Flow {
@@ -134,6 +137,21 @@ impl Flow {
             mode,
             fin_at: None,
             last: ts,
+            check: Timestamp::from_micros(i64::MAX),
+        }
+    }
+
+    /// When [`Streams::expire`] has work for this flow: its oldest out-of-order segment has waited
+    /// `reorder_secs`, or it has been silent for its linger time.
+    fn due(&self, cfg: &StreamConfig) -> Timestamp {
+        let linger = match self.mode {
+            Mode::Closed => CLOSED_LINGER_SECS,
+            _ => cfg.idle_secs,
+        };
+        let idle = self.last.plus_secs(linger);
+        match self.pending.first() {
+            Some(p) => idle.min(p.ts.plus_secs(cfg.reorder_secs)),
+            None => idle,
         }
     }
 
@@ -149,6 +167,12 @@ impl<F: FnMut(FlowKey, Timestamp, Transport, &[u8])> Emit for F {}
 pub struct Streams {
     cfg: StreamConfig,
     flows: HashMap<FlowKey, Flow, ahash::RandomState>,
+    /// When to look at which flow, earliest first, so a tick visits only the flows with work
+    /// instead of every flow (at 1 M open calls the every-second scan of ~100 000 TCP flows took
+    /// 5 % of all CPU). A flow's check comes no later than it is due; as its activity pushes the
+    /// due time back, the check is moved only when it fires. Checks of flows that are gone, or
+    /// that a sooner check superseded, are passed over.
+    checks: BinaryHeap<Reverse<(Timestamp, FlowKey)>>,
     /// Bytes held by all flows.
     held: usize,
     pub stats: StreamStats,
@@ -159,6 +183,7 @@ impl Streams {
         Streams {
             cfg,
             flows: HashMap::default(),
+            checks: BinaryHeap::new(),
             held: 0,
             stats: StreamStats::default(),
         }
@@ -203,8 +228,12 @@ impl Streams {
                 return;
             }
             seq = seq.wrapping_add(1);
-            self.flows
-                .insert(key, Flow::new(seq, Mode::Lost { ws: false }, ts));
+            let flow = self
+                .flows
+                .entry(key)
+                .insert_entry(Flow::new(seq, Mode::Lost { ws: false }, ts))
+                .into_mut();
+            arm(&mut self.checks, key, flow, &self.cfg);
             if seg.payload.is_empty() && !seg.fin {
                 return;
             }
@@ -243,6 +272,7 @@ impl Streams {
             reset(flow);
             self.held -= after;
         }
+        arm(&mut self.checks, key, flow, cfg);
         // Connections are counted once, not once per direction.
         let reverse = self.flows.get(&(key.1, key.0)).map(|f| f.mode);
         if self.stats.tls_flows > tls && reverse == Some(Mode::Tls) {
@@ -261,23 +291,29 @@ impl Streams {
     /// their last segment.
     pub fn expire(&mut self, now: Timestamp, emit: &mut impl Emit) {
         let cfg = self.cfg;
+        let mut late: Vec<FlowKey> = Vec::new();
+        while let Some(&Reverse((t, key))) = self.checks.peek() {
+            if t >= now {
+                break;
+            }
+            self.checks.pop();
+            let Some(flow) = self.flows.get_mut(&key).filter(|f| f.check == t) else {
+                continue;
+            };
+            if flow.due(&cfg) < now {
+                late.push(key);
+            } else {
+                // Activity since the check was set: look again when the flow is due.
+                flow.check = Timestamp::from_micros(i64::MAX);
+                arm(&mut self.checks, key, flow, &cfg);
+            }
+        }
+        // Emission order must not depend on the order of the checks.
+        late.sort_unstable();
         let linger = |f: &Flow| match f.mode {
             Mode::Closed => CLOSED_LINGER_SECS,
             _ => cfg.idle_secs,
         };
-        let mut late: Vec<FlowKey> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| {
-                f.pending
-                    .first()
-                    .is_some_and(|p| p.ts.plus_secs(cfg.reorder_secs) < now)
-                    || f.last.plus_secs(linger(f)) < now
-            })
-            .map(|(k, _)| *k)
-            .collect();
-        // Emission order must not depend on the hash map's order.
-        late.sort_unstable();
         for key in late {
             let Some(flow) = self.flows.get_mut(&key) else {
                 continue;
@@ -293,7 +329,17 @@ impl Streams {
                 self.held -= flow.held();
                 self.flows.remove(&key);
                 self.stats.flows_expired += u64::from(!closed);
+            } else {
+                flow.check = Timestamp::from_micros(i64::MAX);
+                arm(&mut self.checks, key, flow, &cfg);
             }
+        }
+        // Checks of flows that are gone (RST, a new SYN) wait for their time; when they outnumber
+        // the flows, drop them, so the heap stays proportional to the flows held.
+        if self.checks.len() > 2 * self.flows.len() + 4096 {
+            let flows = &self.flows;
+            self.checks
+                .retain(|&Reverse((t, k))| flows.get(&k).is_some_and(|f| f.check == t));
         }
     }
 
@@ -313,6 +359,20 @@ impl Streams {
                 }
             }
         }
+    }
+}
+
+/// Sets a check for the time `flow` is due, unless one at least as soon is set.
+fn arm(
+    checks: &mut BinaryHeap<Reverse<(Timestamp, FlowKey)>>,
+    key: FlowKey,
+    flow: &mut Flow,
+    cfg: &StreamConfig,
+) {
+    let due = flow.due(cfg);
+    if due < flow.check {
+        flow.check = due;
+        checks.push(Reverse((due, key)));
     }
 }
 

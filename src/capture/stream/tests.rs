@@ -222,6 +222,69 @@ fn idle_flows_are_forgotten() {
     assert_eq!(s.stats.flows_expired, 1);
 }
 
+/// A flow with traffic is kept however long it lives; it is forgotten `idle_secs` after its last
+/// segment, not after its first check (which activity moved back).
+#[test]
+fn an_active_flow_is_kept_and_forgotten_after_its_last_segment() {
+    let cfg = StreamConfig::default();
+    let idle = i64::from(cfg.idle_secs);
+    let mut s = Streams::new(cfg);
+    let mut out = Vec::new();
+    let mut emit = |_, _, t, m: &[u8]| out.push((t, m.to_vec()));
+    let mut seq = 1;
+    // One segment every idle/2 seconds, ticks every second, for five idle periods.
+    let mut last = 0;
+    for sec in 0..5 * idle {
+        s.expire(Timestamp::from_secs(sec), &mut emit);
+        if sec % (idle / 2) == 0 {
+            s.push(
+                key(),
+                &seg(seq, &A[..4]),
+                Timestamp::from_secs(sec),
+                &mut emit,
+            );
+            seq += 4;
+            last = sec;
+        }
+        assert_eq!(s.open_flows(), 1, "second {sec}");
+    }
+    // Checks are not piling up: one per flow plus those superseded and not yet passed.
+    assert!(s.checks.len() <= 3, "{} checks", s.checks.len());
+    s.expire(Timestamp::from_secs(last + idle), &mut emit);
+    assert_eq!(s.open_flows(), 1, "due only after last + idle");
+    s.expire(Timestamp::from_secs(last + idle + 1), &mut emit);
+    assert_eq!((s.open_flows(), s.stats.flows_expired), (0, 1));
+}
+
+/// Connections reset right after they open leave their checks behind; the heap is pruned so it
+/// stays proportional to the flows held.
+#[test]
+fn checks_of_reset_flows_do_not_pile_up() {
+    let mut s = Streams::new(StreamConfig::default());
+    let mut emit = |_, _, _, _: &[u8]| {};
+    for i in 0..50_000u32 {
+        let now = Timestamp::from_micros(i64::from(i) * 10_000); // 100 connections a second
+        s.expire(now, &mut emit);
+        let k: FlowKey = (
+            SocketAddr::from(([10, 0, (i >> 16) as u8, (i >> 8) as u8], i as u16)),
+            "10.0.0.2:5060".parse().unwrap(),
+        );
+        let mut syn = seg(1, &[]);
+        syn.syn = true;
+        s.push(k, &syn, now, &mut emit);
+        let mut rst = seg(2, &[]);
+        rst.rst = true;
+        s.push(k, &rst, now, &mut emit);
+        assert!(
+            s.checks.len() <= 2 * s.open_flows() + 4096 + 1,
+            "{} checks for {} flows",
+            s.checks.len(),
+            s.open_flows()
+        );
+    }
+    assert_eq!(s.open_flows(), 0);
+}
+
 /// Closed connections leave the table a few seconds after their FIN, so a steady stream of
 /// short connections never fills it: 200 connections, one every 2 s, with room for 8 flows.
 #[test]
