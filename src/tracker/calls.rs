@@ -1,8 +1,7 @@
 //! The calls of one shard: a hash table of slot numbers over slots that never move.
 //!
 //! A message finds its call with one probe of a small table (4-byte entries) and one read of the
-//! slot, which holds the Call-ID's hash, the Call-ID itself (when short, as nearly all are) and
-//! the first leg: the bytes a message needs are together, instead of behind three pointers
+//! slot, which holds the Call-ID itself (when short, as nearly all are) and the first leg: the bytes a message needs are together, instead of behind three pointers
 //! (`Box<Call>`, its Call-ID, its legs). Timers name a call by its slot number, so firing one
 //! needs no hash lookup.
 
@@ -10,6 +9,7 @@ use super::dialog::{Leg, Limits, Phase, TRANSACTION_SECS};
 use crate::time::Timestamp;
 use hashbrown::HashTable;
 use smallvec::SmallVec;
+use std::hash::BuildHasher;
 
 /// Slots per chunk: as many as fit in 512 KiB. A chunk is allocated whole and never moves, so slot
 /// numbers stay valid while the store grows, and growing copies nothing. (Sized in bytes because
@@ -52,8 +52,6 @@ impl CallId {
 
 /// One Call-ID's legs (one per hop; nearly always one, held in place).
 pub struct Call {
-    /// Keyed hash of the Call-ID: tested before the Call-ID, and what the table grows by.
-    pub hash: u64,
     pub id: CallId,
     pub legs: SmallVec<[Leg; 1]>,
     /// The deadline this call has in the timer heap, if any.
@@ -61,9 +59,8 @@ pub struct Call {
 }
 
 impl Call {
-    pub fn new(hash: u64, id: &[u8]) -> Call {
+    pub fn new(id: &[u8]) -> Call {
         Call {
-            hash,
             id: CallId::new(id),
             legs: SmallVec::new(),
             armed: None,
@@ -92,14 +89,16 @@ impl Call {
 /// A call's place in the store.
 pub type Slot = u32;
 
-/// Calls by the keyed hash of their Call-ID.
+/// Calls by the keyed hash of their Call-ID (`S`: per-process random keys, so Call-IDs from the
+/// wire cannot be crafted to collide).
 #[derive(Default)]
-pub struct Calls {
+pub struct Calls<S = ahash::RandomState> {
     table: HashTable<Slot>,
     chunks: Vec<Vec<Option<Call>>>,
     /// Emptied slots, reused newest first (so the order slots are used in depends on the input
     /// only).
     free: Vec<Slot>,
+    hasher: S,
 }
 
 fn at(chunks: &[Vec<Option<Call>>], slot: Slot) -> Option<&Call> {
@@ -107,24 +106,24 @@ fn at(chunks: &[Vec<Option<Call>>], slot: Slot) -> Option<&Call> {
     chunks.get(s / CHUNK)?.get(s % CHUNK)?.as_ref()
 }
 
-impl Calls {
+impl<S: BuildHasher> Calls<S> {
     pub fn len(&self) -> usize {
         self.table.len()
     }
 
-    /// The call with this Call-ID (`hash` is its keyed hash).
-    pub fn find(&self, hash: u64, id: &[u8]) -> Option<Slot> {
+    /// The call with this Call-ID.
+    pub fn find(&self, id: &[u8]) -> Option<Slot> {
         let chunks = &self.chunks;
         self.table
-            .find(hash, |&s| {
-                at(chunks, s).is_some_and(|c| c.hash == hash && c.id.as_bytes() == id)
+            .find(self.hasher.hash_one(id), |&s| {
+                at(chunks, s).is_some_and(|c| c.id.as_bytes() == id)
             })
             .copied()
     }
 
     /// Adds a call for a Call-ID not in the store.
     pub fn insert(&mut self, call: Call) -> Slot {
-        let hash = call.hash;
+        let hash = self.hasher.hash_one(call.id.as_bytes());
         let slot = match self.free.pop() {
             Some(s) => {
                 if let Some(place) = self.place(s) {
@@ -145,9 +144,10 @@ impl Calls {
                 (n * CHUNK + i) as Slot
             }
         };
-        let chunks = &self.chunks;
-        self.table
-            .insert_unique(hash, slot, |&s| at(chunks, s).map_or(0, |c| c.hash));
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        self.table.insert_unique(hash, slot, |&s| {
+            at(chunks, s).map_or(0, |c| hasher.hash_one(c.id.as_bytes()))
+        });
         slot
     }
 
@@ -169,7 +169,8 @@ impl Calls {
         let Some(call) = self.place(slot).and_then(Option::take) else {
             return;
         };
-        if let Ok(e) = self.table.find_entry(call.hash, |&s| s == slot) {
+        let hash = self.hasher.hash_one(call.id.as_bytes());
+        if let Ok(e) = self.table.find_entry(hash, |&s| s == slot) {
             e.remove();
         }
         self.free.push(slot);
@@ -199,9 +200,23 @@ impl Calls {
 mod tests {
     use super::*;
 
-    fn hash(id: &[u8]) -> u64 {
-        // Deliberately weak: collisions must not confuse calls.
-        id.len() as u64
+    /// Deliberately weak: many Call-IDs share a hash, and that must not confuse calls.
+    #[derive(Default)]
+    struct ByLength;
+    struct LengthHasher(u64);
+    impl std::hash::Hasher for LengthHasher {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0 += bytes.len() as u64;
+        }
+    }
+    impl BuildHasher for ByLength {
+        type Hasher = LengthHasher;
+        fn build_hasher(&self) -> LengthHasher {
+            LengthHasher(0)
+        }
     }
 
     #[test]
@@ -220,26 +235,26 @@ mod tests {
 
     #[test]
     fn find_insert_remove_reuse_across_chunks() {
-        let mut calls = Calls::default();
+        let mut calls = Calls::<ByLength>::default();
         let ids: Vec<Vec<u8>> = (0..3 * CHUNK + 5)
             .map(|i| format!("call-{i}@host").into_bytes())
             .collect();
         let slots: Vec<Slot> = ids
             .iter()
             .map(|id| {
-                assert_eq!(calls.find(hash(id), id), None);
-                calls.insert(Call::new(hash(id), id))
+                assert_eq!(calls.find(id), None);
+                calls.insert(Call::new(id))
             })
             .collect();
         assert_eq!(calls.len(), ids.len());
         for (id, &s) in ids.iter().zip(&slots) {
-            assert_eq!(calls.find(hash(id), id), Some(s));
+            assert_eq!(calls.find(id), Some(s));
             assert_eq!(calls.get(s).map(|c| c.id.as_bytes()), Some(&id[..]));
         }
         // Remove every third call: the others are still found, the removed are not.
         for (id, &s) in ids.iter().zip(&slots).step_by(3) {
             calls.remove(s);
-            assert_eq!(calls.find(hash(id), id), None);
+            assert_eq!(calls.find(id), None);
             assert!(calls.get(s).is_none());
         }
         let left = ids.len() - ids.len().div_ceil(3);
@@ -247,13 +262,13 @@ mod tests {
         assert_eq!(calls.iter().count(), left);
         for (k, (id, &s)) in ids.iter().zip(&slots).enumerate() {
             let want = (k % 3 != 0).then_some(s);
-            assert_eq!(calls.find(hash(id), id), want);
+            assert_eq!(calls.find(id), want);
         }
         // New calls take the freed slots before growing.
         let chunks = calls.chunks.len();
         for i in 0..ids.len().div_ceil(3) {
             let id = format!("new-{i}").into_bytes();
-            let s = calls.insert(Call::new(hash(&id), &id));
+            let s = calls.insert(Call::new(&id));
             assert!((s as usize) < ids.len(), "slot {s} not reused");
         }
         assert_eq!(calls.chunks.len(), chunks);

@@ -4,7 +4,7 @@
 mod calls;
 mod dialog;
 
-pub use dialog::{Endpoint, Leg, Limits, Phase, TRANSACTION_SECS, session_uuid};
+pub use dialog::{Endpoint, Leg, Limits, MediaState, Phase, TRANSACTION_SECS, session_uuid};
 
 use crate::capture::route::{Batch, Item, Msg};
 use crate::cdr::cause::q850_name;
@@ -109,7 +109,6 @@ pub struct Tracker {
     rules: Rules,
     /// Calls by the keyed hash of their Call-ID, in slots that do not move (`calls.rs`).
     calls: Calls,
-    hasher: ahash::RandomState,
     /// Deadlines: (time, slot of the call), earliest first. Sixteen bytes and no allocation per
     /// call; the deadline holds if the call in that slot is armed for that time. A deadline a
     /// later one superseded stays until its time, when it is passed over, or until
@@ -155,7 +154,6 @@ impl Tracker {
                 tags: ahash::RandomState::new(),
             },
             calls: Calls::default(),
-            hasher: ahash::RandomState::new(),
             timers: BinaryHeap::new(),
             notes: Vec::new(),
             stats: TrackerStats::default(),
@@ -187,10 +185,9 @@ impl Tracker {
         let initial = m.method() == Some(Method::Invite)
             && m.to.map(NameAddr::parse).and_then(|n| n.tag()).is_none();
         // One lookup per message; only an initial INVITE creates a call.
-        let hash = self.hasher.hash_one(call_id);
-        let slot = match self.calls.find(hash, call_id) {
+        let slot = match self.calls.find(call_id) {
             Some(s) => s,
-            None if initial => self.calls.insert(Call::new(hash, call_id)),
+            None if initial => self.calls.insert(Call::new(call_id)),
             None => {
                 self.stats.without_invite += 1;
                 return;
@@ -444,12 +441,13 @@ impl Rules {
             hold_since: None,
             wait: None,
             canceled: None,
+            cancel_cause: None,
             challenged: None,
             ended_at: None,
             last_seen: meta.ts,
             links: (h.session.is_some() || h.original_session.is_some())
                 .then(|| Box::new([h.session, h.original_session])),
-            media: None,
+            media: MediaState::default(),
         };
         if let Some(sdp) = find_sdp(m.content_type, m.body) {
             leg.sdp(true, sdp, |o| self.tags.hash_one(o));
@@ -540,7 +538,8 @@ impl Rules {
             }
             Method::Cancel if leg.phase == Phase::Setup && leg.canceled.is_none() => {
                 let cause = m.reasons().find_map(q850_cause);
-                leg.canceled = Some((meta.ts, cause));
+                leg.canceled = Some(meta.ts);
+                leg.cancel_cause = cause;
             }
             Method::Invite | Method::Update if leg.phase == Phase::Answered => {
                 let hold = sdp.and_then(audio_on_hold);
