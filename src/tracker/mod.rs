@@ -3,6 +3,7 @@
 
 mod calls;
 mod dialog;
+mod timers;
 
 pub use dialog::{Endpoint, Leg, Limits, MediaState, Phase, TRANSACTION_SECS, session_uuid};
 
@@ -24,11 +25,10 @@ use crate::time::Timestamp;
 use calls::{Call, Calls, Slot};
 use crossbeam_channel::{Receiver, Sender};
 use dialog::Ending;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use timers::Timers;
 
 /// What the tracker needs to know.
 #[derive(Clone, Debug, Default)]
@@ -109,13 +109,13 @@ pub struct Tracker {
     rules: Rules,
     /// Calls by the keyed hash of their Call-ID, in slots that do not move (`calls.rs`).
     calls: Calls,
-    /// Deadlines: (time, slot of the call), earliest first. Sixteen bytes and no allocation per
-    /// call; the deadline holds if the call in that slot is armed for that time. A deadline a
-    /// later one superseded stays until its time, when it is passed over, or until
-    /// [`Tracker::compact_timers`] drops it (a heap push costs a fraction of a B-tree insert:
-    /// callgrind, see the commit). Should a slot be reused by a call armed for the same time,
-    /// firing it early only runs that call's expiry check, which fires nothing not yet due.
-    timers: BinaryHeap<Reverse<(Timestamp, Slot)>>,
+    /// Deadlines: (time, slot of the call) on a wheel of seconds (`timers.rs`). Eight bytes and
+    /// no allocation per call; the deadline holds if the call in that slot is armed for that
+    /// time. A deadline a later one superseded stays until its time, when it is passed over, or
+    /// until [`Tracker::compact_timers`] drops it. Should a slot be reused by a call armed for
+    /// the same time, firing it only runs that call's expiry check, which fires nothing not yet
+    /// due.
+    timers: Timers,
     /// Notes for the correlation stage, with their packets' sequence numbers.
     pub notes: Vec<(u64, Timestamp, Note)>,
     pub stats: TrackerStats,
@@ -154,7 +154,7 @@ impl Tracker {
                 tags: ahash::RandomState::new(),
             },
             calls: Calls::default(),
-            timers: BinaryHeap::new(),
+            timers: Timers::default(),
             notes: Vec::new(),
             stats: TrackerStats::default(),
         }
@@ -218,9 +218,9 @@ impl Tracker {
         if let Some(n) = note {
             self.notes.push((meta.seq, meta.ts, n));
         }
-        rearm(call, slot, limits, &mut self.timers);
+        rearm(call, slot, limits, &mut self.timers, meta.ts);
         if self.stats.legs != legs_before {
-            self.enforce_cap(meta.seq, out);
+            self.enforce_cap(meta.seq, meta.ts, out);
         }
         if self.timers.len() > 2 * self.calls.len() + TIMER_SLACK {
             self.compact_timers();
@@ -235,7 +235,7 @@ impl Tracker {
     fn compact_timers(&mut self) {
         let calls = &self.calls;
         self.timers
-            .retain(|&Reverse((t, slot))| calls.get(slot).is_some_and(|c| c.armed == Some(t)));
+            .retain(|t, slot| calls.get(slot).is_some_and(|c| c.armed == Some(t)));
     }
 
     /// Legs opened and not yet ended.
@@ -247,7 +247,7 @@ impl Tracker {
     /// is not enough) as `evicted`: the overflow plus 1 % of the cap at once, so that a flood
     /// costs one scan per 1 % of the cap rather than one per INVITE. No memory per leg is spent
     /// on this; which legs go depends only on their start times (ties: Call-ID, hop).
-    fn enforce_cap(&mut self, seq: u64, out: &mut Out) {
+    fn enforce_cap(&mut self, seq: u64, now: Timestamp, out: &mut Out) {
         let Some(max) = self.rules.cfg.max_legs else {
             return;
         };
@@ -293,7 +293,7 @@ impl Tracker {
                 self.rules
                     .emit(out, &mut self.stats, seq, id.as_bytes(), legs, i, &e);
             }
-            rearm(call, slot, limits, &mut self.timers);
+            rearm(call, slot, limits, &mut self.timers, now);
         }
     }
 }
@@ -734,11 +734,7 @@ impl Tracker {
     /// Capture time reached `now`: fire every timer that has passed.
     pub fn tick(&mut self, seq: u64, now: Timestamp, out: &mut Out) {
         let limits = self.rules.cfg.limits;
-        while let Some(&Reverse((t, slot))) = self.timers.peek() {
-            if t >= now {
-                break;
-            }
-            self.timers.pop();
+        while let Some((t, slot)) = self.timers.pop_due(now) {
             // Passed over if a later deadline superseded this one, or the call is gone.
             let Some(call) = self.calls.get_mut(slot).filter(|c| c.armed == Some(t)) else {
                 continue;
@@ -749,7 +745,7 @@ impl Tracker {
             }
             call.armed = None;
             self.rules.expire_call(call, now, seq, &mut self.stats, out);
-            rearm(call, slot, limits, &mut self.timers);
+            rearm(call, slot, limits, &mut self.timers, now);
         }
     }
 
@@ -839,17 +835,12 @@ impl Tracker {
 const TIMER_SLACK: usize = 4096;
 
 /// Puts the call's next deadline in the timer set, unless it is there already.
-fn rearm(
-    call: &mut Call,
-    slot: Slot,
-    limits: Limits,
-    timers: &mut BinaryHeap<Reverse<(Timestamp, Slot)>>,
-) {
+fn rearm(call: &mut Call, slot: Slot, limits: Limits, timers: &mut Timers, now: Timestamp) {
     let next = call.next_deadline(limits);
     if next != call.armed {
         call.armed = next;
         if let Some(t) = next {
-            timers.push(Reverse((t, slot)));
+            timers.push(t, slot, now);
         }
     }
 }
