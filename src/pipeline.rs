@@ -65,9 +65,11 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
     let mut trackers = Vec::with_capacity(shards);
     // Emptied batches on their way back to the router: as many as can be in flight.
     let (spare_tx, spare_rx) = bounded::<Batch>(SHARD_QUEUE * shards + shards);
+    // Call-ID hash keys, random per process, shared by the router and the shards' tables.
+    let keys = ahash::RandomState::new();
     for shard in 0..shards {
         let (tx, rx) = bounded::<Batch>(SHARD_QUEUE);
-        let tracker = Tracker::new(cfg.tracker.clone());
+        let tracker = Tracker::new(cfg.tracker.clone()).with_keys(keys.clone());
         let out = row_tx.clone();
         let metrics = Arc::clone(&metrics);
         let spares = spare_tx.clone();
@@ -88,12 +90,12 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
             if ccfg.interfaces.is_empty() && ccfg.hep_listen.is_none() {
                 capture::run_files(
                     &ccfg,
-                    Router::new(txs).recycling(spare_rx),
+                    Router::with_keys(txs, keys).recycling(spare_rx),
                     &stop,
                     capture_metrics,
                 )
             } else {
-                let router = Router::lossy(txs).recycling(spare_rx);
+                let router = Router::with_keys(txs, keys).lossy().recycling(spare_rx);
                 capture::live::run(&ccfg, router, &stop, capture_metrics)
             }
         })

@@ -27,6 +27,13 @@ pub struct Msg {
     pub transport: Transport,
     at: u32,
     len: u32,
+    /// Where the router found the Call-ID in the message (offset, length; 0, 0: not given) and
+    /// its keyed hash, which the shard's calls table shares with the router: the shard neither
+    /// hashes the Call-ID again nor waits for its lookup (`Tracker::run` prefetches the batch's
+    /// calls before handling them).
+    id_at: u16,
+    id_len: u16,
+    id_hash: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -55,6 +62,16 @@ impl Batch {
             .unwrap_or(&[])
     }
 
+    /// The Call-ID as the router found it, and its hash (`None` when the router did not say).
+    pub fn call_id_of(&self, m: &Msg) -> Option<(&[u8], u64)> {
+        if m.id_len == 0 {
+            return None;
+        }
+        let at = m.at as usize + usize::from(m.id_at);
+        let id = self.bytes.get(at..at + usize::from(m.id_len))?;
+        Some((id, m.id_hash))
+    }
+
     /// Empties the batch, keeping its buffers, and offers it back to the router on `spares`
     /// (dropped if the router has enough).
     pub fn recycle(mut self, spares: &Sender<Batch>) {
@@ -74,8 +91,28 @@ impl Batch {
         transport: Transport,
         msg: &[u8],
     ) {
+        self.push_routed(seq, ts, src, dst, transport, msg, 0..0, 0);
+    }
+
+    /// Appends a message whose Call-ID lies at `call_id` in it.
+    #[allow(clippy::too_many_arguments)]
+    fn push_routed(
+        &mut self,
+        seq: u64,
+        ts: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+        transport: Transport,
+        msg: &[u8],
+        call_id: std::ops::Range<usize>,
+        id_hash: u64,
+    ) {
         let at = self.bytes.len() as u32;
         self.bytes.extend_from_slice(msg);
+        let (id_at, id_len) = match (u16::try_from(call_id.start), u16::try_from(call_id.len())) {
+            (Ok(a), Ok(l)) => (a, l),
+            _ => (0, 0), // a hint only: none past 64 KiB
+        };
         self.items.push(Item::Msg(Msg {
             seq,
             ts,
@@ -84,6 +121,9 @@ impl Batch {
             transport,
             at,
             len: msg.len() as u32,
+            id_at,
+            id_len,
+            id_hash,
         }));
         self.upto = seq;
     }
@@ -104,6 +144,13 @@ pub struct RouteStats {
     pub dropped: u64,
 }
 
+/// The shard of a Call-ID's hash: from bits 32..56, which the shards' tables do not use (their
+/// bucket comes from the low bits, their tag from the top seven), so every shard's table sees
+/// hashes as spread as the router's.
+fn shard_of(hash: u64, shards: usize) -> usize {
+    ((((hash >> 32) & 0xFF_FFFF) * shards as u64) >> 24) as usize
+}
+
 pub struct Router {
     txs: Vec<Sender<Batch>>,
     pending: Vec<Batch>,
@@ -121,14 +168,20 @@ pub struct Router {
 }
 
 impl Router {
+    /// A router hashing Call-IDs with per-process random keys.
     pub fn new(txs: Vec<Sender<Batch>>) -> Router {
+        Router::with_keys(txs, ahash::RandomState::new())
+    }
+
+    /// A router hashing Call-IDs with `hasher`, which the shards' trackers share (the hash
+    /// travels with each message). Keyed per process: Call-IDs come from strangers, and routing
+    /// does not affect the output order (the writer restores it from sequence numbers).
+    pub fn with_keys(txs: Vec<Sender<Batch>>, hasher: ahash::RandomState) -> Router {
         let pending = txs.iter().map(|_| Batch::default()).collect();
-        // Keyed with per-process random keys: Call-IDs come from strangers, and routing does not
-        // affect the output order (the writer restores it from sequence numbers).
         Router {
             txs,
             pending,
-            hasher: ahash::RandomState::new(),
+            hasher,
             seq: 0,
             clock: None,
             next_second: Timestamp::ZERO,
@@ -151,10 +204,10 @@ impl Router {
 
     /// A router for live capture, which must never block: a batch a shard's full queue cannot
     /// take is dropped and its messages counted in [`RouteStats::dropped`].
-    pub fn lossy(txs: Vec<Sender<Batch>>) -> Router {
+    pub fn lossy(self) -> Router {
         Router {
             lossy: true,
-            ..Router::new(txs)
+            ..self
         }
     }
 
@@ -206,11 +259,19 @@ impl Router {
             *n += 1;
         }
         self.seq += 1;
-        let shard = self.shard_of(call_id);
+        let hash = self.hasher.hash_one(call_id);
+        let shard = shard_of(hash, self.txs.len());
         let Some(b) = self.pending.get_mut(shard) else {
             return Ok(()); // shard < txs.len() == pending.len()
         };
-        b.push_msg(self.seq, ts, src, dst, transport, msg);
+        // `call_id` lies within `msg`: its offset is the distance between their starts.
+        let at = (call_id.as_ptr() as usize).wrapping_sub(msg.as_ptr() as usize);
+        let id = if msg.get(at..at + call_id.len()) == Some(call_id) {
+            at..at + call_id.len()
+        } else {
+            0..0
+        };
+        b.push_routed(self.seq, ts, src, dst, transport, msg, id, hash);
         if b.items.len() >= BATCH_ITEMS || b.bytes.len() >= BATCH_BYTES {
             self.send(shard)?;
         }
@@ -223,8 +284,9 @@ impl Router {
 
     /// The shard that owns `call_id`: a keyed hash (per-process random keys), so nobody can pick
     /// Call-IDs that all land on one shard.
+    #[cfg(test)]
     fn shard_of(&self, call_id: &[u8]) -> usize {
-        (self.hasher.hash_one(call_id) % self.txs.len() as u64) as usize
+        shard_of(self.hasher.hash_one(call_id), self.txs.len())
     }
 
     /// Sends what is pending to every shard (empty batches too: they carry the watermark).
@@ -281,7 +343,7 @@ mod tests {
     #[test]
     fn lossy_router_counts_what_a_full_queue_cannot_take() {
         let (tx, rx) = bounded::<Batch>(1);
-        let mut r = Router::lossy(vec![tx]);
+        let mut r = Router::new(vec![tx]).lossy();
         route_n(&mut r, BATCH_ITEMS * 3); // three full batches; the queue holds one
         assert_eq!(r.stats.dropped, (BATCH_ITEMS * 2) as u64);
         assert_eq!(rx.len(), 1);

@@ -153,11 +153,18 @@ impl Tracker {
                 cfg,
                 tags: ahash::RandomState::new(),
             },
-            calls: Calls::default(),
+            calls: Calls::with_hasher(ahash::RandomState::new()),
             timers: Timers::default(),
             notes: Vec::new(),
             stats: TrackerStats::default(),
         }
+    }
+
+    /// Hash Call-IDs with the router's keys, so a message's hash from the router can be used
+    /// (see [`crate::capture::route::Batch::call_id_of`]).
+    pub fn with_keys(mut self, hasher: ahash::RandomState) -> Tracker {
+        self.calls = Calls::with_hasher(hasher);
+        self
     }
 
     /// Legs not yet ended.
@@ -171,6 +178,17 @@ impl Tracker {
 
     /// Applies one SIP message.
     pub fn handle(&mut self, bytes: &[u8], meta: &Msg, out: &mut Out) {
+        self.handle_hinted(bytes, meta, None, out);
+    }
+
+    /// Applies one SIP message whose Call-ID and hash the router may have given (`hint`).
+    fn handle_hinted(
+        &mut self,
+        bytes: &[u8],
+        meta: &Msg,
+        hint: Option<(&[u8], u64)>,
+        out: &mut Out,
+    ) {
         self.stats.messages += 1;
         let Ok(m) = Message::parse(bytes, Framing::Datagram) else {
             self.stats.malformed += 1;
@@ -185,9 +203,14 @@ impl Tracker {
         let initial = m.method() == Some(Method::Invite)
             && m.to.map(NameAddr::parse).and_then(|n| n.tag()).is_none();
         // One lookup per message; only an initial INVITE creates a call.
-        let slot = match self.calls.find(call_id) {
+        // The router's hash, unless it read the Call-ID differently (malformed headers).
+        let hash = match hint {
+            Some((id, h)) if id == call_id => h,
+            _ => self.calls.hash(call_id),
+        };
+        let slot = match self.calls.find(hash, call_id) {
             Some(s) => s,
-            None if initial => self.calls.insert(Call::new(call_id)),
+            None if initial => self.calls.insert(hash, Call::new(call_id)),
             None => {
                 self.stats.without_invite += 1;
                 return;
@@ -805,9 +828,21 @@ impl Tracker {
             rows
         };
         for batch in rx {
+            // Look the batch's calls up ahead of handling them: the cache misses of a large
+            // calls table overlap instead of stalling each message in turn.
+            for item in &batch.items {
+                if let Item::Msg(m) = item
+                    && let Some((_, hash)) = batch.call_id_of(m)
+                {
+                    self.calls.prefetch(hash);
+                }
+            }
             for item in &batch.items {
                 match item {
-                    Item::Msg(m) => self.handle(batch.bytes_of(m), m, &mut out),
+                    Item::Msg(m) => {
+                        let hint = batch.call_id_of(m);
+                        self.handle_hinted(batch.bytes_of(m), m, hint, &mut out);
+                    }
                     Item::Tick { seq, now } => self.tick(*seq, *now, &mut out),
                 }
             }
