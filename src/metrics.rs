@@ -253,7 +253,8 @@ pub fn serve(listener: TcpListener, metrics: Arc<Metrics>, done: Arc<AtomicBool>
             Ok((stream, _)) => {
                 let _ = answer(stream, &metrics);
             }
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            // Woken at once when the run ends (the pipeline unparks this thread).
+            Err(_) => std::thread::park_timeout(Duration::from_millis(50)),
         }
     }
 }

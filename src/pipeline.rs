@@ -113,6 +113,9 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
         .map_err(|_| anyhow!("the writer thread panicked"))?;
     done.store(true, Ordering::Relaxed);
     for h in observers {
+        // They wait in park_timeout: woken now, they see `done` at once (a sleep here held every
+        // run's end back by up to 100 ms, so wall times came in steps of 0.1 s).
+        h.thread().unpark();
         let _ = h.join();
     }
     // A writer error explains a capture abort, so it is reported first.
@@ -155,7 +158,7 @@ fn start_observers(
                     #[allow(clippy::disallowed_methods)]
                     let mut last = (Instant::now(), m.snapshot());
                     while !d.load(Ordering::Relaxed) {
-                        thread::sleep(Duration::from_millis(100));
+                        thread::park_timeout(Duration::from_millis(100));
                         #[allow(clippy::disallowed_methods)]
                         let now = Instant::now();
                         if now.duration_since(last.0) >= every {
