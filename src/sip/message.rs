@@ -977,7 +977,12 @@ mod proptests {
         prop_assert_eq!(got, want);
         prop_assert_eq!(new.pos, old.pos);
         prop_assert_eq!(new.body_at, old.body_at);
-        prop_assert_eq!(find_call_id(bytes), reference::find_call_id(bytes));
+        // find_call_id skips what comes before the start line (CRLF keep-alives), which the
+        // reference did not (a seed with a leading LF is in proptest-regressions).
+        prop_assert_eq!(
+            find_call_id(bytes),
+            reference::find_call_id(bytes.trim_ascii_start())
+        );
         Ok(())
     }
 
