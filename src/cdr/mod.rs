@@ -128,7 +128,7 @@ impl Direction {
 
 /// The text columns of a leg, packed in one allocation (the tracker keeps one per open leg, and
 /// each record clones it: one allocation per record instead of six).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LegText {
     buf: Box<str>,
     ends: [u16; Field::ALL.len()],

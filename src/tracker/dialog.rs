@@ -474,6 +474,25 @@ impl Leg {
         e: Option<&Ending>,
         role: Option<LegRole>,
     ) -> Cdr {
+        self.cdr(call_id, record, e, role, self.text.clone())
+    }
+
+    /// The stop record of a leg that has just ended. Its text moves into the record: an ended
+    /// leg is kept a while only to absorb stragglers, which never read it, so the ~32 000 ended
+    /// calls a shard holds at 1 000 calls/s keep no text (and no copy is made).
+    pub fn stop_cdr(&mut self, call_id: &[u8], e: &Ending, role: Option<LegRole>) -> Cdr {
+        let text = std::mem::take(&mut self.text);
+        self.cdr(call_id, RecordType::Stop, Some(e), role, text)
+    }
+
+    fn cdr(
+        &self,
+        call_id: &[u8],
+        record: RecordType,
+        e: Option<&Ending>,
+        role: Option<LegRole>,
+        text: LegText,
+    ) -> Cdr {
         let media = &self.media;
         let [_, original] = self.links();
         let leg_id = self.leg_id(call_id);
@@ -489,7 +508,7 @@ impl Leg {
             transport: self.transport,
             src: self.src.addr(),
             dst: self.dst.addr(),
-            text: self.text.clone(),
+            text,
             start: self.start,
             progress: self.progress,
             progress_media: self.progress_media,

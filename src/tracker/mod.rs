@@ -557,7 +557,7 @@ impl Rules {
                         Disposition::Callee
                     }),
                 });
-                self.emit(out, stats, meta.seq, call_id, &call.legs, i, &e);
+                self.emit(out, stats, meta.seq, call_id, &mut call.legs, i, &e);
             }
             Method::Cancel if leg.phase == Phase::Setup && leg.canceled.is_none() => {
                 let cause = m.reasons().find_map(q850_cause);
@@ -676,7 +676,7 @@ impl Rules {
             _ => {
                 let cause = m.reasons().find_map(q850_cause);
                 if let Some(e) = leg.rejected(code, cause, meta.ts) {
-                    self.emit(out, stats, meta.seq, call_id, &call.legs, i, &e);
+                    self.emit(out, stats, meta.seq, call_id, &mut call.legs, i, &e);
                 }
             }
         }
@@ -711,11 +711,12 @@ impl Rules {
         stats: &mut TrackerStats,
         seq: u64,
         call_id: &[u8],
-        legs: &[Leg],
+        legs: &mut [Leg],
         i: usize,
         e: &Ending,
     ) {
-        let Some(leg) = legs.get(i) else {
+        let role = leg_role(legs, i, &self.cfg.local_nets);
+        let Some(leg) = legs.get_mut(i) else {
             return;
         };
         if let Some(n) = EndReason::ALL
@@ -732,8 +733,7 @@ impl Rules {
             stats.skipped += 1;
             return;
         }
-        let role = leg_role(legs, i, &self.cfg.local_nets);
-        out.push((seq, leg.to_cdr(call_id, RecordType::Stop, Some(e), role)));
+        out.push((seq, leg.stop_cdr(call_id, e, role)));
     }
 
     /// An attempt or start record of leg `i`.
