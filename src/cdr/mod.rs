@@ -134,6 +134,15 @@ pub struct LegText {
     ends: [u16; Field::ALL.len()],
 }
 
+impl LegText {
+    /// Starts loading the text into the cache (see `tracker::calls`).
+    pub fn prefetch(&self) {
+        if let Some(b) = self.buf.as_bytes().first() {
+            safe_arch::prefetch_t0(b);
+        }
+    }
+}
+
 /// Longest text field, in bytes: longer values from the wire are cut (at a character boundary).
 /// Real names, numbers and URIs are far shorter; the cap keeps a leg's text small and bounded.
 pub const MAX_FIELD: usize = 2048;

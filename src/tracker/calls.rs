@@ -101,6 +101,7 @@ impl Call {
             p(&l.media.callee);
             p(&l.media.video);
             p(&l.media.holds);
+            l.text.prefetch();
         }
     }
 
@@ -165,6 +166,13 @@ impl<S: BuildHasher> Calls<S> {
         let Some(&slot) = self.table.find(hash, |_| true) else {
             return;
         };
+        if let Some(call) = at(&self.chunks, slot) {
+            call.prefetch();
+        }
+    }
+
+    /// Starts loading the call in `slot` into the cache.
+    pub fn prefetch_slot(&self, slot: Slot) {
         if let Some(call) = at(&self.chunks, slot) {
             call.prefetch();
         }

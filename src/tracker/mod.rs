@@ -116,6 +116,8 @@ pub struct Tracker {
     /// the same time, firing it only runs that call's expiry check, which fires nothing not yet
     /// due.
     timers: Timers,
+    /// The deadlines one tick is firing (kept for its allocation).
+    due: Vec<(Timestamp, Slot)>,
     /// Notes for the correlation stage, with their packets' sequence numbers.
     pub notes: Vec<(u64, Timestamp, Note)>,
     pub stats: TrackerStats,
@@ -155,6 +157,7 @@ impl Tracker {
             },
             calls: Calls::with_hasher(ahash::RandomState::new()),
             timers: Timers::default(),
+            due: Vec::new(),
             notes: Vec::new(),
             stats: TrackerStats::default(),
         }
@@ -757,19 +760,43 @@ impl Tracker {
     /// Capture time reached `now`: fire every timer that has passed.
     pub fn tick(&mut self, seq: u64, now: Timestamp, out: &mut Out) {
         let limits = self.rules.cfg.limits;
-        while let Some((t, slot)) = self.timers.pop_due(now) {
-            // Passed over if a later deadline superseded this one, or the call is gone.
-            let Some(call) = self.calls.get_mut(slot).filter(|c| c.armed == Some(t)) else {
-                continue;
-            };
-            if call.all_ended() {
-                self.calls.remove(slot);
-                continue;
+        let mut due = std::mem::take(&mut self.due);
+        loop {
+            // The deadlines due, in rounds (firing one may arm another for before `now`): each
+            // round's calls, and the table entries of those to be forgotten, are prefetched
+            // first, so their cache misses overlap.
+            due.clear();
+            due.extend(std::iter::from_fn(|| self.timers.pop_due(now)));
+            if due.is_empty() {
+                break;
             }
-            call.armed = None;
-            self.rules.expire_call(call, now, seq, &mut self.stats, out);
-            rearm(call, slot, limits, &mut self.timers, now);
+            for &(_, slot) in &due {
+                self.calls.prefetch_slot(slot);
+            }
+            for &(t, slot) in &due {
+                if let Some(c) = self
+                    .calls
+                    .get(slot)
+                    .filter(|c| c.armed == Some(t) && c.all_ended())
+                {
+                    self.calls.prefetch(self.calls.hash(c.id.as_bytes()));
+                }
+            }
+            for &(t, slot) in &due {
+                // Passed over if a later deadline superseded this one, or the call is gone.
+                let Some(call) = self.calls.get_mut(slot).filter(|c| c.armed == Some(t)) else {
+                    continue;
+                };
+                if call.all_ended() {
+                    self.calls.remove(slot);
+                    continue;
+                }
+                call.armed = None;
+                self.rules.expire_call(call, now, seq, &mut self.stats, out);
+                rearm(call, slot, limits, &mut self.timers, now);
+            }
         }
+        self.due = due;
     }
 
     /// End of input: every leg still open gets its record.
