@@ -476,9 +476,16 @@ fn hep_collector(root: &Path) -> Result<String, String> {
             }
             let mut conn =
                 std::net::TcpStream::connect(&addr).map_err(|e| format!("{how}: {e}"))?;
-            for chunk in stream.chunks(97) {
+            let chunks: Vec<&[u8]> = stream.chunks(97).collect();
+            for (n, chunk) in chunks.iter().enumerate() {
                 conn.write_all(chunk).map_err(|e| e.to_string())?;
                 std::thread::sleep(Duration::from_millis(2));
+                if n == chunks.len() / 2 {
+                    // A pause mid-call: quiet-wire ticks come while calls are open. The agent's
+                    // times are days behind the wall clock; ticks must follow capture time, or
+                    // the calls time out here (before the fix, ~1 run in 15 failed by chance).
+                    std::thread::sleep(Duration::from_millis(1500));
+                }
             }
         }
         std::thread::sleep(Duration::from_millis(500));

@@ -83,16 +83,17 @@ pub fn run(
     eprintln!("sipcdr: listening on {}", sources.join(", "));
     let mut stage = Stage::new(cfg, router, Arc::clone(&metrics));
     let mut last_second = 0;
+    let mut clock = TickClock::default();
     let closed = || anyhow::anyhow!("a tracker thread stopped early; capture aborted");
     while !stop.load(Ordering::Relaxed) {
         // Once a second: the kernel's and the interfaces' drop counts, for the stats line.
         let second = crate::time::wall_clock().as_micros() / 1_000_000;
         if second != last_second {
             last_second = second;
-            // Time passes for timers even when every packet comes from HEP agents.
-            stage
-                .tick(crate::time::wall_clock())
-                .map_err(|_| closed())?;
+            // Time passes for timers on a quiet wire too, in capture time.
+            if let Some(now) = clock.now(crate::time::wall_clock()) {
+                stage.tick(now).map_err(|_| closed())?;
+            }
             let live = drops(&mut ifaces);
             let g = &metrics.capture;
             g.kernel_drops.store(live.kernel_dropped, Ordering::Relaxed);
@@ -131,15 +132,43 @@ pub fn run(
         }
         if got == 0 {
             // Quiet wire: time still passes for session timers and reassembly timeouts.
-            stage
-                .tick(crate::time::wall_clock())
-                .map_err(|_| closed())?;
+            if let Some(now) = clock.now(crate::time::wall_clock()) {
+                stage.tick(now).map_err(|_| closed())?;
+            }
             std::thread::sleep(IDLE_SLEEP);
+        } else if let Some(c) = stage.router.clock() {
+            clock.saw(c, crate::time::wall_clock());
         }
     }
     stage.stats.live = Some(drops(&mut ifaces));
     stage.stats.collector = hep.map(|c| c.stats);
     stage.finish()
+}
+
+/// Capture time for the ticks of a live run while no packet comes: the newest capture time moved
+/// on by the wall time since it was seen (none before the first packet: nothing waits yet). A
+/// packet's time is the capture's (the kernel's, or the HEP agent's, which need not agree with
+/// ours): ticks in plain wall time fired the setup and `--max-duration` timers of calls stamped
+/// more than 300 s behind it between two of their messages (seen in the HEP-over-TCP live test,
+/// whose recorded agent times are days old).
+#[derive(Default)]
+struct TickClock {
+    /// (capture time, wall time when it was seen).
+    anchor: Option<(Timestamp, Timestamp)>,
+}
+
+impl TickClock {
+    fn saw(&mut self, capture: Timestamp, wall: Timestamp) {
+        self.anchor = Some((capture, wall));
+    }
+
+    fn now(&self, wall: Timestamp) -> Option<Timestamp> {
+        let (capture, at) = self.anchor?;
+        let passed = wall.as_micros().saturating_sub(at.as_micros()).max(0);
+        Some(Timestamp::from_micros(
+            capture.as_micros().saturating_add(passed),
+        ))
+    }
 }
 
 /// libpcap's counters, summed over the interfaces.
@@ -171,4 +200,22 @@ fn drop_privileges(name: &str) -> Result<()> {
         user.uid, user.gid
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_follow_the_capture_clock_from_the_newest_packet() {
+        let t = Timestamp::from_secs;
+        let mut c = TickClock::default();
+        assert_eq!(c.now(t(1000)), None); // no packet yet: no tick
+        // An agent stamping packets 9 days behind our clock: ticks stay on its time.
+        let behind = 1000 - 9 * 86_400;
+        c.saw(t(behind), t(1000));
+        assert_eq!(c.now(t(1002)), Some(t(behind + 2)));
+        // The wall clock stepping back moves nothing back.
+        assert_eq!(c.now(t(990)), Some(t(behind)));
+    }
 }

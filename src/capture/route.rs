@@ -211,6 +211,11 @@ impl Router {
         }
     }
 
+    /// The newest capture time seen (packets and ticks).
+    pub fn clock(&self) -> Option<Timestamp> {
+        self.clock
+    }
+
     /// Advances capture time with every packet (SIP or not). Returns true when a new second of
     /// capture time started: a tick went to every shard.
     pub fn observe(&mut self, ts: Timestamp) -> Result<bool, Closed> {
