@@ -141,14 +141,18 @@ impl Flow {
         }
     }
 
+    /// How long the flow stays after its last segment: a closed one briefly, others until idle.
+    fn linger(&self, cfg: &StreamConfig) -> u32 {
+        match self.mode {
+            Mode::Closed => CLOSED_LINGER_SECS,
+            _ => cfg.idle_secs,
+        }
+    }
+
     /// When [`Streams::expire`] has work for this flow: its oldest out-of-order segment has waited
     /// `reorder_secs`, or it has been silent for its linger time.
     fn due(&self, cfg: &StreamConfig) -> Timestamp {
-        let linger = match self.mode {
-            Mode::Closed => CLOSED_LINGER_SECS,
-            _ => cfg.idle_secs,
-        };
-        let idle = self.last.plus_secs(linger);
+        let idle = self.last.plus_secs(self.linger(cfg));
         match self.pending.first() {
             Some(p) => idle.min(p.ts.plus_secs(cfg.reorder_secs)),
             None => idle,
@@ -304,16 +308,11 @@ impl Streams {
                 late.push(key);
             } else {
                 // Activity since the check was set: look again when the flow is due.
-                flow.check = Timestamp::from_micros(i64::MAX);
-                arm(&mut self.checks, key, flow, &cfg);
+                rearm(&mut self.checks, key, flow, &cfg);
             }
         }
         // Emission order must not depend on the order of the checks.
         late.sort_unstable();
-        let linger = |f: &Flow| match f.mode {
-            Mode::Closed => CLOSED_LINGER_SECS,
-            _ => cfg.idle_secs,
-        };
         for key in late {
             let Some(flow) = self.flows.get_mut(&key) else {
                 continue;
@@ -322,7 +321,7 @@ impl Streams {
             while !flow.pending.is_empty() {
                 skip_hole(flow, key, &cfg, &mut self.stats, emit);
             }
-            let idle = flow.last.plus_secs(linger(flow)) < now;
+            let idle = flow.last.plus_secs(flow.linger(&cfg)) < now;
             let closed = flow.mode == Mode::Closed; // counted in flows_closed already
             self.held = self.held - before + flow.held();
             if idle {
@@ -330,8 +329,7 @@ impl Streams {
                 self.flows.remove(&key);
                 self.stats.flows_expired += u64::from(!closed);
             } else {
-                flow.check = Timestamp::from_micros(i64::MAX);
-                arm(&mut self.checks, key, flow, &cfg);
+                rearm(&mut self.checks, key, flow, &cfg);
             }
         }
         // Checks of flows that are gone (RST, a new SYN) wait for their time; when they outnumber
@@ -374,6 +372,17 @@ fn arm(
         flow.check = due;
         checks.push(Reverse((due, key)));
     }
+}
+
+/// Sets a check for the time `flow` is due, whatever check it had (that one has fired).
+fn rearm(
+    checks: &mut BinaryHeap<Reverse<(Timestamp, FlowKey)>>,
+    key: FlowKey,
+    flow: &mut Flow,
+    cfg: &StreamConfig,
+) {
+    flow.check = Timestamp::from_micros(i64::MAX);
+    arm(checks, key, flow, cfg);
 }
 
 /// Takes the bytes of one segment starting at sequence number `seq`.

@@ -1,8 +1,9 @@
 //! The calls of one shard: a hash table of slot numbers over slots that never move.
 //!
 //! A message finds its call with one probe of a small table (4-byte entries) and one read of the
-//! slot, which holds the Call-ID itself (when short, as nearly all are) and the first leg: the bytes a message needs are together, instead of behind three pointers
-//! (`Box<Call>`, its Call-ID, its legs). Timers name a call by its slot number, so firing one
+//! slot, which holds the Call-ID itself (when short, as nearly all are) and the first leg: the
+//! bytes a message needs are together, instead of behind three pointers (`Box<Call>`, its
+//! Call-ID, its legs). Timers name a call by its slot number, so firing one
 //! needs no hash lookup.
 
 use super::dialog::{Leg, Limits, Phase, TRANSACTION_SECS};
@@ -54,7 +55,7 @@ impl CallId {
 pub struct Call {
     pub id: CallId,
     pub legs: SmallVec<[Leg; 1]>,
-    /// The deadline this call has in the timer heap, if any.
+    /// The deadline this call has on the timer wheel, if any.
     pub armed: Option<Timestamp>,
 }
 
@@ -71,7 +72,7 @@ impl Call {
     /// ended, the time to forget it (stragglers are absorbed until then).
     pub fn next_deadline(&self, limits: Limits) -> Option<Timestamp> {
         let live = self.legs.iter().filter_map(|l| l.deadline(limits)).min();
-        if live.is_some() || self.legs.iter().any(|l| l.phase != Phase::Ended) {
+        if live.is_some() || !self.all_ended() {
             return live;
         }
         self.legs
@@ -163,11 +164,8 @@ impl<S: BuildHasher> Calls<S> {
     /// Called for a batch's messages before they are handled, so the cache misses of many
     /// lookups overlap instead of coming one after another.
     pub fn prefetch(&self, hash: u64) {
-        let Some(&slot) = self.table.find(hash, |_| true) else {
-            return;
-        };
-        if let Some(call) = at(&self.chunks, slot) {
-            call.prefetch();
+        if let Some(&slot) = self.table.find(hash, |_| true) {
+            self.prefetch_slot(slot);
         }
     }
 

@@ -116,7 +116,7 @@ impl Ending {
 
 /// Offer/answer state of a leg's SDP, and its hold periods. Held in the leg itself: nearly every
 /// INVITE carries an offer, and a separate 96-byte allocation plus its pointer cost more per
-/// open leg than the 88 bytes in place (`examples/open_legs --sdp`: 519 -> 503 bytes).
+/// open leg than the 88 bytes in place (`examples/open_legs --sdp`: 519 -> 507 bytes).
 #[derive(Debug, Default)]
 pub struct MediaState {
     /// An offer waiting for its answer.
