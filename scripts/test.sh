@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
-cargo test --release "$@"
+# The `ci` profile (Cargo.toml): release code without the whole-program link of the shipped binary.
+cargo test --profile ci "$@"
 
 fuzz_secs=${SIPCDR_FUZZ_SECONDS:-30}
 skip() {
