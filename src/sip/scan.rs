@@ -54,6 +54,52 @@ pub fn find(needle: u8, hay: &[u8]) -> Option<usize> {
     memchr::memchr(needle, hay)
 }
 
+/// Whether `s` holds CR, LF, HT, FF or two spaces in a row: what [`super::value::fold_ws`] would
+/// change. 16 bytes per step; the windows overlap by one byte so that every pair of neighbours
+/// is inside one of them.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+pub fn has_ws_to_fold(s: &[u8]) -> bool {
+    use safe_arch::{
+        bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i,
+    };
+    let hit = |c: &[u8; 16]| {
+        let v = load_unaligned_m128i(c);
+        // `as`: the bytes' bits, reinterpreted for the signed lane type.
+        let eq = |b: u8| cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b as i8));
+        let odd = bitor_m128i(
+            bitor_m128i(eq(b'\r'), eq(b'\n')),
+            bitor_m128i(eq(b'\t'), eq(0x0c)),
+        );
+        let sp = move_mask_i8_m128i(eq(b' '));
+        move_mask_i8_m128i(odd) != 0 || sp & (sp >> 1) != 0
+    };
+    let mut at = 0;
+    while let Some(c) = s.get(at..).and_then(<[u8]>::first_chunk::<16>) {
+        if hit(c) {
+            return true;
+        }
+        at += 15;
+    }
+    match s.last_chunk::<16>() {
+        Some(c) => hit(c),
+        None => {
+            // NUL is neither whitespace nor a space.
+            let mut pad = [0u8; 16];
+            if let Some(dst) = pad.get_mut(..s.len()) {
+                dst.copy_from_slice(s);
+            }
+            hit(&pad)
+        }
+    }
+}
+
+/// Whether `s` holds CR, LF, HT, FF or two spaces in a row.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+pub fn has_ws_to_fold(s: &[u8]) -> bool {
+    s.iter().any(|c| matches!(c, b'\r' | b'\n' | b'\t' | 0x0c)) || s.windows(2).any(|w| w == b"  ")
+}
+
 /// Bit `i` is set when `chunk[i]` is `a` or `b`: one compare pair for the 16 bytes at the start
 /// of a header line (the header-name classifier looks for its colon with it).
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -84,7 +130,7 @@ pub fn mask_of_either(a: u8, b: u8, chunk: &[u8; 16]) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{find, mask_of_either};
+    use super::{find, has_ws_to_fold, mask_of_either};
     use proptest::prelude::*;
 
     #[test]
@@ -106,6 +152,12 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn ws_to_fold_as_a_byte_loop(s in proptest::collection::vec(prop_oneof![Just(b' '), Just(b' '), Just(b'\t'), Just(b'\r'), Just(b'\n'), Just(0x0cu8), Just(b'a'), any::<u8>()], 0..60)) {
+            let want = s.iter().any(|c| matches!(c, b'\r' | b'\n' | b'\t' | 0x0c)) || s.windows(2).any(|w| w == b"  ");
+            prop_assert_eq!(has_ws_to_fold(&s), want);
+        }
+
         #[test]
         fn same_as_memchr(hay in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(0xffu8), any::<u8>()], 0..200), needle in prop_oneof![Just(b'\n'), Just(0xffu8), any::<u8>()]) {
             prop_assert_eq!(find(needle, &hay), memchr::memchr(needle, &hay));

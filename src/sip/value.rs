@@ -260,7 +260,8 @@ pub fn lossy(b: &[u8]) -> Cow<'_, str> {
 /// when nothing needs changing.
 pub fn fold_ws(b: &[u8]) -> Cow<'_, str> {
     let s = lossy(trim(b));
-    if !s.bytes().any(|c| c == b'\r' || c == b'\n' || c == b'\t') && !s.contains("  ") {
+    // (FF too: `split_ascii_whitespace` splits at it.)
+    if !super::scan::has_ws_to_fold(s.as_bytes()) {
         return s;
     }
     Cow::Owned(s.split_ascii_whitespace().collect::<Vec<_>>().join(" "))
@@ -370,5 +371,18 @@ mod tests {
             split_entries(b"a, <b,c>, \"d,e\" f,,").collect::<Vec<_>>(),
             [&b"a"[..], b"<b,c>", b"\"d,e\" f"]
         );
+    }
+
+    proptest::proptest! {
+        /// Every run of whitespace one space, borrowed when the text had none to fold.
+        #[test]
+        fn fold_ws_joins_whitespace(b in proptest::collection::vec(proptest::prop_oneof![proptest::prelude::Just(b' '), proptest::prelude::Just(b'\t'), proptest::prelude::Just(b'\r'), proptest::prelude::Just(b'\n'), proptest::prelude::Just(0xc3u8), proptest::prelude::any::<u8>()], 0..40)) {
+            let text = String::from_utf8_lossy(&b);
+            let want = text.split_ascii_whitespace().collect::<Vec<_>>().join(" ");
+            let got = fold_ws(&b);
+            proptest::prop_assert_eq!(&got, &want);
+            let unchanged = want.as_bytes() == trim(&b);
+            proptest::prop_assert_eq!(matches!(got, Cow::Borrowed(_)), unchanged);
+        }
     }
 }
