@@ -2,7 +2,8 @@
 # End-to-end throughput on one capture, in one run: sipcdr, a floor (read every packet with the
 # same reader, nothing else) and `tshark -q -z sip,stat`. Prints each tool's median wall time over
 # RUNS runs (default 5; tshark TSHARK_RUNS, default 1 because it is ~100x slower), packets/s and
-# the ratios. The page cache is warmed first. Usage: scripts/bench.sh FILE [RUNS] [sipcdr args…]
+# the ratios. The page cache is warmed first. With EXPECTED=CSV (gen --expected) it also checks
+# that the CDRs equal the generator's. Usage: [EXPECTED=CSV] scripts/bench.sh FILE [RUNS] [sipcdr args…]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 file=$1; runs=${2:-5}; shift $(( $# >= 2 ? 2 : 1 ))
@@ -22,7 +23,10 @@ time_runs() { # n command…
 }
 floor_us=$(time_runs "$runs" ./target/release/examples/floor "$file")
 sipcdr_us=$(time_runs "$runs" ./target/release/sipcdr -q -o "$out/cdr" --rotate-interval 0 -r "$file" "$@")
-rows=$(./target/release/sipcdr -q -o - -r "$file" "$@" | tail -n +2 | wc -l)
+./target/release/sipcdr -q -o - -r "$file" "$@" > "$out/all.csv"
+rows=$(tail -n +2 "$out/all.csv" | wc -l)
+# EXPECTED=FILE (the generator's --expected CSV): the CDRs must equal it, or the run fails.
+[ -z "${EXPECTED:-}" ] || python3 scripts/check-expected.py "$EXPECTED" "$out/all.csv"
 if command -v tshark >/dev/null; then
   tshark_us=$(time_runs "$tshark_runs" tshark -n -r "$file" -q -z sip,stat)
 else
