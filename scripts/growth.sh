@@ -2,7 +2,9 @@
 # Cost growth with the number of concurrently open legs: for each concurrency C (default 1000,
 # 100000 and 1000000) a capture of CALLS all-SIP calls (default 1 500 000) whose calls last about
 # C / CPS seconds, so that about C legs are open at once; prints sipcdr's median wall time over RUNS
-# runs, packets/s and peak RSS. Files go to DIR (default /tmp) and are deleted after use.
+# runs, packets/s and peak RSS, after one more run whose CDRs must equal the generator's expected
+# CDRs (scripts/check-expected.py; the script fails if they differ). Files go to DIR (default
+# /tmp) and are deleted after use.
 # Usage: scripts/growth.sh [CALLS] [RUNS] [DIR] [C…]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +15,11 @@ for c in "${levels[@]}"; do
   cps=$(( c / 5 < 2000 ? c / 5 : 2000 )); [ "$cps" -ge 1 ] || cps=1
   f="$dir/growth-$c.pcap"
   ./target/release/examples/gen --out "$f" --calls "$calls" --seed 11 --rtp-share 0 \
-    --concurrency "$c" --cps "$cps" 2>/dev/null
+    --concurrency "$c" --cps "$cps" --expected "$dir/growth-$c.expected.csv" 2>/dev/null
   packets=$(./target/release/examples/floor "$f" | cut -d' ' -f1)
+  ./target/release/sipcdr -q -o - -r "$f" > "$dir/growth-$c.csv"
+  python3 scripts/check-expected.py "$dir/growth-$c.expected.csv" "$dir/growth-$c.csv" >&2
+  rm -f "$dir/growth-$c.csv" "$dir/growth-$c.expected.csv"
   results=$(for _ in $(seq "$runs"); do
     /usr/bin/time -f "%e %M" ./target/release/sipcdr -q -o - -r "$f" 2>&1 >/dev/null
   done | sort -n)

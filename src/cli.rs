@@ -139,6 +139,12 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", default_value = "256M")]
     pub tcp_max_bytes: String,
 
+    /// Most TCP flows (one direction of a connection each) reassembled at once; segments of
+    /// further new flows are not read (counted as refused).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..),
+          default_value_t = crate::capture::stream::DEFAULT_MAX_FLOWS as u32)]
+    pub tcp_max_flows: u32,
+
     /// Decode HEP (HOMER encapsulation, v1-v3) sent to this UDP port: the CDRs get the original
     /// addresses, transport and time of each message (0 = do not decode HEP).
     #[arg(long, value_name = "PORT", default_value_t = crate::capture::hep::DEFAULT_PORT)]

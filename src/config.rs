@@ -94,6 +94,7 @@ impl Config {
         let stream = StreamConfig {
             max_flow_bytes: size("--tcp-max-flow-bytes", &a.tcp_max_flow_bytes)?,
             max_total_bytes: size("--tcp-max-bytes", &a.tcp_max_bytes)?,
+            max_flows: a.tcp_max_flows as usize,
             ..StreamConfig::default()
         };
         if a.out_dir == "-" && a.compress.is_some() {

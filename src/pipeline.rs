@@ -290,10 +290,10 @@ impl std::fmt::Display for RunSummary {
         )?;
         writeln!(
             f,
-            "  tcp flows        {} closed, {} idle timed out, {} refused (too many); buffer caps reached: {} per flow, {} total",
+            "  tcp flows        {} closed, {} idle timed out, {} segments refused (flow table full); buffer caps reached: {} per flow, {} total",
             tcp.flows_closed,
             tcp.flows_expired,
-            tcp.flows_refused,
+            tcp.segments_refused,
             tcp.flow_overflows,
             tcp.total_overflows
         )?;

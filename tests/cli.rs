@@ -477,3 +477,47 @@ Content-Length: 0\r\n\r\n"
     }
     assert_eq!(text.lines().count() as u64, 1 + FLOOD + 2);
 }
+
+/// `--tcp-max-flows` on sipp's TCP calls (one connection, two flows): with room for one flow the
+/// callee's direction is refused and counted, so no call is answered; with room for two the
+/// CDRs are the golden ones. 0 is a clear error before anything is read.
+#[test]
+fn tcp_flow_cap_refuses_and_counts_the_flows_past_it() {
+    let f = capture("tcp_answered_caller_bye.pcap");
+    let f = f.to_str().unwrap();
+    let golden = fs::read(capture("tcp_answered_caller_bye.csv")).unwrap();
+    let one = sipcdr(&["--shards", "1", "--tcp-max-flows", "1", "-o", "-", "-r", f]);
+    let err = String::from_utf8_lossy(&one.stderr);
+    assert!(
+        err.contains(" 10 segments refused (flow table full)"),
+        "{err}"
+    );
+    let rows = String::from_utf8_lossy(&one.stdout);
+    assert_eq!(lines(&one.stdout), 3, "{rows}");
+    assert_ne!(one.stdout, golden);
+    let col = |name: &str| {
+        rows.lines()
+            .next()
+            .unwrap()
+            .split(',')
+            .position(|c| c == name)
+    };
+    let answer = col("answer_time").unwrap();
+    assert!(
+        rows.lines()
+            .skip(1)
+            .all(|r| r.split(',').nth(answer) == Some("")),
+        "{rows}"
+    );
+    let two = sipcdr(&["--shards", "1", "--tcp-max-flows", "2", "-o", "-", "-r", f]);
+    let err = String::from_utf8_lossy(&two.stderr);
+    assert!(err.contains(" 0 segments refused"), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&two.stdout),
+        String::from_utf8_lossy(&golden)
+    );
+    let zero = sipcdr(&["--tcp-max-flows", "0", "-o", "-", "-r", f]);
+    assert_eq!(zero.status.code(), Some(2), "{zero:?}");
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--tcp-max-flows"));
+    assert!(zero.stdout.is_empty());
+}

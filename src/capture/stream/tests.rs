@@ -309,7 +309,7 @@ fn closed_flows_leave_the_table_and_new_ones_are_not_refused() {
         // A retransmitted FIN a second later opens nothing new.
         s.push(k, &fin, now.plus_secs(1), &mut emit);
     }
-    assert_eq!(s.stats.flows_refused, 0);
+    assert_eq!(s.stats.segments_refused, 0);
     assert_eq!((s.stats.flows_closed, s.stats.flows_expired), (200, 0));
     assert!(s.open_flows() <= 4, "{} flows left", s.open_flows());
     // An unfinished connection still waits for the idle timeout.
@@ -444,4 +444,55 @@ Connection: Upgrade\r\nSec-WebSocket-Protocol: sip\r\n\r\n";
         assert_eq!(msgs(&out), vec![B.to_vec(), C.to_vec()]);
         assert_eq!(s.stats.gaps, 1);
     }
+}
+
+/// 150 000 connections open at once (300 000 flows, as at ~1.5 M open legs with 10 % of calls on
+/// TCP) are all reassembled with the default cap; a smaller cap refuses exactly the flows past
+/// it, counted, and the flows it holds still work.
+#[test]
+fn hundreds_of_thousands_of_flows_fit_the_default_cap_and_a_small_cap_refuses_the_rest() {
+    let conn = |i: u32| -> FlowKey {
+        let a = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 5060));
+        (a, "10.255.0.1:5060".parse().unwrap())
+    };
+    for (cap, n) in [(DEFAULT_MAX_FLOWS, 150_000u32), (1000, 1500)] {
+        let mut s = Streams::new(StreamConfig {
+            max_flows: cap,
+            ..StreamConfig::default()
+        });
+        let out = std::cell::Cell::new(0usize);
+        let mut emit = |_, _, _, _: &[u8]| out.set(out.get() + 1);
+        for i in 0..n {
+            let (a, b) = conn(i);
+            s.push((a, b), &seg(1, A), Timestamp::ZERO, &mut emit);
+            s.push((b, a), &seg(1, B), Timestamp::ZERO, &mut emit);
+        }
+        let want = (2 * n as usize).min(cap);
+        assert_eq!(s.open_flows(), want, "cap {cap}");
+        assert_eq!(s.stats.segments_refused, 2 * u64::from(n) - want as u64);
+        assert_eq!(out.get(), want);
+        // A held flow's next message is still read.
+        s.push(
+            conn(0),
+            &seg(1 + A.len() as u32, C),
+            Timestamp::ZERO,
+            &mut emit,
+        );
+        assert_eq!(out.get(), want + 1);
+    }
+}
+
+/// A flow keeps no buffer once the message that was split over its segments is read, so idle
+/// connections cost only their table entry.
+#[test]
+fn open_flows_cost_no_buffer_while_idle() {
+    let mut s = Streams::new(StreamConfig::default());
+    let got = run(&mut s, 1, &[&A[..20], &A[20..]]);
+    assert_eq!(got, vec![A.to_vec()]);
+    let f = s.flows.get(&key()).unwrap();
+    assert_eq!((f.buf.capacity(), f.pending.capacity()), (0, 0));
+    assert_eq!(f.ws_msg.capacity(), 0);
+    // Per flow: the key, the state and the table's control byte; a check in the heap besides.
+    let entry = std::mem::size_of::<(FlowKey, Flow)>() + 1;
+    assert!(entry <= 200, "{entry} bytes per flow");
 }
