@@ -33,5 +33,6 @@ pub mod metrics;
 pub mod pipeline;
 pub mod sip;
 pub mod time;
+pub mod timers;
 pub mod tracker;
 pub mod writer;

@@ -3,7 +3,6 @@
 
 mod calls;
 mod dialog;
-mod timers;
 
 pub use dialog::{Endpoint, Leg, Limits, MediaState, Phase, TRANSACTION_SECS, session_uuid};
 
@@ -22,13 +21,13 @@ use crate::sip::value::{
 };
 use crate::sip::{Framing, Message, Method, StartLine};
 use crate::time::Timestamp;
+use crate::timers::Timers;
 use calls::{Call, Calls, Slot};
 use crossbeam_channel::{Receiver, Sender};
 use dialog::Ending;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use timers::Timers;
 
 /// What the tracker needs to know.
 #[derive(Clone, Debug, Default)]
@@ -115,7 +114,7 @@ pub struct Tracker {
     /// until [`Tracker::compact_timers`] drops it. Should a slot be reused by a call armed for
     /// the same time, firing it only runs that call's expiry check, which fires nothing not yet
     /// due.
-    timers: Timers,
+    timers: Timers<Slot>,
     /// The deadlines one tick is firing (kept for its allocation).
     due: Vec<(Timestamp, Slot)>,
     /// Notes for the correlation stage, with their packets' sequence numbers.
@@ -899,7 +898,7 @@ impl Tracker {
 const TIMER_SLACK: usize = 4096;
 
 /// Puts the call's next deadline in the timer set, unless it is there already.
-fn rearm(call: &mut Call, slot: Slot, limits: Limits, timers: &mut Timers, now: Timestamp) {
+fn rearm(call: &mut Call, slot: Slot, limits: Limits, timers: &mut Timers<Slot>, now: Timestamp) {
     let next = call.next_deadline(limits);
     if next != call.armed {
         call.armed = next;

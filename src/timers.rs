@@ -1,4 +1,5 @@
-//! The deadlines of one shard's calls: a wheel of one-second buckets.
+//! Deadlines on a wheel of one-second buckets: the calls of one tracker shard (keyed by slot)
+//! and the checks of the capture thread's TCP flows (keyed by flow).
 //!
 //! Timers fire on ticks, once per second of capture time, so a deadline only needs its second to
 //! be found and its exact time to be checked. Arming is a push onto the bucket of its second (no
@@ -6,11 +7,10 @@
 //! entry takes 8 bytes (microseconds into its second, slot) instead of 16. Deadlines beyond the
 //! wheel (session timers of hours) wait in a small heap and move onto the wheel as time nears them.
 //!
-//! An entry does not say whether it still holds: the call in its slot does (`armed`). Entries a
-//! later deadline superseded are passed over when they come due, or dropped by
-//! [`Timers::retain`].
+//! An entry does not say whether it still holds: what it names does (a call's `armed`, a flow's
+//! `check`). Entries a later deadline superseded are passed over when they come due, or dropped
+//! by [`Timers::retain`].
 
-use super::calls::Slot;
 use crate::time::Timestamp;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -20,16 +20,17 @@ use std::collections::BinaryHeap;
 const WHEEL: usize = 1 << 14;
 const US: i64 = 1_000_000;
 
-pub struct Timers {
+/// `K` names what a deadline is for: a call's slot, a flow's key.
+pub struct Timers<K> {
     /// Bucket `s % WHEEL` holds the deadlines in second `s`, for `s` in `cursor..cursor + WHEEL`,
     /// as (microseconds into that second, slot).
-    wheel: Vec<Vec<(u32, Slot)>>,
+    wheel: Vec<Vec<(u32, K)>>,
     /// The first second whose bucket may hold deadlines (`None` until the first is armed).
     cursor: Option<i64>,
     /// Deadlines past the wheel, earliest first.
-    far: BinaryHeap<Reverse<(Timestamp, Slot)>>,
+    far: BinaryHeap<Reverse<(Timestamp, K)>>,
     /// Deadlines found due, to be handed out by [`Timers::pop_due`].
-    ready: Vec<(Timestamp, Slot)>,
+    ready: Vec<(Timestamp, K)>,
     /// Latest tick time seen: a deadline before it is due at once.
     now: Option<Timestamp>,
     /// The tick time for which the cursor's own bucket was last searched for due deadlines.
@@ -39,7 +40,7 @@ pub struct Timers {
     len: usize,
 }
 
-impl Default for Timers {
+impl<K> Default for Timers<K> {
     fn default() -> Self {
         Timers {
             wheel: (0..WHEEL).map(|_| Vec::new()).collect(),
@@ -66,15 +67,19 @@ fn bucket(s: i64) -> usize {
     s.rem_euclid(WHEEL as i64) as usize
 }
 
-impl Timers {
+impl<K: Copy + Ord> Timers<K> {
     /// Entries held, superseded ones included.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Arms a deadline for the call in `slot`, at capture time `now` (of the message or tick
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Arms a deadline for `slot` (a call's slot, a flow), at capture time `now` (of the message or tick
     /// that armed it: the wheel starts at the first).
-    pub fn push(&mut self, t: Timestamp, slot: Slot, now: Timestamp) {
+    pub fn push(&mut self, t: Timestamp, slot: K, now: Timestamp) {
         self.len += 1;
         if self.now.is_some_and(|now| t < now) {
             self.ready.push((t, slot));
@@ -88,7 +93,7 @@ impl Timers {
 
     /// Onto the wheel, or past it. `t` is not before the cursor's second unless it is due (then
     /// it is ready).
-    fn place(&mut self, cursor: i64, t: Timestamp, slot: Slot) {
+    fn place(&mut self, cursor: i64, t: Timestamp, slot: K) {
         let s = second(t);
         if s < cursor {
             self.ready.push((t, slot));
@@ -105,7 +110,7 @@ impl Timers {
     /// The next deadline before `now`, earliest second first (within a second in no set order);
     /// `None` when none is left. Call until `None` at each tick; a deadline armed meanwhile
     /// for before `now` is handed out too.
-    pub fn pop_due(&mut self, now: Timestamp) -> Option<(Timestamp, Slot)> {
+    pub fn pop_due(&mut self, now: Timestamp) -> Option<(Timestamp, K)> {
         if self.now.is_none_or(|n| now > n) {
             self.now = Some(now);
         }
@@ -177,8 +182,8 @@ impl Timers {
         }
     }
 
-    /// Keeps the entries `keep` approves of (the ones whose call is still armed for them).
-    pub fn retain(&mut self, mut keep: impl FnMut(Timestamp, Slot) -> bool) {
+    /// Keeps the entries `keep` approves of (the ones whose call or flow is still armed for them).
+    pub fn retain(&mut self, mut keep: impl FnMut(Timestamp, K) -> bool) {
         let mut kept = 0;
         if let Some(cursor) = self.cursor {
             for s in cursor..cursor + WHEEL as i64 {
@@ -214,6 +219,9 @@ impl Timers {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    type Slot = u32;
+    type Timers = super::Timers<Slot>;
 
     fn t(us: i64) -> Timestamp {
         Timestamp::from_micros(us)
