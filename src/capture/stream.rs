@@ -187,9 +187,9 @@ pub struct Streams {
     /// due time back, the check is moved only when it fires. Checks of flows that are gone, or
     /// that a sooner check superseded, are passed over.
     ///
-    /// On a wheel of seconds (`crate::timers`), not a heap: at ~300 000 open flows the heap's
-    /// pops, each a walk down ~18 levels of cold 72-byte entries, were 3 % of all CPU (perf, the
-    /// 1 M-open-leg capture).
+    /// On a wheel of seconds (`crate::timers`), not a heap: with a few hundred thousand open
+    /// flows the heap's pops, each a walk down ~18 levels of cold 72-byte entries, were 3 % of
+    /// all CPU (perf, the 1 M-open-leg capture).
     checks: Timers<FlowKey>,
     /// Bytes held by all flows.
     held: usize,
