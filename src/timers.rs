@@ -4,8 +4,9 @@
 //! Timers fire on ticks, once per second of capture time, so a deadline only needs its second to
 //! be found and its exact time to be checked. Arming is a push onto the bucket of its second (no
 //! heap to sift: at 1 M open legs a binary heap's pop walked ~20 levels of cold memory), and an
-//! entry takes 8 bytes (microseconds into its second, slot) instead of 16. Deadlines beyond the
-//! wheel (session timers of hours) wait in a small heap and move onto the wheel as time nears them.
+//! entry is the key and 4 bytes (microseconds into its second): 8 bytes for a call's slot instead
+//! of 16. Deadlines beyond the wheel (session timers of hours) wait in a small heap and move onto
+//! the wheel as time nears them.
 //!
 //! An entry does not say whether it still holds: what it names does (a call's `armed`, a flow's
 //! `check`). Entries a later deadline superseded are passed over when they come due, or dropped
@@ -23,7 +24,7 @@ const US: i64 = 1_000_000;
 /// `K` names what a deadline is for: a call's slot, a flow's key.
 pub struct Timers<K> {
     /// Bucket `s % WHEEL` holds the deadlines in second `s`, for `s` in `cursor..cursor + WHEEL`,
-    /// as (microseconds into that second, slot).
+    /// as (microseconds into that second, key).
     wheel: Vec<Vec<(u32, K)>>,
     /// The first second whose bucket may hold deadlines (`None` until the first is armed).
     cursor: Option<i64>,
@@ -77,33 +78,33 @@ impl<K: Copy + Ord> Timers<K> {
         self.len == 0
     }
 
-    /// Arms a deadline for `slot` (a call's slot, a flow), at capture time `now` (of the message or tick
-    /// that armed it: the wheel starts at the first).
-    pub fn push(&mut self, t: Timestamp, slot: K, now: Timestamp) {
+    /// Arms a deadline for `key` (a call's slot, a flow), at capture time `now` (of the message or
+    /// tick that armed it: the wheel starts at the first).
+    pub fn push(&mut self, t: Timestamp, key: K, now: Timestamp) {
         self.len += 1;
         if self.now.is_some_and(|now| t < now) {
-            self.ready.push((t, slot));
+            self.ready.push((t, key));
             return;
         }
         // Before the cursor's second means before every tick to come: the first tick comes after
         // the packet that set the cursor, later ones only move it up to their own second.
         let cursor = *self.cursor.get_or_insert(second(now));
-        self.place(cursor, t, slot);
+        self.place(cursor, t, key);
     }
 
     /// Onto the wheel, or past it. `t` is not before the cursor's second unless it is due (then
     /// it is ready).
-    fn place(&mut self, cursor: i64, t: Timestamp, slot: K) {
+    fn place(&mut self, cursor: i64, t: Timestamp, key: K) {
         let s = second(t);
         if s < cursor {
-            self.ready.push((t, slot));
+            self.ready.push((t, key));
         } else if s - cursor < WHEEL as i64 {
             if let Some(b) = self.wheel.get_mut(bucket(s)) {
-                b.push((micros_into(t), slot));
+                b.push((micros_into(t), key));
                 self.on_wheel += 1;
             }
         } else {
-            self.far.push(Reverse((t, slot)));
+            self.far.push(Reverse((t, key)));
         }
     }
 
@@ -135,10 +136,10 @@ impl<K: Copy + Ord> Timers<K> {
             let before = b.len();
             let base = cursor * US;
             let ready = &mut self.ready;
-            b.retain(|&(us, slot)| {
+            b.retain(|&(us, key)| {
                 let due = us < cut;
                 if due {
-                    ready.push((Timestamp::from_micros(base + i64::from(us)), slot));
+                    ready.push((Timestamp::from_micros(base + i64::from(us)), key));
                 }
                 !due
             });
@@ -165,19 +166,19 @@ impl<K: Copy + Ord> Timers<K> {
             let base = cursor * US;
             self.ready.extend(
                 b.into_iter()
-                    .map(|(us, slot)| (Timestamp::from_micros(base + i64::from(us)), slot)),
+                    .map(|(us, key)| (Timestamp::from_micros(base + i64::from(us)), key)),
             );
         }
         self.cursor = Some(next);
-        while let Some(&Reverse((t, slot))) = self.far.peek() {
+        while let Some(&Reverse((t, key))) = self.far.peek() {
             if second(t) - next >= WHEEL as i64 {
                 break;
             }
             self.far.pop();
             if t < now {
-                self.ready.push((t, slot));
+                self.ready.push((t, key));
             } else {
-                self.place(next, t, slot);
+                self.place(next, t, key);
             }
         }
     }
@@ -191,7 +192,7 @@ impl<K: Copy + Ord> Timers<K> {
                     continue;
                 };
                 let base = s * US;
-                b.retain(|&(us, slot)| keep(Timestamp::from_micros(base + i64::from(us)), slot));
+                b.retain(|&(us, key)| keep(Timestamp::from_micros(base + i64::from(us)), key));
                 if b.is_empty() {
                     *b = Vec::new();
                 }
@@ -199,8 +200,8 @@ impl<K: Copy + Ord> Timers<K> {
             }
         }
         self.on_wheel = kept;
-        self.ready.retain(|&(t, slot)| keep(t, slot));
-        self.far.retain(|&Reverse((t, slot))| keep(t, slot));
+        self.ready.retain(|&(t, key)| keep(t, key));
+        self.far.retain(|&Reverse((t, key))| keep(t, key));
         self.len = kept + self.ready.len() + self.far.len();
     }
 

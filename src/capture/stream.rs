@@ -32,10 +32,10 @@ pub type FlowKey = (SocketAddr, SocketAddr);
 pub const CLOSED_LINGER_SECS: u32 = 5;
 
 /// Flows held at once by default: a connection is two, so 524 288 connections. At 65 536 the
-/// 1 M-open-leg benchmark (10 % of calls on TCP, one connection each: ~200 000 flows) refused
-/// segments of its ~200 000 flows and lost or cut 75 292 of its 1 500 000 CDRs. An idle flow costs
-/// its 177-byte table entry (`open_flows_cost_no_buffer_while_idle`) plus a 72-byte check and the
-/// table's slack: ~300 MiB at the cap.
+/// 1 M-open-leg benchmark (10 % of calls on TCP, one connection each, a few hundred thousand flows
+/// open at the peak) had 486 478 segments refused and lost or cut 75 292 of its 1 500 000 CDRs. An
+/// idle flow costs its 177-byte table entry (`open_flows_cost_no_buffer_while_idle`) plus a
+/// 68-byte check on the wheel and the table's slack: ~300 MiB at the cap.
 pub const DEFAULT_MAX_FLOWS: usize = 1 << 20;
 
 /// Limits for TCP reassembly.
@@ -237,20 +237,24 @@ impl Streams {
         }
         let mut seq = seg.seq;
         if seg.syn {
-            // A new connection: start clean after the SYN's sequence number.
-            if let Some(old) = self.flows.remove(&key) {
-                self.held -= old.held();
-            }
-            if self.flows.len() >= self.cfg.max_flows {
-                self.stats.segments_refused += 1;
-                return;
-            }
+            // A new connection: start clean after the SYN's sequence number (in the place of a
+            // flow with the same addresses, which needs no room).
             seq = seq.wrapping_add(1);
-            let flow = self
-                .flows
-                .entry(key)
-                .insert_entry(Flow::new(seq, Mode::Lost { ws: false }, ts))
-                .into_mut();
+            let fresh = Flow::new(seq, Mode::Lost { ws: false }, ts);
+            let full = self.flows.len() >= self.cfg.max_flows;
+            let flow = match self.flows.entry(key) {
+                Entry::Occupied(e) => {
+                    let flow = e.into_mut();
+                    self.held -= flow.held();
+                    *flow = fresh;
+                    flow
+                }
+                Entry::Vacant(_) if full => {
+                    self.stats.segments_refused += 1;
+                    return;
+                }
+                Entry::Vacant(e) => e.insert(fresh),
+            };
             arm(&mut self.checks, key, flow, &self.cfg, ts);
             if seg.payload.is_empty() && !seg.fin {
                 return;
@@ -657,7 +661,7 @@ fn feed(
     }
     if flow.buf.is_empty() {
         // Most messages fit in one segment: an idle flow keeps no buffer of its last split one
-        // (at 200 000 open flows, a third of them split, that was ~70 MiB).
+        // (a message's size each, for every connection whose messages get split).
         flow.buf = Vec::new();
     }
     if flow.held() > cfg.max_flow_bytes {

@@ -492,7 +492,7 @@ fn open_flows_cost_no_buffer_while_idle() {
     let f = s.flows.get(&key()).unwrap();
     assert_eq!((f.buf.capacity(), f.pending.capacity()), (0, 0));
     assert_eq!(f.ws_msg.capacity(), 0);
-    // Per flow: the key, the state and the table's control byte; a check in the heap besides.
+    // Per flow: the key, the state and the table's control byte; a check on the wheel besides.
     let entry = std::mem::size_of::<(FlowKey, Flow)>() + 1;
     assert!(entry <= 200, "{entry} bytes per flow");
 }
