@@ -780,7 +780,7 @@ impl Tracker {
                     .get(slot)
                     .filter(|c| c.armed == Some(t) && c.all_ended())
                 {
-                    self.calls.prefetch(self.calls.hash(c.id.as_bytes()));
+                    self.calls.prefetch_entry(self.calls.hash(c.id.as_bytes()));
                 }
             }
             for &(t, slot) in &due {
@@ -855,20 +855,27 @@ impl Tracker {
             }
             rows
         };
+        let mut hashes: Vec<u64> = Vec::new();
         for batch in rx {
-            // Look the batch's calls up ahead of handling them: the cache misses of a large
-            // calls table overlap instead of stalling each message in turn.
-            for item in &batch.items {
-                if let Item::Msg(m) = item
-                    && let Some((_, hash)) = batch.call_id_of(m)
-                {
-                    self.calls.prefetch(hash);
-                }
-            }
+            // The batch's calls are looked up ahead of handling them, in three prefetch stages a
+            // few messages apart (the table entry, the slot's first line, the rest of the call),
+            // so the cache misses of a large calls table overlap instead of stalling each
+            // message in turn, and no stage reads a line that is not loaded yet.
+            hashes.clear();
+            hashes.extend(batch.items.iter().filter_map(|item| match item {
+                Item::Msg(m) => batch.call_id_of(m).map(|(_, hash)| hash),
+                Item::Tick { .. } => None,
+            }));
+            self.calls.prefetch_start(&hashes);
+            let mut k = 0;
             for item in &batch.items {
                 match item {
                     Item::Msg(m) => {
                         let hint = batch.call_id_of(m);
+                        if hint.is_some() {
+                            self.calls.prefetch_ahead(&hashes, k);
+                            k += 1;
+                        }
                         self.handle_hinted(batch.bytes_of(m), m, hint, &mut out);
                     }
                     Item::Tick { seq, now } => self.tick(*seq, *now, &mut out),
