@@ -305,8 +305,8 @@ impl<S: BuildHasher> Calls<S> {
 
     /// Starts loading the call with this Call-ID into the cache, if there is one: a table probe
     /// with no key test (a wrong guess only wastes the prefetch) and a prefetch of the slot.
-    /// Called for a batch's messages before they are handled, so the cache misses of many
-    /// lookups overlap instead of coming one after another.
+    /// The last of [`Calls::prefetch_ahead`]'s stages: it reads the table entry and the slot's
+    /// first line, which the stages before it loaded.
     pub fn prefetch(&self, hash: u64) {
         if let Some(slot) = self.table.find(hash, |_| true) {
             self.prefetch_slot(slot);
