@@ -113,10 +113,13 @@ impl Call {
 /// A call's place in the store.
 pub type Slot = u32;
 
-/// How many lookups apart the stages of [`Calls::prefetch_ahead`] are: far enough for a line to
+/// How many lookups apart the stages of [`Calls::prefetch_step`] are: far enough for a line to
 /// arrive (a lookup and its message's handling take ~250 ns, a miss ~100 ns), near enough that
 /// the lines are still cached when used.
 const AHEAD: usize = 4;
+
+/// How many steps of [`Calls::prefetch_step`] a lookup's prefetches start before it.
+pub const LEAD: usize = 3 * AHEAD;
 
 /// The table from a Call-ID's hash to its slot: open addressing with linear probing over 8-byte
 /// entries (32 bits of the hash, the slot number), so that where a hash's entry lies is known
@@ -305,7 +308,7 @@ impl<S: BuildHasher> Calls<S> {
 
     /// Starts loading the call with this Call-ID into the cache, if there is one: a table probe
     /// with no key test (a wrong guess only wastes the prefetch) and a prefetch of the slot.
-    /// The last of [`Calls::prefetch_ahead`]'s stages: it reads the table entry and the slot's
+    /// The last of [`Calls::prefetch_step`]'s stages: it reads the table entry and the slot's
     /// first line, which the stages before it loaded.
     pub fn prefetch(&self, hash: u64) {
         if let Some(slot) = self.table.find(hash, |_| true) {
@@ -313,28 +316,21 @@ impl<S: BuildHasher> Calls<S> {
         }
     }
 
-    /// Starts the prefetches of a run of lookups (a batch's Call-ID hashes, in the order they
-    /// will be looked up): see [`Calls::prefetch_ahead`].
-    pub fn prefetch_start(&self, hashes: &[u64]) {
-        let stage = |n: usize, f: &dyn Fn(u64)| hashes.iter().take(n).for_each(|&h| f(h));
-        stage(3 * AHEAD, &|h| self.prefetch_entry(h));
-        stage(2 * AHEAD, &|h| self.prefetch_head(h));
-        stage(AHEAD, &|h| self.prefetch(h));
-    }
-
-    /// Called before the `k`th lookup of a run: the three prefetch stages, each [`AHEAD`]
-    /// lookups behind the one before, so each reads only lines loaded by the stage before it:
-    /// the table entry's line of lookup `k + 3 AHEAD`, the slot's first line of `k + 2 AHEAD`
-    /// (its address needs only the entry), the rest of the call of `k + AHEAD` (which needs the
-    /// first line).
-    pub fn prefetch_ahead(&self, hashes: &[u64], k: usize) {
-        if let Some(&h) = hashes.get(k + 3 * AHEAD) {
+    /// One step of the prefetches of a run of lookups (a batch's Call-ID hashes, in the order
+    /// they will be looked up), in three stages [`AHEAD`] lookups apart so that each reads only
+    /// lines the stage before it loaded: the table entry's line of lookup `j`, the slot's first
+    /// line of lookup `j - AHEAD` (its address needs only the entry), the rest of the call of
+    /// lookup `j - 2 AHEAD` (which needs the first line). Steps `0..LEAD` start a run; step
+    /// `k + LEAD` goes just before lookup `k`.
+    pub fn prefetch_step(&self, hashes: &[u64], j: usize) {
+        let lookup = |back: usize| j.checked_sub(back).and_then(|i| hashes.get(i)).copied();
+        if let Some(h) = lookup(0) {
             self.prefetch_entry(h);
         }
-        if let Some(&h) = hashes.get(k + 2 * AHEAD) {
+        if let Some(h) = lookup(AHEAD) {
             self.prefetch_head(h);
         }
-        if let Some(&h) = hashes.get(k + AHEAD) {
+        if let Some(h) = lookup(2 * AHEAD) {
             self.prefetch(h);
         }
     }

@@ -866,14 +866,14 @@ impl Tracker {
                 Item::Msg(m) => batch.call_id_of(m).map(|(_, hash)| hash),
                 Item::Tick { .. } => None,
             }));
-            self.calls.prefetch_start(&hashes);
+            (0..calls::LEAD).for_each(|j| self.calls.prefetch_step(&hashes, j));
             let mut k = 0;
             for item in &batch.items {
                 match item {
                     Item::Msg(m) => {
                         let hint = batch.call_id_of(m);
                         if hint.is_some() {
-                            self.calls.prefetch_ahead(&hashes, k);
+                            self.calls.prefetch_step(&hashes, k + calls::LEAD);
                             k += 1;
                         }
                         self.handle_hinted(batch.bytes_of(m), m, hint, &mut out);
