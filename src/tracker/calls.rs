@@ -81,13 +81,17 @@ impl Call {
             .map(|t| t.plus_secs(TRANSACTION_SECS))
     }
 
-    /// Prefetches the cache lines of the call and its first leg. (Through references to fields
-    /// spread over them: this crate has no `unsafe` for pointer arithmetic; a line named twice
-    /// costs one instruction.)
-    fn prefetch(&self) {
+    /// Prefetches the line of the legs' length (with the deadline field beside it), the one
+    /// line [`Call::prefetch_leg`] reads. (Through references to fields: this crate has no
+    /// `unsafe` for pointer arithmetic.)
+    fn prefetch_legs_len(&self) {
+        safe_arch::prefetch_t0(&self.armed);
+    }
+
+    /// Prefetches the lines of the first leg's fields; reads the legs' length, which
+    /// [`Call::prefetch_legs_len`] loaded. (A line named twice costs one instruction.)
+    fn prefetch_leg(&self) {
         use safe_arch::prefetch_t0 as p;
-        p(&self.id);
-        p(&self.armed);
         if let Some(l) = self.legs.first() {
             p(&l.text);
             p(&l.src);
@@ -101,8 +105,22 @@ impl Call {
             p(&l.media.callee);
             p(&l.media.video);
             p(&l.media.holds);
+        }
+    }
+
+    /// Prefetches the first leg's text; reads its pointer, which [`Call::prefetch_leg`] loaded.
+    fn prefetch_text(&self) {
+        if let Some(l) = self.legs.first() {
             l.text.prefetch();
         }
+    }
+
+    /// Prefetches the whole call at once (each load it makes may miss: for a few calls, not a
+    /// stream of lookups).
+    fn prefetch(&self) {
+        self.prefetch_legs_len();
+        self.prefetch_leg();
+        self.prefetch_text();
     }
 
     pub fn all_ended(&self) -> bool {
@@ -118,8 +136,39 @@ pub type Slot = u32;
 /// the lines are still cached when used.
 const AHEAD: usize = 4;
 
+/// The stages of [`Calls::prefetch_step`], each reading only what the one before loaded.
+const STAGES: usize = 5;
+
 /// How many steps of [`Calls::prefetch_step`] a lookup's prefetches start before it.
-pub const LEAD: usize = 3 * AHEAD;
+pub const LEAD: usize = STAGES * AHEAD;
+
+/// The slots [`Calls::prefetch_step`]'s second stage found (the table probe's guess), for the
+/// stages after it: the last `RING` lookups' (they need the last `(STAGES - 2) * AHEAD + 1`).
+pub struct Found([Slot; RING]);
+
+const RING: usize = 16;
+const _: () = assert!(RING > (STAGES - 2) * AHEAD);
+
+impl Default for Found {
+    fn default() -> Found {
+        Found([Slot::MAX; RING])
+    }
+}
+
+impl Found {
+    fn set(&mut self, lookup: usize, slot: Option<Slot>) {
+        if let Some(s) = self.0.get_mut(lookup % RING) {
+            *s = slot.unwrap_or(Slot::MAX);
+        }
+    }
+
+    fn get(&self, lookup: usize) -> Option<Slot> {
+        self.0
+            .get(lookup % RING)
+            .copied()
+            .filter(|&s| s != Slot::MAX)
+    }
+}
 
 /// The table from a Call-ID's hash to its slot: open addressing with linear probing over 8-byte
 /// entries (32 bits of the hash, the slot number), so that where a hash's entry lies is known
@@ -306,32 +355,34 @@ impl<S: BuildHasher> Calls<S> {
         })
     }
 
-    /// Starts loading the call with this Call-ID into the cache, if there is one: a table probe
-    /// with no key test (a wrong guess only wastes the prefetch) and a prefetch of the slot.
-    /// The last of [`Calls::prefetch_step`]'s stages: it reads the table entry and the slot's
-    /// first line, which the stages before it loaded.
-    pub fn prefetch(&self, hash: u64) {
-        if let Some(slot) = self.table.find(hash, |_| true) {
-            self.prefetch_slot(slot);
-        }
-    }
-
     /// One step of the prefetches of a run of lookups (a batch's Call-ID hashes, in the order
-    /// they will be looked up), in three stages [`AHEAD`] lookups apart so that each reads only
-    /// lines the stage before it loaded: the table entry's line of lookup `j`, the slot's first
-    /// line of lookup `j - AHEAD` (its address needs only the entry), the rest of the call of
-    /// lookup `j - 2 AHEAD` (which needs the first line). Steps `0..LEAD` start a run; step
-    /// `k + LEAD` goes just before lookup `k`.
-    pub fn prefetch_step(&self, hashes: &[u64], j: usize) {
-        let lookup = |back: usize| j.checked_sub(back).and_then(|i| hashes.get(i)).copied();
-        if let Some(h) = lookup(0) {
-            self.prefetch_entry(h);
+    /// they will be looked up), in [`STAGES`] stages [`AHEAD`] lookups apart, so that each
+    /// reads only lines the stage before it loaded: lookup `j`'s table entry; the slot's first
+    /// line of lookup `j - AHEAD` (its address needs only the entry); the line of the legs'
+    /// length of `j - 2 AHEAD` (its address needs the first line, where the slot says it holds
+    /// a call); the first leg's lines of `j - 3 AHEAD` (where they are needs the length, for a
+    /// call of more legs keeps them on the heap); its text of `j - 4 AHEAD` (a pointer in the
+    /// leg). Steps `0..LEAD` start a run; step `k + LEAD` goes just before lookup `k`. (A stage
+    /// that read a line only just prefetched would stall on it: reading the legs' length in the
+    /// same stage as prefetching its line took 2.6 % of a run's time.)
+    pub fn prefetch_step(&self, hashes: &[u64], found: &mut Found, j: usize) {
+        let lookup = |stage: usize| j.checked_sub(stage * AHEAD);
+        if let Some(h) = lookup(0).and_then(|i| hashes.get(i)) {
+            self.prefetch_entry(*h);
         }
-        if let Some(h) = lookup(AHEAD) {
-            self.prefetch_head(h);
+        if let Some(i) = lookup(1) {
+            let slot = hashes.get(i).and_then(|&h| self.prefetch_head(h));
+            found.set(i, slot);
         }
-        if let Some(h) = lookup(2 * AHEAD) {
-            self.prefetch(h);
+        let call = |stage: usize| at(&self.chunks, found.get(lookup(stage)?)?);
+        if let Some(c) = call(2) {
+            c.prefetch_legs_len();
+        }
+        if let Some(c) = call(3) {
+            c.prefetch_leg();
+        }
+        if let Some(c) = call(4) {
+            c.prefetch_text();
         }
     }
 
@@ -341,12 +392,14 @@ impl<S: BuildHasher> Calls<S> {
         self.table.prefetch(hash);
     }
 
-    /// A table probe with no key test and a prefetch of the slot's first line.
-    fn prefetch_head(&self, hash: u64) {
-        let s = self.table.find(hash, |_| true).map(|s| s as usize);
-        if let Some(head) = s.and_then(|s| self.chunks.get(s / CHUNK)?.get(s % CHUNK)) {
+    /// A table probe with no key test and a prefetch of the slot's first line; returns the
+    /// slot.
+    fn prefetch_head(&self, hash: u64) -> Option<Slot> {
+        let s = self.table.find(hash, |_| true)?;
+        if let Some(head) = self.chunks.get(s as usize / CHUNK)?.get(s as usize % CHUNK) {
             safe_arch::prefetch_t0(head);
         }
+        Some(s)
     }
 
     /// Starts loading the call in `slot` into the cache.
@@ -428,6 +481,21 @@ impl<S: BuildHasher> Calls<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn found_holds_the_lookups_the_later_stages_read() {
+        let mut f = Found::default();
+        assert_eq!(f.get(0), None, "nothing found yet");
+        for i in 0..100usize {
+            f.set(i, (i % 7 != 0).then_some(i as Slot * 3));
+            // The second stage has just set lookup i; the later ones read back (STAGES - 2) AHEAD.
+            for back in 0..=(STAGES - 2) * AHEAD {
+                let Some(j) = i.checked_sub(back) else { break };
+                let want = (j % 7 != 0).then_some(j as Slot * 3);
+                assert_eq!(f.get(j), want, "lookup {j} read at step {i}");
+            }
+        }
+    }
 
     /// Deliberately weak: many Call-IDs share a hash, and that must not confuse calls.
     #[derive(Default)]

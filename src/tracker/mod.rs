@@ -857,23 +857,25 @@ impl Tracker {
         };
         let mut hashes: Vec<u64> = Vec::new();
         for batch in rx {
-            // The batch's calls are looked up ahead of handling them, in three prefetch stages a
-            // few messages apart (the table entry, the slot's first line, the rest of the call),
-            // so the cache misses of a large calls table overlap instead of stalling each
-            // message in turn, and no stage reads a line that is not loaded yet.
+            // The batch's calls are looked up ahead of handling them, in prefetch stages a few
+            // messages apart (the table entry, the slot's first line, the legs' length, the
+            // leg, its text), so the cache misses of a large calls table overlap instead of
+            // stalling each message in turn, and no stage reads a line that is not loaded yet.
             hashes.clear();
             hashes.extend(batch.items.iter().filter_map(|item| match item {
                 Item::Msg(m) => batch.call_id_of(m).map(|(_, hash)| hash),
                 Item::Tick { .. } => None,
             }));
-            (0..calls::LEAD).for_each(|j| self.calls.prefetch_step(&hashes, j));
+            let mut found = calls::Found::default();
+            (0..calls::LEAD).for_each(|j| self.calls.prefetch_step(&hashes, &mut found, j));
             let mut k = 0;
             for item in &batch.items {
                 match item {
                     Item::Msg(m) => {
                         let hint = batch.call_id_of(m);
                         if hint.is_some() {
-                            self.calls.prefetch_step(&hashes, k + calls::LEAD);
+                            self.calls
+                                .prefetch_step(&hashes, &mut found, k + calls::LEAD);
                             k += 1;
                         }
                         self.handle_hinted(batch.bytes_of(m), m, hint, &mut out);

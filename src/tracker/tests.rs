@@ -1204,7 +1204,8 @@ fn the_routers_hash_hint_is_the_tables_hash() {
                 let hint = batch.call_id_of(m);
                 let (id, hash) = hint.expect("the router gives every message's Call-ID");
                 assert_eq!((id, hash), (&b"c1"[..], hinted.calls.hash(b"c1")));
-                hinted.calls.prefetch(hash);
+                let mut found = calls::Found::default();
+                (0..=calls::LEAD).for_each(|j| hinted.calls.prefetch_step(&[hash], &mut found, j));
                 hinted.handle_hinted(batch.bytes_of(m), m, hint, &mut out);
                 hints += 1;
             }
