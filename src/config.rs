@@ -40,9 +40,6 @@ impl Config {
             .collect::<Result<Vec<_>>>()?;
         let rotate_interval = parse_duration(&a.rotate_interval)
             .with_context(|| format!("--rotate-interval: bad duration '{}'", a.rotate_interval))?;
-        if a.user.is_some() && a.interface.is_empty() && a.hep_listen.is_none() {
-            bail!("--user applies to live capture (-i or --hep-listen)");
-        }
         let secs = |flag: &str, v: &str| -> Result<u32> {
             let n = parse_duration(v).with_context(|| format!("{flag}: bad duration '{v}'"))?;
             u32::try_from(n).with_context(|| format!("{flag}: '{v}' is too long"))
@@ -107,19 +104,22 @@ impl Config {
         } else {
             Output::Dir(a.out_dir.clone().into())
         };
+        let capture = CaptureConfig {
+            files: a.read.clone(),
+            follow: a.follow,
+            interfaces: a.interface.clone(),
+            buffer_size: size("--buffer-size", &a.buffer_size)?,
+            promisc: !a.no_promisc,
+            user: a.user.clone(),
+            hep_listen: a.hep_listen.clone(),
+            filter,
+            stream,
+            hep_port: (a.hep_port != 0).then_some(a.hep_port),
+        };
+        if capture.user.is_some() && !capture.live() {
+            bail!("--user applies to live capture (-i or --hep-listen)");
+        }
         Ok(Config {
-            capture: CaptureConfig {
-                files: a.read.clone(),
-                follow: a.follow,
-                interfaces: a.interface.clone(),
-                buffer_size: size("--buffer-size", &a.buffer_size)?,
-                promisc: !a.no_promisc,
-                user: a.user.clone(),
-                hep_listen: a.hep_listen.clone(),
-                filter,
-                stream,
-                hep_port: (a.hep_port != 0).then_some(a.hep_port),
-            },
             tracker: TrackerConfig {
                 local_nets,
                 // The cap is split over the shards (each owns its legs, without locks).
@@ -138,8 +138,9 @@ impl Config {
                 rotate_size,
                 prefix: "cdr-".into(),
                 compress: a.compress,
-                wall_clock: !a.interface.is_empty() || a.hep_listen.is_some(),
+                wall_clock: capture.live(),
             },
+            capture,
             shards,
             stats_interval: (stats_interval > 0)
                 .then(|| std::time::Duration::from_secs(stats_interval)),
@@ -233,6 +234,33 @@ pub fn parse_size(s: &str) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    fn config(argv: &[&str]) -> Result<Config> {
+        let args = crate::cli::Args::try_parse_from(argv).expect("flags parse");
+        Config::from_args(&args)
+    }
+
+    #[test]
+    fn live_capture_is_interfaces_or_a_hep_collector() {
+        let files = config(&["sipcdr", "-r", "x.pcap"]).unwrap();
+        assert!(!files.capture.live() && !files.writer.wall_clock);
+        for argv in [
+            &["sipcdr", "-i", "lo"][..],
+            &["sipcdr", "--hep-listen", "127.0.0.1:9060"],
+        ] {
+            let c = config(argv).unwrap();
+            assert!(c.capture.live() && c.writer.wall_clock, "{argv:?}");
+            let mut with_user = argv.to_vec();
+            with_user.extend(["-Z", "nobody"]);
+            assert!(config(&with_user).is_ok(), "{with_user:?}");
+        }
+        let err = config(&["sipcdr", "-r", "x.pcap", "-Z", "nobody"]).unwrap_err();
+        assert!(
+            err.to_string().contains("--user applies to live capture"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn cidrs() {

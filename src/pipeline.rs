@@ -54,7 +54,7 @@ pub struct Control {
 pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
     #[allow(clippy::disallowed_methods)] // elapsed time for the summary only; CDRs never see it
     let started = Instant::now();
-    let live = !cfg.capture.interfaces.is_empty() || cfg.capture.hep_listen.is_some();
+    let live = cfg.capture.live();
     let (shard_queue, writer_queue) = if live {
         (SHARD_QUEUE, WRITER_QUEUE)
     } else {

@@ -79,6 +79,13 @@ pub struct CaptureConfig {
     pub hep_port: Option<u16>,
 }
 
+impl CaptureConfig {
+    /// Live capture (interfaces or a HEP collector) rather than reading files.
+    pub fn live(&self) -> bool {
+        !self.interfaces.is_empty() || self.hep_listen.is_some()
+    }
+}
+
 /// Counters of the capture stage, returned when it ends.
 #[derive(Debug, Default)]
 pub struct CaptureStats {

@@ -323,9 +323,14 @@ pub struct Calls<S = ahash::RandomState> {
     hasher: S,
 }
 
-fn at(chunks: &[Vec<Option<Call>>], slot: Slot) -> Option<&Call> {
+/// The place of `slot`, without reading it.
+fn cell(chunks: &[Vec<Option<Call>>], slot: Slot) -> Option<&Option<Call>> {
     let s = slot as usize;
-    chunks.get(s / CHUNK)?.get(s % CHUNK)?.as_ref()
+    chunks.get(s / CHUNK)?.get(s % CHUNK)
+}
+
+fn at(chunks: &[Vec<Option<Call>>], slot: Slot) -> Option<&Call> {
+    cell(chunks, slot)?.as_ref()
 }
 
 impl<S: BuildHasher> Calls<S> {
@@ -396,7 +401,7 @@ impl<S: BuildHasher> Calls<S> {
     /// slot.
     fn prefetch_head(&self, hash: u64) -> Option<Slot> {
         let s = self.table.find(hash, |_| true)?;
-        if let Some(head) = self.chunks.get(s as usize / CHUNK)?.get(s as usize % CHUNK) {
+        if let Some(head) = cell(&self.chunks, s) {
             safe_arch::prefetch_t0(head);
         }
         Some(s)
