@@ -11,7 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 file=$1; runs=${2:-5}; shift $(( $# >= 2 ? 2 : 1 ))
 tshark_runs=${TSHARK_RUNS:-1}
-cargo build --release --quiet --bin sipcdr --example floor
+cargo build --release --quiet --bin sipcdr --example floor --example touch
+# The host's state: what a first touch of memory costs (examples/touch.rs), before and after.
+echo "host before: $(./target/release/examples/touch 256)"
 cat "$file" > /dev/null
 packets=$(./target/release/examples/floor "$file" | cut -d' ' -f1)
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
@@ -54,3 +56,4 @@ printf '%-10s %12.3f %14s\n' floor "$(awk -v u="$floor_us" 'BEGIN{print u/1e6}')
 printf '%-10s %12.3f %14s\n' sipcdr "$(awk -v u="$sipcdr_us" 'BEGIN{print u/1e6}')" "$(pps "$sipcdr_us")"
 printf '%-10s %12.3f %14s\n' tshark "$(awk -v u="$tshark_us" 'BEGIN{print u/1e6}')" "$(pps "$tshark_us")"
 echo "sipcdr CDRs: $rows; sipcdr vs tshark: $(awk -v r="$ratio_x" 'BEGIN { if (r == "n/a") print r; else printf "%.1f", r }')x faster (median of the rounds' ratios); floor vs sipcdr: sipcdr takes $(ratio "$sipcdr_us" "$floor_us")x the floor's time"
+echo "host after: $(./target/release/examples/touch 256)"
