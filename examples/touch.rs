@@ -1,9 +1,10 @@
 //! What a first touch of memory costs on this host: writes one byte in every 4 KiB page of a fresh
 //! MiB-sized block, frees it, then does the same with a second block at once, and prints both
-//! times per MiB. On bare metal both are ~0.1-0.3 ms a MiB (the kernel zeroing pages). In a VM
-//! whose host takes freed guest memory back (virtio-balloon free page reporting), the first can
-//! cost tens of times more: every page the guest had given back is faulted in on the host
-//! again. The second block reuses the pages the first just freed, before they are reported.
+//! times per MiB. Where the pages are at hand both are the kernel zeroing them (0.4-0.8 ms a MiB
+//! for the second block on this project's VM). In a VM whose host takes freed guest memory back
+//! (virtio-balloon free page reporting), the first can cost tens of times more (1.9-12 ms a MiB
+//! there): every page the guest had given back is faulted in on the host again. The second
+//! block reuses the pages the first just freed, before they are reported.
 //! Every figure in the README's performance table that touches a lot of memory (the 1 M open
 //! legs above all, and the CSV written into the page cache) moves with it.
 //! `cargo run --release --example touch -- [MiB]` (default 256)
