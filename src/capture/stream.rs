@@ -24,6 +24,77 @@ use std::net::SocketAddr;
 /// One direction of a TCP connection: (source, destination).
 pub type FlowKey = (SocketAddr, SocketAddr);
 
+/// A [`FlowKey`] as the flow table and the wheel of checks hold it: 40 bytes instead of 64 (no
+/// flow label or scope id, which decoded packets never carry). Ordered as the pair of addresses
+/// it stands for, so what is sorted by it comes out in the same order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Key {
+    src: Addr,
+    dst: Addr,
+}
+
+/// An address and port; IPv4 in the first 4 bytes. (Field order: `SocketAddr`'s ordering.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Addr {
+    v6: bool,
+    ip: [u8; 16],
+    port: u16,
+}
+
+impl From<SocketAddr> for Addr {
+    fn from(a: SocketAddr) -> Addr {
+        let mut ip = [0u8; 16];
+        let v6 = match a {
+            SocketAddr::V4(a) => {
+                if let Some(head) = ip.get_mut(..4) {
+                    head.copy_from_slice(&a.ip().octets());
+                }
+                false
+            }
+            SocketAddr::V6(a) => {
+                ip = a.ip().octets();
+                true
+            }
+        };
+        Addr {
+            v6,
+            ip,
+            port: a.port(),
+        }
+    }
+}
+
+impl From<Addr> for SocketAddr {
+    fn from(a: Addr) -> SocketAddr {
+        if a.v6 {
+            SocketAddr::new(std::net::Ipv6Addr::from(a.ip).into(), a.port)
+        } else {
+            let [o0, o1, o2, o3, ..] = a.ip;
+            SocketAddr::new(std::net::Ipv4Addr::new(o0, o1, o2, o3).into(), a.port)
+        }
+    }
+}
+
+impl Key {
+    fn new((src, dst): FlowKey) -> Key {
+        Key {
+            src: src.into(),
+            dst: dst.into(),
+        }
+    }
+
+    fn addrs(self) -> FlowKey {
+        (self.src.into(), self.dst.into())
+    }
+
+    fn reverse(self) -> Key {
+        Key {
+            src: self.dst,
+            dst: self.src,
+        }
+    }
+}
+
 /// How long a flow stays in the table after its FIN, so that segments retransmitted after it
 /// open no new flow (TCP's retransmission timer starts at 1 s, RFC 6298). Kept until the idle
 /// timeout instead, closed connections filled the table at ~110 new connections per second
@@ -121,6 +192,20 @@ struct Pending {
 
 struct Flow {
     next_seq: u32,
+    mode: Mode,
+    /// Sequence number just after the FIN, once seen.
+    fin_at: Option<u32>,
+    last: Timestamp,
+    /// The time of this flow's check in [`Streams::checks`]: never later than [`Flow::due`].
+    check: Timestamp,
+    /// What the flow holds between segments, if anything: boxed, as most flows hold nothing
+    /// most of the time (a flow is 40 bytes instead of 112; at 1 M open legs, with a few hundred
+    /// thousand flows, the table was 46 MB).
+    bufs: Option<Box<Bufs>>,
+}
+
+#[derive(Default)]
+struct Bufs {
     /// In-order bytes not yet cut into messages.
     buf: Vec<u8>,
     /// Segments ahead of `next_seq`, sorted by sequence number, not overlapping.
@@ -128,26 +213,41 @@ struct Flow {
     pending_bytes: usize,
     /// WebSocket message being assembled from frames (unmasked).
     ws_msg: Vec<u8>,
-    mode: Mode,
-    /// Sequence number just after the FIN, once seen.
-    fin_at: Option<u32>,
-    last: Timestamp,
-    /// The time of this flow's check in [`Streams::checks`]: never later than [`Flow::due`].
-    check: Timestamp,
 }
 
 impl Flow {
     fn new(next_seq: u32, mode: Mode, ts: Timestamp) -> Flow {
         Flow {
             next_seq,
-            buf: Vec::new(),
-            pending: Vec::new(),
-            pending_bytes: 0,
-            ws_msg: Vec::new(),
             mode,
             fin_at: None,
             last: ts,
             check: Timestamp::from_micros(i64::MAX),
+            bufs: None,
+        }
+    }
+
+    fn buf(&self) -> &[u8] {
+        self.bufs.as_ref().map_or(&[], |b| &b.buf)
+    }
+
+    fn pending(&self) -> &[Pending] {
+        self.bufs.as_ref().map_or(&[], |b| &b.pending)
+    }
+
+    fn ws_msg(&self) -> &[u8] {
+        self.bufs.as_ref().map_or(&[], |b| &b.ws_msg)
+    }
+
+    /// The buffers, made when first needed.
+    fn bufs(&mut self) -> &mut Bufs {
+        self.bufs.get_or_insert_default()
+    }
+
+    /// Drops the buffers once they hold nothing.
+    fn tidy(&mut self) {
+        if self.held() == 0 && self.bufs.as_ref().is_some_and(|b| b.pending.is_empty()) {
+            self.bufs = None;
         }
     }
 
@@ -163,14 +263,16 @@ impl Flow {
     /// `reorder_secs`, or it has been silent for its linger time.
     fn due(&self, cfg: &StreamConfig) -> Timestamp {
         let idle = self.last.plus_secs(self.linger(cfg));
-        match self.pending.first() {
+        match self.pending().first() {
             Some(p) => idle.min(p.ts.plus_secs(cfg.reorder_secs)),
             None => idle,
         }
     }
 
     fn held(&self) -> usize {
-        self.buf.len() + self.pending_bytes + self.ws_msg.len()
+        self.bufs
+            .as_ref()
+            .map_or(0, |b| b.buf.len() + b.pending_bytes + b.ws_msg.len())
     }
 }
 
@@ -180,7 +282,7 @@ impl<F: FnMut(FlowKey, Timestamp, Transport, &[u8])> Emit for F {}
 
 pub struct Streams {
     cfg: StreamConfig,
-    flows: HashMap<FlowKey, Flow, ahash::RandomState>,
+    flows: HashMap<Key, Flow, ahash::RandomState>,
     /// When to look at which flow, earliest first, so a tick visits only the flows with work
     /// instead of every flow (at 1 M open calls the every-second scan of ~100 000 TCP flows took
     /// 5 % of all CPU). A flow's check comes no later than it is due; as its activity pushes the
@@ -190,7 +292,7 @@ pub struct Streams {
     /// On a wheel of seconds (`crate::timers`), not a heap: with a few hundred thousand open
     /// flows the heap's pops, each a walk down ~18 levels of cold 72-byte entries, were 3 % of
     /// all CPU (perf, the 1 M-open-leg capture).
-    checks: Timers<FlowKey>,
+    checks: Timers<Key>,
     /// Bytes held by all flows.
     held: usize,
     pub stats: StreamStats,
@@ -225,9 +327,10 @@ impl Streams {
         emit: &mut impl Emit,
     ) {
         self.stats.segments += 1;
+        let k = Key::new(key);
         if seg.rst {
             // The connection is gone in both directions.
-            for k in [key, (key.1, key.0)] {
+            for k in [k, k.reverse()] {
                 if let Some(f) = self.flows.remove(&k) {
                     self.held -= f.held();
                     self.stats.flows_closed += 1;
@@ -242,7 +345,7 @@ impl Streams {
             seq = seq.wrapping_add(1);
             let fresh = Flow::new(seq, Mode::Lost { ws: false }, ts);
             let full = self.flows.len() >= self.cfg.max_flows;
-            let flow = match self.flows.entry(key) {
+            let flow = match self.flows.entry(k) {
                 Entry::Occupied(e) => {
                     let flow = e.into_mut();
                     self.held -= flow.held();
@@ -255,7 +358,7 @@ impl Streams {
                 }
                 Entry::Vacant(e) => e.insert(fresh),
             };
-            arm(&mut self.checks, key, flow, &self.cfg, ts);
+            arm(&mut self.checks, k, flow, &self.cfg, ts);
             if seg.payload.is_empty() && !seg.fin {
                 return;
             }
@@ -266,7 +369,7 @@ impl Streams {
         // One lookup: a flow already running when the capture started is created here, and
         // bytes before its first start line are skipped.
         let full = self.flows.len() >= self.cfg.max_flows;
-        let flow = match self.flows.entry(key) {
+        let flow = match self.flows.entry(k) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(_) if full => {
                 self.stats.segments_refused += 1;
@@ -293,12 +396,12 @@ impl Streams {
             reset(flow);
             self.held -= after;
         }
-        arm(&mut self.checks, key, flow, cfg, ts);
+        arm(&mut self.checks, k, flow, cfg, ts);
         if self.stats.tls_flows == tls && self.stats.ws_flows == ws {
             return;
         }
         // Connections are counted once, not once per direction.
-        let reverse = self.flows.get(&(key.1, key.0)).map(|f| f.mode);
+        let reverse = self.flows.get(&k.reverse()).map(|f| f.mode);
         if self.stats.tls_flows > tls && reverse == Some(Mode::Tls) {
             self.stats.tls_flows -= 1;
         }
@@ -315,7 +418,7 @@ impl Streams {
     /// their last segment.
     pub fn expire(&mut self, now: Timestamp, emit: &mut impl Emit) {
         let cfg = self.cfg;
-        let mut late: Vec<FlowKey> = Vec::new();
+        let mut late: Vec<Key> = Vec::new();
         while let Some((t, key)) = self.checks.pop_due(now) {
             let Some(flow) = self.flows.get_mut(&key).filter(|f| f.check == t) else {
                 continue;
@@ -334,8 +437,8 @@ impl Streams {
                 continue;
             };
             let before = flow.held();
-            while !flow.pending.is_empty() {
-                skip_hole(flow, key, &cfg, &mut self.stats, emit);
+            while !flow.pending().is_empty() {
+                skip_hole(flow, key.addrs(), &cfg, &mut self.stats, emit);
             }
             let idle = flow.last.plus_secs(flow.linger(&cfg)) < now;
             let closed = flow.mode == Mode::Closed; // counted in flows_closed already
@@ -359,17 +462,17 @@ impl Streams {
 
     /// At the end of the input: reads what waits behind holes, so that no complete message is lost.
     pub fn finish(&mut self, emit: &mut impl Emit) {
-        let mut keys: Vec<FlowKey> = self
+        let mut keys: Vec<Key> = self
             .flows
             .iter()
-            .filter(|(_, f)| !f.pending.is_empty())
+            .filter(|(_, f)| !f.pending().is_empty())
             .map(|(k, _)| *k)
             .collect();
         keys.sort_unstable();
         for key in keys {
             if let Some(flow) = self.flows.get_mut(&key) {
-                while !flow.pending.is_empty() {
-                    skip_hole(flow, key, &self.cfg, &mut self.stats, emit);
+                while !flow.pending().is_empty() {
+                    skip_hole(flow, key.addrs(), &self.cfg, &mut self.stats, emit);
                 }
             }
         }
@@ -377,13 +480,7 @@ impl Streams {
 }
 
 /// Sets a check for the time `flow` is due, unless one at least as soon is set.
-fn arm(
-    checks: &mut Timers<FlowKey>,
-    key: FlowKey,
-    flow: &mut Flow,
-    cfg: &StreamConfig,
-    now: Timestamp,
-) {
+fn arm(checks: &mut Timers<Key>, key: Key, flow: &mut Flow, cfg: &StreamConfig, now: Timestamp) {
     let due = flow.due(cfg);
     if due < flow.check {
         flow.check = due;
@@ -392,13 +489,7 @@ fn arm(
 }
 
 /// Sets a check for the time `flow` is due, whatever check it had (that one has fired).
-fn rearm(
-    checks: &mut Timers<FlowKey>,
-    key: FlowKey,
-    flow: &mut Flow,
-    cfg: &StreamConfig,
-    now: Timestamp,
-) {
+fn rearm(checks: &mut Timers<Key>, key: Key, flow: &mut Flow, cfg: &StreamConfig, now: Timestamp) {
     flow.check = Timestamp::from_micros(i64::MAX);
     arm(checks, key, flow, cfg, now);
 }
@@ -427,7 +518,7 @@ fn accept(
             skip_hole(flow, key, cfg, stats, emit);
         } else {
             hold(flow, seq, payload, ts, stats);
-            while flow.held() > cfg.max_flow_bytes && !flow.pending.is_empty() {
+            while flow.held() > cfg.max_flow_bytes && !flow.pending().is_empty() {
                 stats.flow_overflows += 1;
                 skip_hole(flow, key, cfg, stats, emit);
             }
@@ -450,6 +541,7 @@ fn accept(
     feed(flow, key, data, ts, cfg, stats, emit);
     drain_pending(flow, key, ts, cfg, stats, emit);
     close_if_done(flow, stats);
+    flow.tidy();
 }
 
 /// Stores an out-of-order segment; bytes that overlap what is already held are dropped.
@@ -459,7 +551,7 @@ fn hold(flow: &mut Flow, seq: u32, payload: &[u8], ts: Timestamp, stats: &mut St
     let (mut start, end) = (rel(seq), rel(seq) + payload.len());
     // The parts of [start, end) that no held segment covers.
     let mut pieces: Vec<(usize, usize)> = Vec::new();
-    for p in &flow.pending {
+    for p in flow.pending() {
         let (ps, pe) = (rel(p.seq), rel(p.seq) + p.data.len());
         if pe <= start {
             continue;
@@ -484,12 +576,13 @@ fn hold(flow: &mut Flow, seq: u32, payload: &[u8], ts: Timestamp, stats: &mut St
         stats.overlapping += 1;
     }
     let first = rel(seq);
+    let b = flow.bufs();
     for (s, e) in pieces {
-        let at = flow
+        let at = b
             .pending
             .iter()
             .position(|q| rel(q.seq) > s)
-            .unwrap_or(flow.pending.len());
+            .unwrap_or(b.pending.len());
         let p = Pending {
             seq: base.wrapping_add(s as u32),
             ts,
@@ -498,8 +591,8 @@ fn hold(flow: &mut Flow, seq: u32, payload: &[u8], ts: Timestamp, stats: &mut St
                 .unwrap_or_default()
                 .to_vec(),
         };
-        flow.pending.insert(at, p);
-        flow.pending_bytes += e - s;
+        b.pending.insert(at, p);
+        b.pending_bytes += e - s;
     }
 }
 
@@ -512,13 +605,14 @@ fn drain_pending(
     stats: &mut StreamStats,
     emit: &mut impl Emit,
 ) {
-    while let Some(p) = flow.pending.first() {
+    while let Some(p) = flow.pending().first() {
         let ahead = p.seq.wrapping_sub(flow.next_seq) as i32;
         if ahead > 0 {
             return;
         }
-        let p = flow.pending.remove(0);
-        flow.pending_bytes -= p.data.len();
+        let b = flow.bufs();
+        let p = b.pending.remove(0);
+        b.pending_bytes -= p.data.len();
         let old = (-ahead) as usize;
         if old < p.data.len() {
             let data = p.data.get(old..).unwrap_or_default();
@@ -537,14 +631,15 @@ fn skip_hole(
     stats: &mut StreamStats,
     emit: &mut impl Emit,
 ) {
-    let Some(first) = flow.pending.first() else {
+    let Some(first) = flow.pending().first() else {
         return;
     };
     let (seq, ts) = (first.seq, first.ts);
     stats.gaps += 1;
-    stats.bytes_skipped += (flow.buf.len() + flow.ws_msg.len()) as u64;
-    flow.buf.clear();
-    flow.ws_msg.clear();
+    stats.bytes_skipped += (flow.buf().len() + flow.ws_msg().len()) as u64;
+    let b = flow.bufs();
+    b.buf.clear();
+    b.ws_msg.clear();
     flow.mode = match flow.mode {
         Mode::Ws | Mode::Lost { ws: true } => Mode::Lost { ws: true },
         Mode::Tls => Mode::Tls,
@@ -553,24 +648,22 @@ fn skip_hole(
     flow.next_seq = seq;
     drain_pending(flow, key, ts, cfg, stats, emit);
     close_if_done(flow, stats);
+    flow.tidy();
 }
 
 fn close_if_done(flow: &mut Flow, stats: &mut StreamStats) {
-    if flow.mode != Mode::Closed && flow.fin_at == Some(flow.next_seq) && flow.pending.is_empty() {
+    if flow.mode != Mode::Closed && flow.fin_at == Some(flow.next_seq) && flow.pending().is_empty()
+    {
         stats.flows_closed += 1;
-        stats.bytes_skipped += (flow.buf.len() + flow.ws_msg.len()) as u64;
+        stats.bytes_skipped += (flow.buf().len() + flow.ws_msg().len()) as u64;
         flow.mode = Mode::Closed;
-        flow.buf = Vec::new();
-        flow.ws_msg = Vec::new();
+        flow.bufs = None; // nothing is pending
     }
 }
 
 /// Drops what a flow holds; it re-synchronises on what comes next.
 fn reset(flow: &mut Flow) {
-    flow.buf = Vec::new();
-    flow.ws_msg = Vec::new();
-    flow.pending = Vec::new();
-    flow.pending_bytes = 0;
+    flow.bufs = None;
     if flow.mode != Mode::Tls {
         flow.mode = Mode::Lost {
             ws: matches!(flow.mode, Mode::Ws | Mode::Lost { ws: true }),
@@ -594,7 +687,7 @@ fn feed(
             stats.tls_bytes += data.len() as u64;
             return;
         }
-        Mode::Sip if flow.buf.is_empty() => {
+        Mode::Sip if flow.buf().is_empty() => {
             // Fast path: messages entirely inside this segment are emitted without a copy.
             let used = frame_sip(data, stats, &mut |m| emit(key, ts, Transport::Tcp, m));
             data = data.get(used..).unwrap_or_default();
@@ -604,41 +697,41 @@ fn feed(
         }
         _ => {}
     }
-    let old = flow.buf.len();
-    flow.buf.extend_from_slice(data);
-    if flow.mode == (Mode::Lost { ws: false })
-        && old > 0
-        && !starts_something(&flow.buf)
-        && starts_something(data)
-    {
+    let lost = flow.mode == (Mode::Lost { ws: false });
+    let b = flow.bufs();
+    let old = b.buf.len();
+    b.buf.extend_from_slice(data);
+    if lost && old > 0 && !starts_something(&b.buf) && starts_something(data) {
         // Segments usually start at a message: prefer that to a guess in damaged bytes.
         stats.bytes_skipped += old as u64;
-        flow.buf.drain(..old);
+        b.buf.drain(..old);
     }
     loop {
         match flow.mode {
             Mode::Sip => {
-                let used = frame_sip(&flow.buf, stats, &mut |m| emit(key, ts, Transport::Tcp, m));
-                flow.buf.drain(..used);
+                let b = flow.bufs();
+                let used = frame_sip(&b.buf, stats, &mut |m| emit(key, ts, Transport::Tcp, m));
+                b.buf.drain(..used);
                 break;
             }
             Mode::Ws => {
                 let used = frame_ws(flow, stats, &mut |m| emit(key, ts, Transport::Ws, m));
-                flow.buf.drain(..used);
+                flow.bufs().buf.drain(..used);
                 if flow.mode == Mode::Ws {
                     break;
                 }
             }
             Mode::Tls => {
-                stats.tls_bytes += flow.buf.len() as u64;
-                flow.buf.clear();
+                let b = flow.bufs();
+                stats.tls_bytes += b.buf.len() as u64;
+                b.buf.clear();
                 break;
             }
             Mode::Closed => break,
-            Mode::Lost { ws } => match sync(&flow.buf, ws) {
+            Mode::Lost { ws } => match sync(flow.buf(), ws) {
                 Sync::At(at, mode) => {
                     stats.bytes_skipped += at as u64;
-                    flow.buf.drain(..at);
+                    flow.bufs().buf.drain(..at);
                     match mode {
                         Mode::Tls => stats.tls_flows += 1,
                         Mode::Ws if !ws => stats.ws_flows += 1,
@@ -647,28 +740,31 @@ fn feed(
                     flow.mode = mode;
                 }
                 Sync::Upgrade(at) => {
-                    flow.buf.drain(..at);
+                    flow.bufs().buf.drain(..at);
                     stats.ws_flows += 1;
                     flow.mode = Mode::Ws;
                 }
                 Sync::Wait(keep_from) => {
                     stats.bytes_skipped += keep_from as u64;
-                    flow.buf.drain(..keep_from);
+                    flow.bufs().buf.drain(..keep_from);
                     break;
                 }
             },
         }
     }
-    if flow.buf.is_empty() {
+    if let Some(b) = flow.bufs.as_mut()
+        && b.buf.is_empty()
+    {
         // Most messages fit in one segment: an idle flow keeps no buffer of its last split one
         // (a message's size each, for every connection whose messages get split).
-        flow.buf = Vec::new();
+        b.buf = Vec::new();
     }
     if flow.held() > cfg.max_flow_bytes {
         stats.flow_overflows += 1;
-        stats.bytes_skipped += (flow.buf.len() + flow.ws_msg.len()) as u64;
-        flow.buf.clear();
-        flow.ws_msg.clear();
+        stats.bytes_skipped += (flow.buf().len() + flow.ws_msg().len()) as u64;
+        let b = flow.bufs();
+        b.buf.clear();
+        b.ws_msg.clear();
         if flow.mode != Mode::Tls {
             flow.mode = Mode::Lost {
                 ws: flow.mode == Mode::Ws,
@@ -762,16 +858,18 @@ fn frame_sip(buf: &[u8], stats: &mut StreamStats, emit: &mut impl FnMut(&[u8])) 
 /// Reads complete WebSocket frames from the flow's buffer; returns the bytes used. A frame that
 /// cannot be read sends the flow back to looking for its place.
 fn frame_ws(flow: &mut Flow, stats: &mut StreamStats, emit: &mut impl FnMut(&[u8])) -> usize {
+    let Flow { mode, bufs, .. } = flow;
+    let Bufs { buf, ws_msg, .. } = &mut **bufs.get_or_insert_default();
     let mut at = 0;
     loop {
-        let rest = flow.buf.get(at..).unwrap_or_default();
+        let rest = buf.get(at..).unwrap_or_default();
         let f = match ws::frame(rest) {
             Ok(Some(f)) if rest.len() >= f.header_len + f.payload_len => f,
             Ok(_) => return at,
             Err(ws::NotAFrame) => {
                 stats.ws_bad_frames += 1;
-                flow.ws_msg.clear();
-                flow.mode = Mode::Lost { ws: true };
+                ws_msg.clear();
+                *mode = Mode::Lost { ws: true };
                 return at;
             }
         };
@@ -785,27 +883,27 @@ fn frame_ws(flow: &mut Flow, stats: &mut StreamStats, emit: &mut impl FnMut(&[u8
         }
         if f.compressed {
             stats.ws_bad_frames += 1;
-            flow.ws_msg.clear();
+            ws_msg.clear();
             continue;
         }
         let continues = f.opcode == ws::CONTINUATION;
-        if continues == flow.ws_msg.is_empty() {
+        if continues == ws_msg.is_empty() {
             // A continuation with nothing to continue, or a new message before the last ended.
             stats.ws_bad_frames += 1;
-            flow.ws_msg.clear();
+            ws_msg.clear();
             if continues {
                 continue;
             }
         }
-        ws::unmask_into(payload, f.mask, &mut flow.ws_msg);
+        ws::unmask_into(payload, f.mask, ws_msg);
         if f.fin {
-            if looks_like_sip(&flow.ws_msg) {
+            if looks_like_sip(ws_msg) {
                 stats.ws_messages += 1;
-                emit(&flow.ws_msg);
+                emit(ws_msg);
             } else {
                 stats.ws_bad_frames += 1;
             }
-            flow.ws_msg.clear();
+            ws_msg.clear();
         }
     }
 }
