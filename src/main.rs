@@ -27,8 +27,24 @@ fn keep_freed_memory() {
     }
 }
 
+/// No transparent huge pages for this process (`PR_SET_THP_DISABLE`, what
+/// `MIMALLOC_ALLOW_THP=0` does), unless `MIMALLOC_ALLOW_THP` in the environment says otherwise.
+/// On this project's VM a huge page's first touch is a host fault for all its 2 MiB, whether the
+/// process uses them or not; with 4 KiB pages, alternating runs (8 and 3 each) went 1.34 -> 1.05 s
+/// on the 1 GB all-SIP file (peak RSS 63 -> 37 MiB, sys 0.68 -> 0.23 s) and 14.25 -> 9.90 s at
+/// 1 M open legs (sys 7.2 -> 1.8 s; user +6 %, the price in TLB misses). Session 9 had measured
+/// the opposite at 1 M open legs (12.90 -> 14.06 s): README, design decisions.
+fn no_huge_pages() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none()
+        && let Err(e) = nix::sys::prctl::set_thp_disable(true)
+    {
+        eprintln!("sipcdr: cannot turn transparent huge pages off ({e}); running with them");
+    }
+}
+
 fn main() -> ExitCode {
     keep_freed_memory();
+    no_huge_pages();
     let args = match sipcdr::cli::parse() {
         Ok(a) => a,
         Err(e) => e.exit(),

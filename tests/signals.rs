@@ -10,6 +10,11 @@ use std::time::Duration;
 /// sipcdr reading a generated all-SIP capture from a pipe (no large file on disk), writing small
 /// rotating files into `dir`.
 fn start(dir: &Path, calls: &str) -> (Child, Child) {
+    start_with(dir, calls, &[])
+}
+
+/// [`start`], with variables added to sipcdr's environment.
+fn start_with(dir: &Path, calls: &str, env: &[(&str, &str)]) -> (Child, Child) {
     let mut gen_ = Command::new(gen_binary())
         .args(["--calls", calls, "--seed", "3", "--rtp-share", "0"])
         .args([
@@ -35,6 +40,7 @@ fn start(dir: &Path, calls: &str) -> (Child, Child) {
             "-o",
         ])
         .arg(dir)
+        .envs(env.iter().copied())
         .stdin(pipe)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -150,4 +156,38 @@ fn sigterm_stops_reading_and_keeps_every_record() {
         .unwrap();
     assert_eq!(rows, written, "{summary}");
     assert!(rows > 0 && rows < 200_000, "stopped part-way: {rows}");
+}
+
+/// The kernel's word on whether `pid` may have transparent huge pages (`THP_enabled` in its
+/// status, since Linux 5.0).
+fn thp_enabled(pid: u32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .map(|v| v.trim().to_owned())
+}
+
+/// sipcdr turns transparent huge pages off for itself (src/main.rs, `no_huge_pages`), unless
+/// `MIMALLOC_ALLOW_THP` is set; either way the run goes on and ends cleanly.
+#[test]
+fn huge_pages_are_off_unless_asked_for() {
+    for (env, want) in [(&[][..], "0"), (&[("MIMALLOC_ALLOW_THP", "1")][..], "1")] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut gen_, sipcdr) = start_with(dir.path(), "200000", env);
+        std::thread::sleep(Duration::from_millis(300));
+        let seen = thp_enabled(sipcdr.id());
+        kill(&sipcdr, "-TERM");
+        let out = sipcdr.wait_with_output().unwrap();
+        let _ = gen_.kill();
+        let _ = gen_.wait();
+        assert_eq!(out.status.code(), Some(3), "{env:?}");
+        match seen {
+            Some(v) => assert_eq!(v, want, "{env:?}"),
+            None => eprintln!(
+                "SKIPPED huge_pages_are_off_unless_asked_for: no THP_enabled line in \
+                 /proc/PID/status (Linux before 5.0?)"
+            ),
+        }
+    }
 }
