@@ -22,16 +22,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Batches waiting for each shard, live: 16 × up to 256 KiB bounds the memory in flight per
-/// shard, and absorbs a burst while a shard is busy (past it, the router drops and counts).
+/// Batches waiting for each shard, live or reading files: 16 × up to 256 KiB, about 4 ms of a
+/// tracker's work. Live, it absorbs a burst while a shard is busy (past it, the router drops and
+/// counts). Reading files, every send blocks, and the queue must cover the time the capture
+/// thread is off its core: with 4 threads on 2 cores the scheduler's slices are milliseconds
+/// long, and a shallower queue leaves the trackers starved and a core idle. On the 1 GB all-SIP
+/// file, medians of 6 alternating runs: 4 batches 0.875 s, 16 0.785 s (~4 x fewer context
+/// switches; peak RSS +5 MiB); in another set 4: 0.985 s, 16: 0.825 s, 64: 0.89 s. 64 KiB or
+/// 128 KiB batches in queues of the same bytes were no faster.
 const SHARD_QUEUE: usize = 16;
 /// Row batches waiting for the writer, live.
 const WRITER_QUEUE: usize = 64;
-/// Reading files, every send blocks until there is room, so the queues only need to cover a
-/// thread's scheduling jitter; shallower ones keep fewer batches alive, and so fewer pages to
-/// fault in (peak RSS 80 -> 64 MiB on the 1 GB all-SIP file; wall -7 % and -1 % in two sets of
-/// 12 alternating runs, within this VM's noise, where a fresh 2 MiB page can cost milliseconds).
-const FILE_SHARD_QUEUE: usize = 4;
+/// Reading files, every send blocks until there is room; 16 or 64 row batches made no
+/// difference in wall time, and fewer keep fewer batches alive.
 const FILE_WRITER_QUEUE: usize = 16;
 
 /// What a run did, merged from every thread.
@@ -55,10 +58,10 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
     #[allow(clippy::disallowed_methods)] // elapsed time for the summary only; CDRs never see it
     let started = Instant::now();
     let live = cfg.capture.live();
-    let (shard_queue, writer_queue) = if live {
-        (SHARD_QUEUE, WRITER_QUEUE)
+    let writer_queue = if live {
+        WRITER_QUEUE
     } else {
-        (FILE_SHARD_QUEUE, FILE_WRITER_QUEUE)
+        FILE_WRITER_QUEUE
     };
     let (row_tx, row_rx) = bounded::<RowBatch>(writer_queue);
     let wcfg = cfg.writer.clone();
@@ -77,11 +80,11 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
     let mut txs = Vec::with_capacity(shards);
     let mut trackers = Vec::with_capacity(shards);
     // Emptied batches on their way back to the router: as many as can be in flight.
-    let (spare_tx, spare_rx) = bounded::<Batch>(shard_queue * shards + shards);
+    let (spare_tx, spare_rx) = bounded::<Batch>(SHARD_QUEUE * shards + shards);
     // Call-ID hash keys, random per process, shared by the router and the shards' tables.
     let keys = ahash::RandomState::new();
     for shard in 0..shards {
-        let (tx, rx) = bounded::<Batch>(shard_queue);
+        let (tx, rx) = bounded::<Batch>(SHARD_QUEUE);
         let tracker = Tracker::new(cfg.tracker.clone()).with_keys(keys.clone());
         let out = row_tx.clone();
         let metrics = Arc::clone(&metrics);
