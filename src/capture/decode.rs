@@ -266,6 +266,10 @@ impl Decoder {
     }
 
     /// Decodes one captured frame of link type `linktype`.
+    // Inlined with the short path below into the capture loop, so that the decoded addresses and
+    // payload stay in registers: returned through memory, they were copied twice with wide loads
+    // of fields just written by narrow stores, each copy waiting for the stores.
+    #[inline(always)]
     pub fn decode<'s>(
         &'s mut self,
         linktype: u32,
@@ -678,6 +682,7 @@ fn vxlan_inner(b: &[u8]) -> Option<&[u8]> {
 /// are read where they lie, with the checks etherparse's strict slicers (`Ethernet2Slice`,
 /// `Ipv4Slice`, `Ipv6Slice`, `UdpSlice`) make, so the answer is the general path's
 /// (`short_path_agrees_with_the_general_one`); TCP goes through `TcpSlice` (options, flags).
+#[inline(always)]
 fn ethernet_ip(data: &[u8], hep_port: Option<u16>) -> Option<Decoded<'_>> {
     // Ethernet II: destination, source, EtherType.
     match data {
@@ -689,6 +694,7 @@ fn ethernet_ip(data: &[u8], hep_port: Option<u16>) -> Option<Decoded<'_>> {
 
 /// [`ethernet_ip`]'s IPv4: version and IHL, total length, flags and fragment offset, protocol,
 /// addresses.
+#[inline(always)]
 fn ipv4(ip: &[u8], hep_port: Option<u16>) -> Option<Decoded<'_>> {
     let &[
         vihl,
@@ -731,6 +737,7 @@ fn ipv4(ip: &[u8], hep_port: Option<u16>) -> Option<Decoded<'_>> {
 
 /// [`ethernet_ip`]'s IPv6: version, payload length, next header (UDP or TCP, so no extension
 /// headers), addresses.
+#[inline(always)]
 fn ipv6(ip: &[u8], hep_port: Option<u16>) -> Option<Decoded<'_>> {
     let (fixed, rest) = ip.split_first_chunk::<40>()?;
     let [v, _, _, _, l0, l1, next, _, addrs @ ..] = fixed;
@@ -748,6 +755,7 @@ fn ipv6(ip: &[u8], hep_port: Option<u16>) -> Option<Decoded<'_>> {
 }
 
 /// [`ethernet_ip`]'s UDP (source and destination ports, length) or TCP.
+#[inline(always)]
 fn short_l4(
     src: IpAddr,
     dst: IpAddr,

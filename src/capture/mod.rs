@@ -232,7 +232,7 @@ impl Stage {
                 Some(p) if h.is_sip() && looks_like_sip(p) => {
                     let ts = h.ts.unwrap_or(now);
                     let t = hep::transport(h.ip_proto);
-                    self.router.route(ts, h.src, h.dst, t, p)?;
+                    self.router.route(ts, &h.src, &h.dst, t, p)?;
                 }
                 _ => self.stats.hep_not_sip += 1,
             },
@@ -244,7 +244,11 @@ impl Stage {
     /// Decodes one frame and routes the SIP messages it completes.
     fn packet(&mut self, linktype: u32, ts: Timestamp, data: &[u8]) -> Result<(), Closed> {
         self.tick(ts)?;
-        let d = match self.decoder.decode(linktype, data, ts) {
+        // Read in place, not moved out of the `Result`: the move copied it with wide loads of
+        // fields the inlined short path had just written with narrow stores, and each copy waited
+        // for those stores (perf: ~40 % of this function's samples on that copy).
+        let decoded = self.decoder.decode(linktype, data, ts);
+        let d = match &decoded {
             Ok(d) => d,
             Err(skip) => {
                 *match skip {
@@ -265,7 +269,7 @@ impl Stage {
                 self.stats.udp_datagrams += 1;
                 if looks_like_sip(payload) {
                     self.router
-                        .route(ts, d.src, d.dst, Transport::Udp, payload)?;
+                        .route(ts, &d.src, &d.dst, Transport::Udp, payload)?;
                 } else {
                     self.stats.not_sip += 1;
                 }
@@ -284,8 +288,13 @@ impl Stage {
             // time, which only moves forward (see `Router::observe`).
             L4::Hep(h) => {
                 if looks_like_sip(h.payload) {
-                    self.router
-                        .route(h.ts.unwrap_or(ts), d.src, d.dst, h.transport, h.payload)?;
+                    self.router.route(
+                        h.ts.unwrap_or(ts),
+                        &d.src,
+                        &d.dst,
+                        h.transport,
+                        h.payload,
+                    )?;
                 } else {
                     self.stats.not_sip += 1;
                 }
@@ -299,7 +308,7 @@ impl Stage {
                         return;
                     }
                     if looks_like_sip(msg) {
-                        res = router.route(ts, d.src, d.dst, Transport::Sctp, msg);
+                        res = router.route(ts, &d.src, &d.dst, Transport::Sctp, msg);
                     } else {
                         *not_sip += 1;
                     }
@@ -341,7 +350,7 @@ fn route_to<'a>(
 ) -> impl FnMut(FlowKey, Timestamp, Transport, &[u8]) + 'a {
     move |(src, dst): (SocketAddr, SocketAddr), ts, transport, msg| {
         if res.is_ok() {
-            *res = router.route(ts, src, dst, transport, msg);
+            *res = router.route(ts, &src, &dst, transport, msg);
         }
     }
 }

@@ -91,7 +91,7 @@ impl Batch {
         transport: Transport,
         msg: &[u8],
     ) {
-        self.push_routed(seq, ts, src, dst, transport, msg, 0..0, 0);
+        self.push_routed(seq, ts, &src, &dst, transport, msg, 0..0, 0);
     }
 
     /// Appends a message whose Call-ID lies at `call_id` in it.
@@ -100,8 +100,8 @@ impl Batch {
         &mut self,
         seq: u64,
         ts: Timestamp,
-        src: SocketAddr,
-        dst: SocketAddr,
+        src: &SocketAddr,
+        dst: &SocketAddr,
         transport: Transport,
         msg: &[u8],
         call_id: std::ops::Range<usize>,
@@ -116,8 +116,8 @@ impl Batch {
         self.items.push(Item::Msg(Msg {
             seq,
             ts,
-            src,
-            dst,
+            src: *src,
+            dst: *dst,
             transport,
             at,
             len: msg.len() as u32,
@@ -247,11 +247,14 @@ impl Router {
     }
 
     /// Sends one SIP message to its shard. Messages without a Call-ID are counted and dropped.
+    /// The addresses come by reference and are copied into the batch only after the Call-ID
+    /// search: the decoder has just written them with narrow stores, and copying them at once
+    /// (as arguments by value) waited for those stores (perf: ~2 % of a run's samples).
     pub fn route(
         &mut self,
         ts: Timestamp,
-        src: SocketAddr,
-        dst: SocketAddr,
+        src: &SocketAddr,
+        dst: &SocketAddr,
         transport: Transport,
         msg: &[u8],
     ) -> Result<(), Closed> {
@@ -338,7 +341,7 @@ mod tests {
         let a: SocketAddr = ([10, 0, 0, 1], 5060).into();
         for i in 0..n {
             let msg = format!("INVITE sip:x SIP/2.0\r\nCall-ID: {i}\r\n\r\n");
-            r.route(Timestamp::ZERO, a, a, Transport::Udp, msg.as_bytes())
+            r.route(Timestamp::ZERO, &a, &a, Transport::Udp, msg.as_bytes())
                 .unwrap();
         }
     }
@@ -480,7 +483,7 @@ mod tests {
         let a: SocketAddr = ([10, 6, 6, 6], 5060).into();
         for c in call_ids {
             let msg = format!("INVITE sip:x SIP/2.0\r\nCall-ID: {c}\r\n\r\n");
-            r.route(Timestamp::ZERO, a, a, Transport::Udp, msg.as_bytes())
+            r.route(Timestamp::ZERO, &a, &a, Transport::Udp, msg.as_bytes())
                 .unwrap();
         }
         r.flush_all().unwrap();

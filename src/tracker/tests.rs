@@ -1190,7 +1190,7 @@ fn the_routers_hash_hint_is_the_tables_hash() {
     for (ms, src, dst, text) in &msgs {
         let bytes = text.replace('\n', "\r\n");
         let ts = Timestamp::from_micros(1_000_000_000_000_000 + ms * 1000);
-        r.route(ts, *src, *dst, Transport::Udp, bytes.as_bytes())
+        r.route(ts, src, dst, Transport::Udp, bytes.as_bytes())
             .unwrap();
         plain.at(*ms, &src.to_string(), &dst.to_string(), text);
     }
