@@ -180,25 +180,28 @@ impl Tracker {
 
     /// Applies one SIP message.
     pub fn handle(&mut self, bytes: &[u8], meta: &Msg, out: &mut Out) {
-        self.handle_hinted(bytes, meta, None, out);
+        let mut parsed = Message::EMPTY;
+        self.handle_hinted(bytes, &mut parsed, meta, None, out);
     }
 
-    /// Applies one SIP message whose Call-ID and hash the router may have given (`hint`).
-    fn handle_hinted(
+    /// Applies one SIP message whose Call-ID and hash the router may have given (`hint`),
+    /// parsed into `parsed`: one slot for a whole batch, parsed in place rather than copied out
+    /// of a `Result` (see `Message::parse_into`), and not filled anew from `Message::EMPTY`
+    /// for every message (a ~280-byte `memcpy` call each: 0.8 % of a run's samples).
+    fn handle_hinted<'b>(
         &mut self,
-        bytes: &[u8],
+        bytes: &'b [u8],
+        parsed: &mut Message<'b>,
         meta: &Msg,
         hint: Option<(&[u8], u64)>,
         out: &mut Out,
     ) {
         self.stats.messages += 1;
-        // Parsed in place, not copied out of a `Result` (see `Message::parse_into`).
-        let mut parsed = Message::EMPTY;
-        if Message::parse_into(bytes, Framing::Datagram, &mut parsed).is_err() {
+        if Message::parse_into(bytes, Framing::Datagram, parsed).is_err() {
             self.stats.malformed += 1;
             return;
         }
-        let m = &parsed;
+        let m = &*parsed;
         let (Some(call_id), Some((cseq_num, cseq_method))) = (m.call_id, m.cseq.and_then(cseq))
         else {
             self.stats.malformed += 1;
@@ -870,6 +873,7 @@ impl Tracker {
             let mut found = calls::Found::default();
             (0..calls::LEAD).for_each(|j| self.calls.prefetch_step(&hashes, &mut found, j));
             let mut k = 0;
+            let mut parsed = Message::EMPTY;
             for item in &batch.items {
                 match item {
                     Item::Msg(m) => {
@@ -879,7 +883,8 @@ impl Tracker {
                                 .prefetch_step(&hashes, &mut found, k + calls::LEAD);
                             k += 1;
                         }
-                        self.handle_hinted(batch.bytes_of(m), m, hint, &mut out);
+                        let bytes = batch.bytes_of(m);
+                        self.handle_hinted(bytes, &mut parsed, m, hint, &mut out);
                     }
                     Item::Tick { seq, now } => self.tick(*seq, *now, &mut out),
                 }

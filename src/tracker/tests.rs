@@ -1199,6 +1199,8 @@ fn the_routers_hash_hint_is_the_tables_hash() {
     let mut out = Out::new();
     let mut hints = 0;
     for batch in rx.try_iter() {
+        // One parse slot for the batch, reused by every message, as `Tracker::run` does.
+        let mut parsed = crate::sip::Message::EMPTY;
         for item in &batch.items {
             if let Item::Msg(m) = item {
                 let hint = batch.call_id_of(m);
@@ -1206,7 +1208,7 @@ fn the_routers_hash_hint_is_the_tables_hash() {
                 assert_eq!((id, hash), (&b"c1"[..], hinted.calls.hash(b"c1")));
                 let mut found = calls::Found::default();
                 (0..=calls::LEAD).for_each(|j| hinted.calls.prefetch_step(&[hash], &mut found, j));
-                hinted.handle_hinted(batch.bytes_of(m), m, hint, &mut out);
+                hinted.handle_hinted(batch.bytes_of(m), &mut parsed, m, hint, &mut out);
                 hints += 1;
             }
         }
