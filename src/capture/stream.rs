@@ -834,11 +834,11 @@ fn frame_sip(buf: &[u8], stats: &mut StreamStats, emit: &mut impl FnMut(&[u8])) 
         if rest.iter().all(|&b| b == b'\r' || b == b'\n') {
             return buf.len(); // nothing, or keep-alive CRLFs only
         }
-        match Message::parse(rest, Framing::Stream) {
-            Ok(m) => {
+        match Message::stream_len(rest) {
+            Ok(len) => {
                 let skip = rest.len() - rest.trim_ascii_start().len();
-                emit(rest.get(skip..m.len).unwrap_or_default());
-                at += m.len;
+                emit(rest.get(skip..len).unwrap_or_default());
+                at += len;
             }
             Err(SipError::Incomplete) => return at,
             Err(e) => {
