@@ -108,21 +108,7 @@ impl<'a> Message<'a> {
         let start = parse_start_line(first).ok_or(Error::NotSip)?;
         *m = Message {
             start,
-            call_id: None,
-            cseq: None,
-            from: None,
-            to: None,
-            via: None,
-            contact: None,
-            content_type: None,
-            user_agent: None,
-            server: None,
-            reason: None,
-            session_expires: None,
-            body: &[],
-            headers: &[],
-            len: 0,
-            truncated: false,
+            ..Message::EMPTY
         };
         let mut it = HeaderIter::new(data, rest_at);
         let mut content_length: Option<&[u8]> = None;
