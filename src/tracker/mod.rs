@@ -29,6 +29,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+/// Records ahead of the one being encoded whose text is prefetched.
+const TEXT_AHEAD: usize = 2;
+
 /// What the tracker needs to know.
 #[derive(Clone, Debug, Default)]
 pub struct TrackerConfig {
@@ -848,10 +851,16 @@ impl Tracker {
                        notes: &mut Vec<(u64, Timestamp, Note)>,
                        enc: &mut crate::cdr::Encoder|
          -> Vec<Row> {
-            let mut rows: Vec<Row> = out
-                .drain(..)
-                .map(|(seq, cdr)| Row::new(seq, &cdr, enc))
-                .collect();
+            // A record's text was written when its leg began, often seconds ago, and is cold:
+            // it is prefetched a few records ahead of its encoding.
+            let mut rows: Vec<Row> = Vec::with_capacity(out.len());
+            for (i, (seq, cdr)) in out.iter().enumerate() {
+                if let Some((_, ahead)) = out.get(i + TEXT_AHEAD) {
+                    ahead.text.prefetch_all();
+                }
+                rows.push(Row::new(*seq, cdr, enc));
+            }
+            out.clear();
             if !notes.is_empty() {
                 rows.extend(notes.drain(..).map(|(seq, t, n)| Row::note(seq, t, n)));
                 // The writer's merge needs each shard's rows in order.
