@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 /// thread is off its core: with 4 threads on 2 cores the scheduler's slices are milliseconds
 /// long, and a shallower queue leaves the trackers starved and a core idle. On the 1 GB all-SIP
 /// file, medians of 6 alternating runs: 4 batches 0.875 s, 16 0.785 s (~4 x fewer context
-/// switches; peak RSS +5 MiB); in another set 4: 0.985 s, 16: 0.825 s, 64: 0.89 s. 64 KiB or
-/// 128 KiB batches in queues of the same bytes were no faster.
+/// switches; peak RSS +5 MiB); in another set, writer queues 4 times as deep: 4 0.985 s,
+/// 16 0.825 s, 64 0.89 s. 64 KiB or 128 KiB batches in queues of the same bytes were no faster.
 const SHARD_QUEUE: usize = 16;
 /// Row batches waiting for the writer, live.
 const WRITER_QUEUE: usize = 64;
