@@ -86,26 +86,11 @@ impl<'a> Message<'a> {
     /// `Result`. That copy's wide loads read fields just written by narrower stores, and each
     /// waited for the stores to retire: perf put 2.7 % of a run's samples in it. On an error,
     /// `m` holds what was read so far and must not be used.
-    // In bounds (hot path, checked once): `skip` counts bytes of `buf`, `nl` is from `find`, `it.pos` is clamped, `body_at` <= len (HeaderIter) and `body_len` <= `avail`.
+    // In bounds (hot path, checked once): `skip` counts bytes of `buf` (`start_of`), `it.pos` is clamped, `body_at` <= len (HeaderIter) and `body_len` <= `avail`.
     #[allow(clippy::indexing_slicing)]
     pub fn parse_into(buf: &'a [u8], framing: Framing, m: &mut Message<'a>) -> Result<(), Error> {
-        let skip = buf
-            .iter()
-            .take_while(|&&b| b == b'\r' || b == b'\n')
-            .count();
+        let (skip, start, rest_at) = start_of(buf, framing)?;
         let data = &buf[skip..];
-        let (first, rest_at) = match find(b'\n', data) {
-            Some(nl) => (trim_cr(&data[..nl]), nl + 1),
-            None if framing == Framing::Stream => {
-                return if may_start_start_line(data) {
-                    Err(Error::Incomplete)
-                } else {
-                    Err(Error::NotSip)
-                };
-            }
-            None => (trim_cr(data), data.len()),
-        };
-        let start = parse_start_line(first).ok_or(Error::NotSip)?;
         *m = Message {
             start,
             ..Message::EMPTY
@@ -144,26 +129,19 @@ impl<'a> Message<'a> {
             return Ok(());
         };
         let avail = data.len() - body_at;
-        let cl = match content_length.map(parse_u32) {
-            None => None,
-            Some(Some(n)) => Some(n as usize),
-            Some(None) if framing == Framing::Stream => {
-                let offset = skip + body_at;
-                return Err(Error::BadContentLength { offset });
-            }
-            Some(None) => {
-                m.truncated = true;
-                None
-            }
-        };
-        let body_len = match (framing, cl) {
-            (Framing::Stream, None) => 0,
-            (Framing::Stream, Some(n)) if n > avail => return Err(Error::Incomplete),
-            (Framing::Datagram, None) => avail,
-            (_, Some(n)) => {
-                m.truncated |= n > avail;
-                n.min(avail)
-            }
+        let body_len = match framing {
+            Framing::Stream => stream_body_len(content_length, avail, skip + body_at)?,
+            Framing::Datagram => match content_length.map(parse_u32) {
+                None => avail,
+                Some(Some(n)) => {
+                    m.truncated |= n as usize > avail;
+                    (n as usize).min(avail)
+                }
+                Some(None) => {
+                    m.truncated = true;
+                    avail
+                }
+            },
         };
         m.body = &data[body_at..body_at + body_len];
         m.len = match framing {
@@ -179,23 +157,12 @@ impl<'a> Message<'a> {
     /// `l`), whitespace or a line break is looked at; every other line is skipped with one
     /// search for its end. The framing scan of TCP stream reassembly, whose messages the
     /// trackers parse again in full.
-    // In bounds: `skip` counts bytes of `buf`, `nl` is from `find`, `body_at` <= len (HeaderIter).
+    // In bounds: `skip` counts bytes of `buf` (`start_of`), `body_at` <= len (HeaderIter).
     #[allow(clippy::indexing_slicing)]
     pub fn stream_len(buf: &[u8]) -> Result<usize, Error> {
-        let skip = buf
-            .iter()
-            .take_while(|&&b| b == b'\r' || b == b'\n')
-            .count();
+        let (skip, _, rest_at) = start_of(buf, Framing::Stream)?;
         let data = &buf[skip..];
-        let Some(nl) = find(b'\n', data) else {
-            return if may_start_start_line(data) {
-                Err(Error::Incomplete)
-            } else {
-                Err(Error::NotSip)
-            };
-        };
-        parse_start_line(trim_cr(&data[..nl])).ok_or(Error::NotSip)?;
-        let mut it = HeaderIter::new(data, nl + 1);
+        let mut it = HeaderIter::new(data, rest_at);
         let mut content_length: Option<&[u8]> = None;
         while let Some(&first) = data.get(it.pos) {
             match first {
@@ -219,17 +186,7 @@ impl<'a> Message<'a> {
             }
         }
         let body_at = it.body_at.ok_or(Error::Incomplete)?;
-        let avail = data.len() - body_at;
-        let body_len = match content_length.map(parse_u32) {
-            None => 0,
-            Some(Some(n)) if n as usize > avail => return Err(Error::Incomplete),
-            Some(Some(n)) => n as usize,
-            Some(None) => {
-                return Err(Error::BadContentLength {
-                    offset: skip + body_at,
-                });
-            }
-        };
+        let body_len = stream_body_len(content_length, data.len() - body_at, skip + body_at)?;
         Ok(skip + body_at + body_len)
     }
 
@@ -285,6 +242,49 @@ impl<'a> Message<'a> {
     {
         let mut it = HeaderIter::new(self.headers, 0);
         std::iter::from_fn(move || it.next_named(initials))
+    }
+}
+
+/// The start of a message in `buf`: leading CR/LF (keep-alives) skipped and the start line
+/// parsed. Returns the bytes skipped, the start line, and where the header lines begin in the
+/// rest. Without a line break, a datagram's whole payload is the start line; a stream waits for
+/// more bytes while they may still complete one.
+// In bounds: `skip` counts bytes of `buf`, `nl` is from `find` in `data`.
+#[allow(clippy::indexing_slicing)]
+#[inline(always)]
+fn start_of(buf: &[u8], framing: Framing) -> Result<(usize, StartLine<'_>, usize), Error> {
+    let skip = buf
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    let data = &buf[skip..];
+    let (first, rest_at) = match find(b'\n', data) {
+        Some(nl) => (trim_cr(&data[..nl]), nl + 1),
+        None if framing == Framing::Stream => {
+            return if may_start_start_line(data) {
+                Err(Error::Incomplete)
+            } else {
+                Err(Error::NotSip)
+            };
+        }
+        None => (trim_cr(data), data.len()),
+    };
+    let start = parse_start_line(first).ok_or(Error::NotSip)?;
+    Ok((skip, start, rest_at))
+}
+
+/// In a stream, the body's length that Content-Length gives (none: 0), with `avail` bytes after
+/// the headers; `offset`, where the body starts in the input, goes into the error.
+fn stream_body_len(
+    content_length: Option<&[u8]>,
+    avail: usize,
+    offset: usize,
+) -> Result<usize, Error> {
+    match content_length.map(parse_u32) {
+        None => Ok(0),
+        Some(Some(n)) if n as usize > avail => Err(Error::Incomplete),
+        Some(Some(n)) => Ok(n as usize),
+        Some(None) => Err(Error::BadContentLength { offset }),
     }
 }
 
