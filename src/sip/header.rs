@@ -20,10 +20,35 @@ pub enum HeaderName {
     Server,
     Reason,
     SessionExpires,
+    // Read on initial INVITEs only (the leg's identity, privacy, redirection and session).
+    AssertedIdentity,
+    RemotePartyId,
+    Privacy,
+    Diversion,
+    HistoryInfo,
+    SessionId,
+    Replaces,
+    ReferredBy,
     Other,
 }
 
 impl HeaderName {
+    /// The headers only an initial INVITE's record reads.
+    pub fn invite_only(self) -> bool {
+        use HeaderName::*;
+        matches!(
+            self,
+            AssertedIdentity
+                | RemotePartyId
+                | Privacy
+                | Diversion
+                | HistoryInfo
+                | SessionId
+                | Replaces
+                | ReferredBy
+        )
+    }
+
     pub fn from_bytes(name: &[u8]) -> HeaderName {
         WANTED
             .iter()
@@ -79,7 +104,12 @@ impl LineName {
             // An LF before any colon: a line without a colon, or a name folded onto the next line.
             Some(_) => LineName::Unsure,
             // No colon in 16 bytes: the name, trimmed, is at least 16 bytes long and so not a
-            // wanted one, unless whitespace may end it within them.
+            // wanted one but `P-Asserted-Identity` (tested over 32 bytes, its colon included),
+            // unless whitespace may end it within them.
+            None if first | 0x20 == b'p' && LONG.may_start(rest) => match rest.get(LONG.len) {
+                Some(b':') if rest.len() >= 32 => LineName::Known(LONG.name, LONG.len),
+                _ => LineName::Unsure,
+            },
             None if is_space(first) || is_space(chunk[15]) => LineName::Unsure,
             None => LineName::Other,
         }
@@ -97,14 +127,14 @@ fn is_space(b: u8) -> bool {
 #[inline]
 const fn slot(first: u8, second: u8, len: usize) -> usize {
     // `as`: widening (`usize::from` is not `const`).
-    ((first | 0x20) as usize ^ ((second | 0x20) as usize ^ len) << 1) % SLOTS
+    ((first | 0x20) as usize ^ ((second | 0x20) as usize ^ len) << 2) % SLOTS
 }
 
-const SLOTS: usize = 64;
+const SLOTS: usize = 128;
 
 /// Every name of the wanted headers, full and compact, lowercase: the one list both
 /// [`HeaderName::from_bytes`] and [`KEYS`] are made from.
-const WANTED: [(HeaderName, &[u8]); 20] = [
+const WANTED: [(HeaderName, &[u8]); 29] = [
     (HeaderName::CallId, b"call-id"),
     (HeaderName::CallId, b"i"),
     (HeaderName::CSeq, b"cseq"),
@@ -125,6 +155,15 @@ const WANTED: [(HeaderName, &[u8]); 20] = [
     (HeaderName::Reason, b"reason"),
     (HeaderName::SessionExpires, b"session-expires"),
     (HeaderName::SessionExpires, b"x"),
+    (HeaderName::AssertedIdentity, b"p-asserted-identity"),
+    (HeaderName::RemotePartyId, b"remote-party-id"),
+    (HeaderName::Privacy, b"privacy"),
+    (HeaderName::Diversion, b"diversion"),
+    (HeaderName::HistoryInfo, b"history-info"),
+    (HeaderName::SessionId, b"session-id"),
+    (HeaderName::Replaces, b"replaces"),
+    (HeaderName::ReferredBy, b"referred-by"),
+    (HeaderName::ReferredBy, b"b"),
 ];
 
 /// Every wanted name in its [`slot`]; the other slots never match.
@@ -138,6 +177,11 @@ const fn keys() -> [Key; SLOTS] {
     let mut i = 0;
     while i < WANTED.len() {
         let (name, lower) = WANTED[i];
+        if lower.len() >= 16 {
+            // Too long for one 16-byte load: `LONG`.
+            i += 1;
+            continue;
+        }
         let second = if lower.len() > 1 { lower[1] } else { b':' };
         let at = slot(lower[0], second, lower.len());
         assert!(keys[at].mask == 0, "two wanted names share a slot");
@@ -145,6 +189,70 @@ const fn keys() -> [Key; SLOTS] {
         i += 1;
     }
     keys
+}
+
+/// The one wanted name of 16 bytes or more, as two 16-byte words.
+static LONG: LongKey = LongKey::new(HeaderName::AssertedIdentity, b"p-asserted-identity");
+
+/// [`Key`] for a name of 16 to 30 bytes, without its colon: the same test on each half of a
+/// 32-byte load.
+struct LongKey {
+    name: HeaderName,
+    /// The name's length: where its colon must be.
+    len: usize,
+    lower: [u128; 2],
+    fold: [u128; 2],
+    mask: [u128; 2],
+}
+
+impl LongKey {
+    // Only evaluated at compile time (`LONG`): an index out of bounds would be a build error.
+    #[allow(clippy::indexing_slicing)]
+    const fn new(name: HeaderName, lower_name: &[u8]) -> LongKey {
+        let len = lower_name.len();
+        assert!(len >= 16 && len < 31);
+        let (mut lower, mut fold, mut mask) = ([0u8; 32], [0u8; 32], [0u8; 32]);
+        let mut i = 0;
+        while i < len {
+            let b = lower_name[i];
+            assert!(!b.is_ascii_uppercase() && b != b':' && b != b'\n' && !b.is_ascii_whitespace());
+            lower[i] = b;
+            fold[i] = if b.is_ascii_lowercase() { 0x20 } else { 0 };
+            mask[i] = 0xff;
+            i += 1;
+        }
+        LongKey {
+            name,
+            len,
+            lower: halves(&lower),
+            fold: halves(&fold),
+            mask: halves(&mask),
+        }
+    }
+
+    /// Whether `rest` may start with the name: it does, in any case, or it is too short to tell.
+    #[inline]
+    fn may_start(&self, rest: &[u8]) -> bool {
+        let Some(wide) = rest.first_chunk::<32>() else {
+            return true;
+        };
+        let [lo, hi] = halves(wide);
+        (lo | self.fold[0]) & self.mask[0] == self.lower[0]
+            && (hi | self.fold[1]) & self.mask[1] == self.lower[1]
+    }
+}
+
+/// 32 bytes as two little-endian words.
+#[allow(clippy::indexing_slicing)] // constant indices below 32
+const fn halves(b: &[u8; 32]) -> [u128; 2] {
+    let (mut lo, mut hi) = ([0u8; 16], [0u8; 16]);
+    let mut i = 0;
+    while i < 16 {
+        lo[i] = b[i];
+        hi[i] = b[16 + i];
+        i += 1;
+    }
+    [u128::from_le_bytes(lo), u128::from_le_bytes(hi)]
 }
 
 /// A lowercase name and the colon after it as a little-endian `u128`, for a case-insensitive
@@ -249,6 +357,16 @@ mod tests {
             (b"Content-Type: 1", ContentType),
             (b"Content-Length: 1", ContentLength),
             (b"Session-Expires: 1", SessionExpires),
+            (b"P-Asserted-Identity: <sip:1@h>", AssertedIdentity),
+            (b"p-asserted-IDENTITY:<sip:1@h>", AssertedIdentity),
+            (b"Remote-Party-ID: 1", RemotePartyId),
+            (b"Privacy: id", Privacy),
+            (b"Diversion: 1", Diversion),
+            (b"History-Info: 1", HistoryInfo),
+            (b"Session-ID: 1", SessionId),
+            (b"Replaces: 1", Replaces),
+            (b"Referred-By: 1", ReferredBy),
+            (b"b: 1", ReferredBy),
         ] {
             let colon = text.iter().position(|&b| b == b':').unwrap();
             assert_eq!(of(text), LineName::Known(name, colon), "{text:?}");
@@ -274,7 +392,8 @@ mod tests {
             b"Call\rID: 1", // CR must not match '-'
             b"Call\x0dID: 1",
             b"\xc3\xa4: 1",
-            b"P-Asserted-Identity: x", // no colon in the first 16 bytes
+            b"P-Asserted-Identitx: x", // no colon in the first 16 bytes
+            b"P-Preferred-Identity: x",
             b"Session-Expiresx: 1",
             b"Via\x00: 1",     // NUL where the key has no byte
             b"Call-ID\x0b: 1", // VT is not trimmed
@@ -300,9 +419,20 @@ mod tests {
             b"Session-Expires :", // the colon past the 16 bytes, whitespace before it
             b"Content-Length  : 1",
             b"Call-ID \t\r\x0c   : 1",
+            b"P-Asserted-Identity : 1", // the long name, then whitespace
+            b"P-Asserted-Identity\n folded",
         ] {
             assert_eq!(of(text), LineName::Unsure, "{text:?}");
         }
+        // Too short for the 32-byte load that tests the long name.
+        assert_eq!(
+            LineName::of(b"P-Asserted-Identity: 1\r\n"),
+            LineName::Unsure
+        );
+        assert_eq!(
+            LineName::of(b"P-Xsserted-Identity: 1\r\n"),
+            LineName::Unsure
+        );
         assert_eq!(LineName::of(b"Via: 1\r\n\r\n"), LineName::Unsure);
         assert_eq!(LineName::of(b""), LineName::Unsure);
     }
@@ -349,6 +479,9 @@ mod tests {
                 "server", "call-id", "contact", "user-agent", "content-type", "content-length",
                 "session-expires", "Via-X", "Fromage", "To2", "max-forwards", "call-info", "",
                 " via", "\tcall-id", "\r", "\n", "\rto", "\x0cp-asserted-identity",
+                "p-asserted-identity", "p-asserted-identit", "p-asserted-identityy", "privacy",
+                "history-info", "b", "referred-by", "remote-party-id", "diversion", "session-id",
+                "replaces",
             ]),
             upper in proptest::collection::vec(proptest::bool::ANY, 16),
             sep in proptest::sample::select(vec![":", " :", "\t:", "\r:", "\x0c:", "\n", "-:", "x", "\r\n :", "\x00:", "\x0b:", "   \t :", "s:"]),

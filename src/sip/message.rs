@@ -41,6 +41,8 @@ pub struct Message<'a> {
     /// The first Reason header; [`Message::reasons`] walks all of them.
     pub reason: Option<&'a [u8]>,
     pub session_expires: Option<&'a [u8]>,
+    /// The headers only an initial INVITE's record reads, found by the same scan.
+    pub invite: InviteLines<'a>,
     pub body: &'a [u8],
     /// All header lines, for the rare header read by name ([`Message::reasons`]).
     headers: &'a [u8],
@@ -48,6 +50,36 @@ pub struct Message<'a> {
     pub len: usize,
     /// The headers did not end, or Content-Length promised more than the datagram held.
     pub truncated: bool,
+}
+
+/// The first value of each header that only an initial INVITE's record reads (identity, privacy,
+/// redirection, session). `repeated`: one of them appeared twice, and the reader that needs every
+/// occurrence (or the last) scans the headers again.
+#[derive(Clone, Copy, Debug)]
+pub struct InviteLines<'a> {
+    pub asserted_identity: Option<&'a [u8]>,
+    pub remote_party_id: Option<&'a [u8]>,
+    pub privacy: Option<&'a [u8]>,
+    pub diversion: Option<&'a [u8]>,
+    pub history_info: Option<&'a [u8]>,
+    pub session_id: Option<&'a [u8]>,
+    pub replaces: Option<&'a [u8]>,
+    pub referred_by: Option<&'a [u8]>,
+    pub repeated: bool,
+}
+
+impl InviteLines<'_> {
+    pub const NONE: InviteLines<'static> = InviteLines {
+        asserted_identity: None,
+        remote_party_id: None,
+        privacy: None,
+        diversion: None,
+        history_info: None,
+        session_id: None,
+        replaces: None,
+        referred_by: None,
+        repeated: false,
+    };
 }
 
 impl<'a> Message<'a> {
@@ -68,6 +100,7 @@ impl<'a> Message<'a> {
         server: None,
         reason: None,
         session_expires: None,
+        invite: InviteLines::NONE,
         body: &[],
         headers: &[],
         len: 0,
@@ -111,11 +144,21 @@ impl<'a> Message<'a> {
                 HeaderName::Reason => &mut m.reason,
                 HeaderName::SessionExpires => &mut m.session_expires,
                 HeaderName::ContentLength => &mut content_length,
+                HeaderName::AssertedIdentity => &mut m.invite.asserted_identity,
+                HeaderName::RemotePartyId => &mut m.invite.remote_party_id,
+                HeaderName::Privacy => &mut m.invite.privacy,
+                HeaderName::Diversion => &mut m.invite.diversion,
+                HeaderName::HistoryInfo => &mut m.invite.history_info,
+                HeaderName::SessionId => &mut m.invite.session_id,
+                HeaderName::Replaces => &mut m.invite.replaces,
+                HeaderName::ReferredBy => &mut m.invite.referred_by,
                 HeaderName::Other => continue,
             };
             // The first occurrence wins (the top Via, the first Reason).
             if slot.is_none() {
                 *slot = Some(value);
+            } else if name.invite_only() {
+                m.invite.repeated = true;
             }
         }
         m.headers = &data[rest_at..it.pos.min(data.len())];

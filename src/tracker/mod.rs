@@ -25,6 +25,7 @@ use crate::timers::Timers;
 use calls::{Call, Calls, Slot};
 use crossbeam_channel::{Receiver, Sender};
 use dialog::Ending;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -332,8 +333,26 @@ impl Tracker {
     }
 }
 
-/// What the initial INVITE's headers read by name say.
+/// The raw values [`InviteHeaders`] is made from.
 #[derive(Default)]
+struct InviteFound<'a> {
+    pai: Option<&'a [u8]>,
+    rpid: Option<&'a [u8]>,
+    /// The last Privacy.
+    privacy: Option<&'a [u8]>,
+    diversion: Option<&'a [u8]>,
+    /// Every History-Info entry, in order.
+    history: Cow<'a, [u8]>,
+    session_id: Option<[u8; 32]>,
+    /// The last Replaces.
+    replaces: Option<&'a [u8]>,
+    referred: bool,
+    /// The value of the highest-ranked `--correlate-header` present.
+    correlated: Option<&'a [u8]>,
+}
+
+/// What the initial INVITE's headers read by name say.
+#[derive(Debug, Default, PartialEq)]
 struct InviteHeaders {
     asserted: String,
     privacy: String,
@@ -351,33 +370,53 @@ impl Rules {
     }
 
     /// One pass over the INVITE's headers for the identity and session columns.
+    /// What the leg's record takes from an initial INVITE's headers. The parse found the first
+    /// of each; only a repeated one, or `--correlate-header`, needs a second scan.
     fn invite_headers(&self, m: &Message<'_>) -> InviteHeaders {
-        let mut h = InviteHeaders::default();
-        let (mut pai, mut rpid, mut diversion) = (None, None, None);
+        let l = &m.invite;
+        if l.repeated || !self.cfg.correlate_headers.is_empty() {
+            return self.invite_headers_scan(m);
+        }
+        self.invite_headers_from(InviteFound {
+            pai: l.asserted_identity,
+            rpid: l.remote_party_id,
+            privacy: l.privacy,
+            diversion: l.diversion,
+            history: Cow::Borrowed(l.history_info.unwrap_or_default()),
+            session_id: l.session_id.and_then(session_id_key),
+            replaces: l.replaces,
+            referred: l.referred_by.is_some(),
+            correlated: None,
+        })
+    }
+
+    /// [`Rules::invite_headers`] by a scan of every header line: all History-Info entries, the
+    /// last Privacy and Replaces, the first Session-ID that holds a key, the correlation headers.
+    fn invite_headers_scan(&self, m: &Message<'_>) -> InviteHeaders {
+        let mut f = InviteFound::default();
         let mut history: Vec<u8> = Vec::new();
-        let mut session_id = None;
         let mut correlated: Option<(usize, &[u8])> = None;
         for (name, value) in m.headers_starting(&self.initials) {
             let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
             if is("p-asserted-identity") {
-                pai.get_or_insert(value);
+                f.pai.get_or_insert(value);
             } else if is("remote-party-id") {
-                rpid.get_or_insert(value);
+                f.rpid.get_or_insert(value);
             } else if is("privacy") {
-                h.privacy = fold_ws(value).into_owned();
+                f.privacy = Some(value);
             } else if is("diversion") {
-                diversion.get_or_insert(value);
+                f.diversion.get_or_insert(value);
             } else if is("history-info") {
                 if !history.is_empty() {
                     history.push(b',');
                 }
                 history.extend_from_slice(value);
             } else if is("session-id") {
-                session_id = session_id.or_else(|| session_id_key(value));
+                f.session_id = f.session_id.or_else(|| session_id_key(value));
             } else if is("replaces") {
-                h.original_session = replaces_call_id(value).map(session_uuid);
+                f.replaces = Some(value);
             } else if is("referred-by") || is("b") {
-                h.referred = true;
+                f.referred = true;
             } else if let Some(rank) = self.cfg.correlate_headers.iter().position(|c| is(c))
                 && correlated.is_none_or(|(r, _)| rank < r)
                 && !value.is_empty()
@@ -385,21 +424,34 @@ impl Rules {
                 correlated = Some((rank, value));
             }
         }
+        f.history = Cow::Owned(history);
+        f.correlated = correlated.map(|(_, v)| v);
+        self.invite_headers_from(f)
+    }
+
+    fn invite_headers_from(&self, f: InviteFound<'_>) -> InviteHeaders {
         let user_of = |v: &[u8]| {
             let first = split_entries(v).next().unwrap_or_default();
             lossy(uri_user(NameAddr::parse(first).uri)).into_owned()
         };
-        h.asserted = pai.or(rpid).map(user_of).unwrap_or_default();
-        h.redirect = match diversion {
-            Some(d) => user_of(d),
-            None => lossy(history_info_redirect(&history).unwrap_or_default()).into_owned(),
-        };
-        h.session = match (session_id, correlated) {
-            (Some(key), _) => Some(session_uuid(&key)),
-            (None, Some((_, v))) => Some(session_uuid(v)),
-            (None, None) => None,
-        };
-        h
+        InviteHeaders {
+            asserted: f.pai.or(f.rpid).map(user_of).unwrap_or_default(),
+            privacy: f
+                .privacy
+                .map(|v| fold_ws(v).into_owned())
+                .unwrap_or_default(),
+            redirect: match f.diversion {
+                Some(d) => user_of(d),
+                None => lossy(history_info_redirect(&f.history).unwrap_or_default()).into_owned(),
+            },
+            session: match (f.session_id, f.correlated) {
+                (Some(key), _) => Some(session_uuid(&key)),
+                (None, Some(v)) => Some(session_uuid(v)),
+                (None, None) => None,
+            },
+            original_session: f.replaces.and_then(replaces_call_id).map(session_uuid),
+            referred: f.referred,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

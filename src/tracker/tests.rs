@@ -1220,3 +1220,53 @@ fn the_routers_hash_hint_is_the_tables_hash() {
     assert_eq!(got.len(), 1);
     assert_eq!(got, want);
 }
+
+/// The headers the parse found (`Message::invite`) give what a scan of every line gives, and a
+/// repeated one falls back to that scan.
+#[test]
+fn invite_headers_from_the_parse_equal_the_scan() {
+    let rules = Tracker::new(TrackerConfig::default()).rules;
+    for extra in [
+        "",
+        "P-Asserted-Identity: \"Bob\" <sip:+4930123@a.example>\n",
+        "p-asserted-identity:<tel:+4930123>, <sip:99@x>\n",
+        "Remote-Party-ID: <sip:555@x>;party=calling\nPrivacy: id; header\n",
+        "Privacy:  none \nPrivacy: id\n",
+        "Diversion: <sip:777@x>;reason=unconditional\n",
+        "History-Info: <sip:1@x>;index=1\nHistory-Info: <sip:888@x?Reason=SIP%3Bcause%3D302>;index=1.1\n",
+        "History-Info: <sip:1@x>;index=1,<sip:888@x?Reason=SIP%3Bcause%3D302>;index=1.1\n",
+        "Session-ID: ab30317f1a784dc48ff824d0d3715d86;remote=00000000000000000000000000000000\n",
+        "Session-ID: junk\nSession-ID: ab30317f1a784dc48ff824d0d3715d86\n",
+        "Replaces: abc@h;to-tag=1;from-tag=2\n",
+        "Replaces: abc@h;to-tag=1;from-tag=2\nReplaces: def@h;to-tag=1;from-tag=2\n",
+        "Referred-By: <sip:5@x>\n",
+        "b: <sip:5@x>\n",
+        "Referred-By: <sip:5@x>\nb: <sip:6@x>\n",
+        "P-Asserted-Identity : <sip:31@x>\n",
+        "P-Asserted-Identity:\n <sip:32@x>\n",
+        "P-Preferred-Identity: <sip:33@x>\nPrivacy: id\n",
+    ] {
+        let text = invite(1, "b1", extra).replace('\n', "\r\n");
+        let m = Message::parse(text.as_bytes(), Framing::Datagram).unwrap();
+        let scan = rules.invite_headers_scan(&m);
+        assert_eq!(rules.invite_headers(&m), scan, "{extra:?}");
+        let any = [
+            m.invite.asserted_identity,
+            m.invite.remote_party_id,
+            m.invite.privacy,
+            m.invite.diversion,
+            m.invite.history_info,
+            m.invite.session_id,
+            m.invite.replaces,
+            m.invite.referred_by,
+        ]
+        .iter()
+        .any(Option::is_some);
+        assert_eq!(any, !extra.is_empty(), "{extra:?}");
+    }
+    // Every path reached: the parse's values, and the scan after a repeat.
+    let repeated = invite(1, "b1", "Privacy: none\nPrivacy: id\n").replace('\n', "\r\n");
+    let m = Message::parse(repeated.as_bytes(), Framing::Datagram).unwrap();
+    assert!(m.invite.repeated);
+    assert_eq!(rules.invite_headers(&m).privacy, "id");
+}
