@@ -34,6 +34,10 @@ pub struct Msg {
     id_at: u16,
     id_len: u16,
     id_hash: u64,
+    /// The message starts with `INVITE `: a guess, from bytes the router has in its cache, for
+    /// the tracker's prefetching (a new call's slot), which would otherwise read the message
+    /// early just to know.
+    pub invite: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -124,6 +128,7 @@ impl Batch {
             id_at,
             id_len,
             id_hash,
+            invite: msg.starts_with(b"INVITE "),
         }));
         self.upto = seq;
     }

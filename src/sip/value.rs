@@ -247,6 +247,15 @@ pub fn split_entries(v: &[u8]) -> impl Iterator<Item = &[u8]> {
     .filter(|e| !e.is_empty())
 }
 
+/// The first entry of [`split_entries`] (empty when there is none); a value without a comma, as
+/// nearly every identity header is, is its one entry without the walk.
+pub fn first_entry(v: &[u8]) -> &[u8] {
+    if find(b',', v).is_none() {
+        return trim(v);
+    }
+    split_entries(v).next().unwrap_or_default()
+}
+
 /// `String::from_utf8_lossy`, validated first with `std::str::from_utf8`, which checks ASCII a
 /// word at a time (`from_utf8_lossy` walks byte by byte). Same result.
 pub fn lossy(b: &[u8]) -> Cow<'_, str> {
@@ -383,6 +392,13 @@ mod tests {
             proptest::prop_assert_eq!(&got, &want);
             let unchanged = want.as_bytes() == trim(&b);
             proptest::prop_assert_eq!(matches!(got, Cow::Borrowed(_)), unchanged);
+        }
+
+        /// The shortcut for a value without a comma gives the walk's first entry.
+        #[test]
+        fn first_entry_is_the_first_of_split_entries(b in proptest::collection::vec(proptest::sample::select(b" \t,\"<>\\ab;".to_vec()), 0..24)) {
+            let want = split_entries(&b).next().unwrap_or_default();
+            proptest::prop_assert_eq!(first_entry(&b), want);
         }
     }
 }

@@ -143,15 +143,17 @@ const STAGES: usize = 5;
 pub const LEAD: usize = STAGES * AHEAD;
 
 /// The slots [`Calls::prefetch_step`]'s second stage found (the table probe's guess), for the
-/// stages after it: the last `RING` lookups' (they need the last `(STAGES - 2) * AHEAD + 1`).
-pub struct Found([Slot; RING]);
+/// stages after it: the last `RING` lookups' (they need the last `(STAGES - 2) * AHEAD + 1`);
+/// and how many of the batch's lookups so far found nothing for an INVITE, each of which will
+/// take the next free slot.
+pub struct Found([Slot; RING], usize);
 
 const RING: usize = 16;
 const _: () = assert!(RING > (STAGES - 2) * AHEAD);
 
 impl Default for Found {
     fn default() -> Found {
-        Found([Slot::MAX; RING])
+        Found([Slot::MAX; RING], 0)
     }
 }
 
@@ -370,7 +372,12 @@ impl<S: BuildHasher> Calls<S> {
     /// leg). Steps `0..LEAD` start a run; step `k + LEAD` goes just before lookup `k`. (A stage
     /// that read a line only just prefetched would stall on it: reading the legs' length in the
     /// same stage as prefetching its line took 2.6 % of a run's time.)
-    pub fn prefetch_step(&self, hashes: &[u64], found: &mut Found, j: usize) {
+    ///
+    /// A lookup that finds no entry for an INVITE (`invites[i]`, a guess from its first bytes)
+    /// will most likely add a call, in the next free slot but one per such lookup before it in
+    /// the batch (slots are reused last freed first): that slot's first line, which adding the
+    /// call reads, is prefetched instead (perf: 6.6 % of the trackers' own samples waited on it).
+    pub fn prefetch_step(&self, hashes: &[u64], invites: &[bool], found: &mut Found, j: usize) {
         let lookup = |stage: usize| j.checked_sub(stage * AHEAD);
         if let Some(h) = lookup(0).and_then(|i| hashes.get(i)) {
             self.prefetch_entry(*h);
@@ -378,6 +385,16 @@ impl<S: BuildHasher> Calls<S> {
         if let Some(i) = lookup(1) {
             let slot = hashes.get(i).and_then(|&h| self.prefetch_head(h));
             found.set(i, slot);
+            if slot.is_none() && invites.get(i) == Some(&true) {
+                let next = self.free.len().checked_sub(found.1 + 1);
+                if let Some(c) = next
+                    .and_then(|n| self.free.get(n))
+                    .and_then(|&s| cell(&self.chunks, s))
+                {
+                    safe_arch::prefetch_t0(c);
+                }
+                found.1 += 1;
+            }
         }
         let call = |stage: usize| at(&self.chunks, found.get(lookup(stage)?)?);
         if let Some(c) = call(2) {

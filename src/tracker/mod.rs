@@ -16,8 +16,8 @@ use crate::correlate::Note;
 use crate::metrics::Metrics;
 use crate::sip::sdp::{audio_on_hold, find_sdp};
 use crate::sip::value::{
-    NameAddr, cseq, delta_seconds, fold_ws, history_info_redirect, lossy, q850_cause,
-    replaces_call_id, session_id_key, split_entries, uri_user,
+    NameAddr, cseq, delta_seconds, first_entry, fold_ws, history_info_redirect, lossy, q850_cause,
+    replaces_call_id, session_id_key, uri_user,
 };
 use crate::sip::{Framing, Message, Method, StartLine};
 use crate::time::Timestamp;
@@ -353,10 +353,10 @@ struct InviteFound<'a> {
 
 /// What the initial INVITE's headers read by name say.
 #[derive(Debug, Default, PartialEq)]
-struct InviteHeaders {
-    asserted: String,
-    privacy: String,
-    redirect: String,
+struct InviteHeaders<'a> {
+    asserted: Cow<'a, str>,
+    privacy: Cow<'a, str>,
+    redirect: Cow<'a, str>,
     session: Option<uuid::Uuid>,
     original_session: Option<uuid::Uuid>,
     /// `Referred-By` was present (a transfer's new call).
@@ -372,7 +372,7 @@ impl Rules {
     /// One pass over the INVITE's headers for the identity and session columns.
     /// What the leg's record takes from an initial INVITE's headers. The parse found the first
     /// of each; only a repeated one, or `--correlate-header`, needs a second scan.
-    fn invite_headers(&self, m: &Message<'_>) -> InviteHeaders {
+    fn invite_headers<'a>(&self, m: &Message<'a>) -> InviteHeaders<'a> {
         let l = &m.invite;
         if l.repeated || !self.cfg.correlate_headers.is_empty() {
             return self.invite_headers_scan(m);
@@ -392,7 +392,7 @@ impl Rules {
 
     /// [`Rules::invite_headers`] by a scan of every header line: all History-Info entries, the
     /// last Privacy and Replaces, the first Session-ID that holds a key, the correlation headers.
-    fn invite_headers_scan(&self, m: &Message<'_>) -> InviteHeaders {
+    fn invite_headers_scan<'a>(&self, m: &Message<'a>) -> InviteHeaders<'a> {
         let mut f = InviteFound::default();
         let mut history: Vec<u8> = Vec::new();
         let mut correlated: Option<(usize, &[u8])> = None;
@@ -429,21 +429,19 @@ impl Rules {
         self.invite_headers_from(f)
     }
 
-    fn invite_headers_from(&self, f: InviteFound<'_>) -> InviteHeaders {
-        let user_of = |v: &[u8]| {
-            let first = split_entries(v).next().unwrap_or_default();
-            lossy(uri_user(NameAddr::parse(first).uri)).into_owned()
+    fn invite_headers_from<'a>(&self, f: InviteFound<'a>) -> InviteHeaders<'a> {
+        let user_of = |v: &'a [u8]| lossy(uri_user(NameAddr::parse(first_entry(v)).uri));
+        let redirect = match (f.diversion, &f.history) {
+            (Some(d), _) => user_of(d),
+            (None, Cow::Borrowed(h)) => lossy(history_info_redirect(h).unwrap_or_default()),
+            (None, Cow::Owned(h)) => {
+                Cow::Owned(lossy(history_info_redirect(h).unwrap_or_default()).into_owned())
+            }
         };
         InviteHeaders {
             asserted: f.pai.or(f.rpid).map(user_of).unwrap_or_default(),
-            privacy: f
-                .privacy
-                .map(|v| fold_ws(v).into_owned())
-                .unwrap_or_default(),
-            redirect: match f.diversion {
-                Some(d) => user_of(d),
-                None => lossy(history_info_redirect(&f.history).unwrap_or_default()).into_owned(),
-            },
+            privacy: f.privacy.map(fold_ws).unwrap_or_default(),
+            redirect,
             session: match (f.session_id, f.correlated) {
                 (Some(key), _) => Some(session_uuid(&key)),
                 (None, Some(v)) => Some(session_uuid(v)),
@@ -921,18 +919,27 @@ impl Tracker {
             rows
         };
         let mut hashes: Vec<u64> = Vec::new();
+        let mut invites: Vec<bool> = Vec::new();
         for batch in rx {
             // The batch's calls are looked up ahead of handling them, in prefetch stages a few
             // messages apart (the table entry, the slot's first line, the legs' length, the
             // leg, its text), so the cache misses of a large calls table overlap instead of
             // stalling each message in turn, and no stage reads a line that is not loaded yet.
             hashes.clear();
-            hashes.extend(batch.items.iter().filter_map(|item| match item {
-                Item::Msg(m) => batch.call_id_of(m).map(|(_, hash)| hash),
-                Item::Tick { .. } => None,
-            }));
+            invites.clear();
+            for item in &batch.items {
+                if let Item::Msg(m) = item
+                    && let Some((_, hash)) = batch.call_id_of(m)
+                {
+                    hashes.push(hash);
+                    invites.push(m.invite);
+                }
+            }
             let mut found = calls::Found::default();
-            (0..calls::LEAD).for_each(|j| self.calls.prefetch_step(&hashes, &mut found, j));
+            let step = |calls: &calls::Calls, found: &mut calls::Found, j| {
+                calls.prefetch_step(&hashes, &invites, found, j)
+            };
+            (0..calls::LEAD).for_each(|j| step(&self.calls, &mut found, j));
             let mut k = 0;
             let mut parsed = Message::EMPTY;
             for item in &batch.items {
@@ -940,8 +947,7 @@ impl Tracker {
                     Item::Msg(m) => {
                         let hint = batch.call_id_of(m);
                         if hint.is_some() {
-                            self.calls
-                                .prefetch_step(&hashes, &mut found, k + calls::LEAD);
+                            step(&self.calls, &mut found, k + calls::LEAD);
                             k += 1;
                         }
                         let bytes = batch.bytes_of(m);

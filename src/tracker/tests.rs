@@ -1207,7 +1207,9 @@ fn the_routers_hash_hint_is_the_tables_hash() {
                 let (id, hash) = hint.expect("the router gives every message's Call-ID");
                 assert_eq!((id, hash), (&b"c1"[..], hinted.calls.hash(b"c1")));
                 let mut found = calls::Found::default();
-                (0..=calls::LEAD).for_each(|j| hinted.calls.prefetch_step(&[hash], &mut found, j));
+                let invite = [m.invite];
+                (0..=calls::LEAD)
+                    .for_each(|j| hinted.calls.prefetch_step(&[hash], &invite, &mut found, j));
                 hinted.handle_hinted(batch.bytes_of(m), &mut parsed, m, hint, &mut out);
                 hints += 1;
             }
