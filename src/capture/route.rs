@@ -34,9 +34,9 @@ pub struct Msg {
     id_at: u16,
     id_len: u16,
     id_hash: u64,
-    /// The message starts with `INVITE `: a guess, from bytes the router has in its cache, for
-    /// the tracker's prefetching (a new call's slot), which would otherwise read the message
-    /// early just to know.
+    /// The message may be an INVITE ([`crate::sip::may_be_invite`]; `false` is final), told
+    /// from bytes the router has in its cache: a tracker drops a message of no known call that
+    /// cannot start one without parsing it, and prefetches the slot of a call about to start.
     pub invite: bool,
 }
 
@@ -128,7 +128,7 @@ impl Batch {
             id_at,
             id_len,
             id_hash,
-            invite: msg.starts_with(b"INVITE "),
+            invite: crate::sip::may_be_invite(msg),
         }));
         self.upto = seq;
     }

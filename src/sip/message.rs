@@ -288,6 +288,22 @@ impl<'a> Message<'a> {
     }
 }
 
+/// The CR and LF bytes (keep-alives) before a message's start line.
+#[inline(always)]
+fn keep_alive_len(buf: &[u8]) -> usize {
+    buf.iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count()
+}
+
+/// Whether `buf` holds an INVITE request, as far as its first bytes tell: every message that
+/// [`Message::parse`] reads as an INVITE starts so (the method token is case-sensitive), so a
+/// `false` here is final. For the router, which has the bytes in its cache.
+pub fn may_be_invite(buf: &[u8]) -> bool {
+    buf.get(keep_alive_len(buf)..)
+        .is_some_and(|b| b.starts_with(b"INVITE "))
+}
+
 /// The start of a message in `buf`: leading CR/LF (keep-alives) skipped and the start line
 /// parsed. Returns the bytes skipped, the start line, and where the header lines begin in the
 /// rest. Without a line break, a datagram's whole payload is the start line; a stream waits for
@@ -296,10 +312,7 @@ impl<'a> Message<'a> {
 #[allow(clippy::indexing_slicing)]
 #[inline(always)]
 fn start_of(buf: &[u8], framing: Framing) -> Result<(usize, StartLine<'_>, usize), Error> {
-    let skip = buf
-        .iter()
-        .take_while(|&&b| b == b'\r' || b == b'\n')
-        .count();
+    let skip = keep_alive_len(buf);
     let data = &buf[skip..];
     let (first, rest_at) = match find(b'\n', data) {
         Some(nl) => (trim_cr(&data[..nl]), nl + 1),
@@ -693,6 +706,45 @@ pub(crate) fn parse_u32(s: &[u8]) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Every message the parser reads as an INVITE is one `may_be_invite` lets through.
+    #[test]
+    fn may_be_invite_passes_every_invite() {
+        for (text, invite) in [
+            (&b"INVITE sip:a@b SIP/2.0\r\nCall-ID: 1\r\n\r\n"[..], true),
+            (
+                b"\r\n\r\nINVITE sip:a@b SIP/2.0\r\nCall-ID: 1\r\n\r\n",
+                true,
+            ),
+            (b"invite sip:a@b SIP/2.0\r\nCall-ID: 1\r\n\r\n", false),
+            (b"INVITEX sip:a@b SIP/2.0\r\nCall-ID: 1\r\n\r\n", false),
+            (b"SIP/2.0 200 OK\r\nCSeq: 1 INVITE\r\n\r\n", false),
+            (b"BYE sip:a@b SIP/2.0\r\n\r\n", false),
+            (b"", false),
+        ] {
+            let parsed = Message::parse(text, Framing::Datagram).ok();
+            let method = parsed.and_then(|m| m.method());
+            assert_eq!(method == Some(Method::Invite), invite, "{text:?}");
+            assert_eq!(may_be_invite(text), invite, "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn may_be_invite_never_refuses_an_invite(
+            pre in proptest::collection::vec(proptest::sample::select(b"\r\n I".to_vec()), 0..4),
+            method in proptest::sample::select(vec!["INVITE", "INVITE ", "invite", "INVIT", "BYE"]),
+            rest in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+        ) {
+            let mut b = pre.clone();
+            b.extend_from_slice(method.as_bytes());
+            b.extend_from_slice(b" sip:x SIP/2.0\r\n");
+            b.extend_from_slice(&rest);
+            if let Ok(m) = Message::parse(&b, Framing::Datagram) && m.method() == Some(Method::Invite) {
+                proptest::prop_assert!(may_be_invite(&b));
+            }
+        }
+    }
     use super::*;
 
     static INVITE: &[u8] = b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
