@@ -1189,6 +1189,10 @@ fn the_routers_hash_hint_is_the_tables_hash() {
         (10, b, a, "SIP/2.0 180 Ringing\nVia: SIP/2.0/UDP 10.0.0.1;branch=b1\nFrom: <sip:1001@a.example>;tag=ft\nTo: <sip:2002@b.example>;tag=tt\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n".to_string()),
         (20, b, a, "SIP/2.0 200 OK\nVia: SIP/2.0/UDP 10.0.0.1;branch=b1\nFrom: <sip:1001@a.example>;tag=ft\nTo: <sip:2002@b.example>;tag=tt\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n".to_string()),
         (30, a, b, "BYE sip:2002@10.0.0.2 SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.1;branch=b2\nFrom: <sip:1001@a.example>;tag=ft\nTo: <sip:2002@b.example>;tag=tt\nCall-ID: c1\nCSeq: 2 BYE\nContent-Length: 0\n\n".to_string()),
+        // After the leg ended: its BYE's answer, the BYE again, and a message of another hop.
+        (31, b, a, resp(200, "2 BYE", "")),
+        (32, a, b, req("BYE", 2, "ft", "tt", "", "")),
+        (33, P.parse().unwrap(), b, req("BYE", 2, "ft", "tt", "", "")),
     ];
     for (ms, src, dst, text) in &msgs {
         let bytes = text.replace('\n', "\r\n");
@@ -1221,6 +1225,8 @@ fn the_routers_hash_hint_is_the_tables_hash() {
     assert_eq!(hints, msgs.len());
     assert_eq!(hinted.stats.without_invite, 2);
     assert_eq!(hinted.stats.without_invite, plain.t.stats.without_invite);
+    assert_eq!(hinted.stats.after_end, 3);
+    assert_eq!(hinted.stats.after_end, plain.t.stats.after_end);
     assert_eq!(hinted.stats.messages, plain.t.stats.messages);
     assert_eq!(hinted.stats.legs, 1);
     hinted.finish(&mut out);
