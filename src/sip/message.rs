@@ -304,6 +304,50 @@ pub fn may_be_invite(buf: &[u8]) -> bool {
         .is_some_and(|b| b.starts_with(b"INVITE "))
 }
 
+/// A datagram whose handling needs its start line alone (see [`bare`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bare {
+    /// `100 Trying`: it only shows the dialog is alive.
+    Trying,
+    /// An ACK without a body: no SDP (a late offer's answer would be its body).
+    Ack,
+}
+
+/// Whether the datagram `buf` is a [`Bare`] message, read from its start line (parsed as
+/// [`Message::parse`] parses it) and, for an ACK, the place of its first empty line: every
+/// `Some` here is a message the parser reads with that status or method and an empty body.
+/// Its headers are not read, so one without a CSeq is not found malformed.
+pub fn bare(buf: &[u8]) -> Option<Bare> {
+    let (skip, start, rest_at) = start_of(buf, Framing::Datagram).ok()?;
+    match start {
+        StartLine::Response { code: 100, .. } => Some(Bare::Trying),
+        StartLine::Request {
+            method: Method::Ack,
+            ..
+        } => {
+            // The first empty line (a line starts after an LF) ends the headers; without one,
+            // the headers never end and there is no body either.
+            let data = buf.get(skip..)?;
+            let from = rest_at.checked_sub(1)?;
+            let mut at = from;
+            let body_at = loop {
+                let Some(nl) = data.get(at..).and_then(|d| find(b'\n', d)) else {
+                    break data.len();
+                };
+                let next = at + nl + 1;
+                match (data.get(next), data.get(next + 1)) {
+                    (Some(b'\n'), _) => break next + 1,
+                    (Some(b'\r'), Some(b'\n')) => break next + 2,
+                    _ => at = next,
+                }
+            };
+            (body_at == data.len() && rest_at > 0 && data.get(from) == Some(&b'\n'))
+                .then_some(Bare::Ack)
+        }
+        _ => None,
+    }
+}
+
 /// The start of a message in `buf`: leading CR/LF (keep-alives) skipped and the start line
 /// parsed. Returns the bytes skipped, the start line, and where the header lines begin in the
 /// rest. Without a line break, a datagram's whole payload is the start line; a stream waits for
@@ -706,6 +750,68 @@ pub(crate) fn parse_u32(s: &[u8]) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+
+    /// `bare` answers only for a 100 or an ACK without a body, as the parser reads them.
+    #[test]
+    fn bare_messages() {
+        use super::Bare;
+        for (text, want) in [
+            (
+                &b"SIP/2.0 100 Trying\r\nCSeq: 1 INVITE\r\n\r\n"[..],
+                Some(Bare::Trying),
+            ),
+            (b"\r\nSIP/2.0 100 Trying\r\n\r\n", Some(Bare::Trying)),
+            (b"SIP/2.0 180 Ringing\r\n\r\n", None),
+            (b"SIP/2.0 1000 Trying\r\n\r\n", None),
+            (
+                b"ACK sip:a@b SIP/2.0\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+                Some(Bare::Ack),
+            ),
+            (b"ACK sip:a@b SIP/2.0\nCSeq: 1 ACK\n\n", Some(Bare::Ack)),
+            (b"ACK sip:a@b SIP/2.0\r\n\r\n", Some(Bare::Ack)),
+            (b"ACK sip:a@b SIP/2.0\r\nCSeq: 1 ACK\r\n", Some(Bare::Ack)), // headers never end
+            (b"ACK sip:a@b SIP/2.0\r\nCSeq: 1 ACK\r\n\r\nv=0\r\n", None),
+            (b"ACK sip:a@b SIP/2.0\r\nX: a\r\n b\r\n\r\nv=0", None),
+            (
+                b"ACK sip:a@b SIP/2.0\r\nX: a\r\n\rY: b\r\n\r\n",
+                Some(Bare::Ack),
+            ),
+            (b"ACK sip:a@b SIP/2.0", None), // no line break: left to the parser
+            (b"ACK sip:a@b", None),
+            (b"ack sip:a@b SIP/2.0\r\n\r\n", None),
+            (b"BYE sip:a@b SIP/2.0\r\n\r\n", None),
+        ] {
+            assert_eq!(bare(text), want, "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever `bare` reads, the parser reads so too.
+        #[test]
+        fn bare_agrees_with_the_parser(
+            start in proptest::sample::select(vec!["ACK sip:a@b SIP/2.0", "SIP/2.0 100 Trying", "\r\nACK x SIP/2.0", "ACK x SIP/2.0 "]),
+            rest in proptest::collection::vec(proptest::sample::select(b"\r\n \tab:v=0".to_vec()), 0..30),
+        ) {
+            let mut b = start.as_bytes().to_vec();
+            b.extend_from_slice(b"\r\n");
+            b.extend_from_slice(&rest);
+            if let Some(kind) = bare(&b) {
+                let m = Message::parse(&b, Framing::Datagram).unwrap();
+                match kind {
+                    super::Bare::Trying => proptest::prop_assert_eq!(m.status(), Some(100)),
+                    super::Bare::Ack => {
+                        proptest::prop_assert_eq!(m.method(), Some(Method::Ack));
+                        proptest::prop_assert!(m.body.is_empty(), "{:?}", m.body);
+                    }
+                }
+            } else if let Ok(m) = Message::parse(&b, Framing::Datagram) {
+                // An ACK the parser gives an empty body is bare unless its start line stood alone.
+                if m.method() == Some(Method::Ack) && b.contains(&b'\n') {
+                    proptest::prop_assert!(!m.body.is_empty(), "{:?}", b);
+                }
+            }
+        }
+    }
 
     /// Every message the parser reads as an INVITE is one `may_be_invite` lets through.
     #[test]

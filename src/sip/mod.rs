@@ -23,7 +23,9 @@ pub mod value;
 mod roundtrip;
 
 pub use header::HeaderName;
-pub use message::{Framing, Message, StartLine, find_call_id, looks_like_sip, may_be_invite};
+pub use message::{
+    Bare, Framing, Message, StartLine, bare, find_call_id, looks_like_sip, may_be_invite,
+};
 pub use method::Method;
 
 /// Why bytes are not a SIP message. Small and `Copy`: counted on the hot path, never printed per

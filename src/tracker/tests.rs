@@ -1186,8 +1186,13 @@ fn the_routers_hash_hint_is_the_tables_hash() {
         (0, a, b, "BYE sip:2002@10.0.0.2 SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.1;branch=b0\nFrom: <sip:1001@a.example>;tag=ft\nTo: <sip:2002@b.example>;tag=tt\nCall-ID: c9\nCSeq: 2 BYE\nContent-Length: 0\n\n".to_string()),
         (0, a, b, format!("\n\n{}", invite(1, "b1", ""))),
         (5, a, b, req("REGISTER", 1, "ft", "", "", "").replace("Call-ID: c1", "Call-ID: r1")),
+        (6, b, a, "SIP/2.0 100 Trying\nVia: SIP/2.0/UDP 10.0.0.1;branch=b1\nFrom: <sip:1001@a.example>;tag=ft\nTo: <sip:2002@b.example>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n".to_string()),
         (10, b, a, "SIP/2.0 180 Ringing\nVia: SIP/2.0/UDP 10.0.0.1;branch=b1\nFrom: <sip:1001@a.example>;tag=ft\nTo: <sip:2002@b.example>;tag=tt\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n".to_string()),
         (20, b, a, "SIP/2.0 200 OK\nVia: SIP/2.0/UDP 10.0.0.1;branch=b1\nFrom: <sip:1001@a.example>;tag=ft\nTo: <sip:2002@b.example>;tag=tt\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n".to_string()),
+        // An ACK without a body (read from its start line), then one with SDP, which moves the
+        // caller's media.
+        (21, a, b, req("ACK", 1, "ft", "tt", "", "")),
+        (22, a, b, req("ACK", 1, "ft", "tt", "", &SDP.replace("1 1 IN", "1 2 IN").replace("4000", "4002"))),
         (30, a, b, "BYE sip:2002@10.0.0.2 SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.1;branch=b2\nFrom: <sip:1001@a.example>;tag=ft\nTo: <sip:2002@b.example>;tag=tt\nCall-ID: c1\nCSeq: 2 BYE\nContent-Length: 0\n\n".to_string()),
         // After the leg ended: its BYE's answer, the BYE again, and a message of another hop.
         (31, b, a, resp(200, "2 BYE", "")),
@@ -1230,6 +1235,12 @@ fn the_routers_hash_hint_is_the_tables_hash() {
     assert_eq!(hinted.stats.messages, plain.t.stats.messages);
     assert_eq!(hinted.stats.legs, 1);
     hinted.finish(&mut out);
+    assert_eq!(
+        out.first()
+            .and_then(|(_, c)| c.caller_media)
+            .map(|a| a.to_string()),
+        Some("10.0.0.1:4002".to_string())
+    );
     let got: Vec<String> = out.iter().map(|(_, c)| format!("{c:?}")).collect();
     let want: Vec<String> = plain.finish().iter().map(|c| format!("{c:?}")).collect();
     assert_eq!(got.len(), 1);
