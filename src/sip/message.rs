@@ -304,48 +304,61 @@ pub fn may_be_invite(buf: &[u8]) -> bool {
         .is_some_and(|b| b.starts_with(b"INVITE "))
 }
 
-/// A datagram whose handling needs its start line alone (see [`bare`]).
+/// A datagram whose handling needs its start line (and at most its CSeq) alone (see [`bare`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bare {
     /// `100 Trying`: it only shows the dialog is alive.
     Trying,
+    /// A provisional response 101 to 199 without a body (no early media).
+    Provisional,
     /// An ACK without a body: no SDP (a late offer's answer would be its body).
     Ack,
 }
 
 /// Whether the datagram `buf` is a [`Bare`] message, read from its start line (parsed as
-/// [`Message::parse`] parses it) and, for an ACK, the place of its first empty line: every
-/// `Some` here is a message the parser reads with that status or method and an empty body.
-/// Its headers are not read, so one without a CSeq is not found malformed.
+/// [`Message::parse`] parses it) and, but for a 100, the place of its first empty line: every
+/// `Some` here is a message the parser reads with that status or method, and but for a 100 with
+/// an empty body. Its other headers are not read, so a 100 or ACK without a CSeq is not found
+/// malformed.
 pub fn bare(buf: &[u8]) -> Option<Bare> {
     let (skip, start, rest_at) = start_of(buf, Framing::Datagram).ok()?;
+    let no_body = || buf.get(skip..).is_some_and(|data| no_body(data, rest_at));
     match start {
         StartLine::Response { code: 100, .. } => Some(Bare::Trying),
+        StartLine::Response {
+            code: 101..=199, ..
+        } => no_body().then_some(Bare::Provisional),
         StartLine::Request {
             method: Method::Ack,
             ..
-        } => {
-            // The first empty line (a line starts after an LF) ends the headers; without one,
-            // the headers never end and there is no body either.
-            let data = buf.get(skip..)?;
-            let from = rest_at.checked_sub(1)?;
-            let mut at = from;
-            let body_at = loop {
-                let Some(nl) = data.get(at..).and_then(|d| find(b'\n', d)) else {
-                    break data.len();
-                };
-                let next = at + nl + 1;
-                match (data.get(next), data.get(next + 1)) {
-                    (Some(b'\n'), _) => break next + 1,
-                    (Some(b'\r'), Some(b'\n')) => break next + 2,
-                    _ => at = next,
-                }
-            };
-            (body_at == data.len() && rest_at > 0 && data.get(from) == Some(&b'\n'))
-                .then_some(Bare::Ack)
-        }
+        } => no_body().then_some(Bare::Ack),
         _ => None,
     }
+}
+
+/// Whether a datagram whose start line ends at `rest_at` in `data` has an empty body: its first
+/// empty line (a line starts after an LF) ends it, or there is none (the headers never end).
+/// `false` for a start line without a line break, which [`Message::parse`] is left to read.
+fn no_body(data: &[u8], rest_at: usize) -> bool {
+    let Some(from) = rest_at
+        .checked_sub(1)
+        .filter(|&f| data.get(f) == Some(&b'\n'))
+    else {
+        return false;
+    };
+    let mut at = from;
+    let body_at = loop {
+        let Some(nl) = data.get(at..).and_then(|d| find(b'\n', d)) else {
+            break data.len();
+        };
+        let next = at + nl + 1;
+        match (data.get(next), data.get(next + 1)) {
+            (Some(b'\n'), _) => break next + 1,
+            (Some(b'\r'), Some(b'\n')) => break next + 2,
+            _ => at = next,
+        }
+    };
+    body_at == data.len()
 }
 
 /// The start of a message in `buf`: leading CR/LF (keep-alives) skipped and the start line
@@ -426,20 +439,51 @@ fn may_start_start_line(p: &[u8]) -> bool {
 /// Finds the Call-ID value without parsing the rest (used to route a message to its shard). Only
 /// lines that start with `c` or `i` can be a Call-ID header; the others are skipped with one
 /// search for the line end each.
+pub fn find_call_id(buf: &[u8]) -> Option<&[u8]> {
+    first_header(buf, HeaderName::CallId, |b, _| {
+        matches!(b, b'c' | b'C' | b'i' | b'I')
+    })
+}
+
+/// The first CSeq value of a message whose start line parses, as [`Message::parse`] keeps it.
+/// Unlike [`find_call_id`], it also reads the lines whose name the parser finds after trimming:
+/// those that start with CR (not followed by LF) or FF, and a first header line that starts with
+/// a space or tab (later, such a line continues the one before).
+pub fn find_cseq(buf: &[u8]) -> Option<&[u8]> {
+    first_header(buf, HeaderName::CSeq, |b, first| match b {
+        b'c' | b'C' | b'\r' | 0x0c => true,
+        b' ' | b'\t' => first,
+        _ => false,
+    })
+}
+
+/// The value of the first `wanted` header (what [`Message::parse`] keeps of it), looking only at
+/// lines whose first byte passes `initial` (given whether the line is the first header line):
+/// every byte any name of `wanted` starts with. A line of CR LF or LF ends the headers; so does
+/// any line starting with CR unless `initial` takes CR.
 // In bounds: `pos` is checked by `buf.get(pos)?` before each `buf[pos..]`.
 #[allow(clippy::indexing_slicing)]
-pub fn find_call_id(buf: &[u8]) -> Option<&[u8]> {
+#[inline(always)]
+fn first_header(
+    buf: &[u8],
+    wanted: HeaderName,
+    initial: impl Fn(u8, bool) -> bool,
+) -> Option<&[u8]> {
     // CRLF keep-alives before the start line are skipped, as `Message::parse` skips them (found by
     // the round-trip proptest: such a UDP message was dropped as having no Call-ID).
     let buf = buf.trim_ascii_start();
-    let mut pos = find(b'\n', buf)? + 1;
+    let first = find(b'\n', buf)? + 1;
+    let mut pos = first;
     loop {
         match *buf.get(pos)? {
-            b'\r' | b'\n' => return None, // end of headers
-            b'c' | b'C' | b'i' | b'I' => {
+            b'\n' => return None, // end of headers
+            b'\r' if !initial(b'\r', pos == first) || buf.get(pos + 1) == Some(&b'\n') => {
+                return None;
+            }
+            b if initial(b, pos == first) => {
                 let mut it = HeaderIter::new(buf, pos);
                 let (name, value) = it.next_any()?;
-                if name == HeaderName::CallId {
+                if name == wanted {
                     return Some(value);
                 }
                 pos = it.pos;
@@ -751,7 +795,8 @@ pub(crate) fn parse_u32(s: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
 
-    /// `bare` answers only for a 100 or an ACK without a body, as the parser reads them.
+    /// `bare` answers only for a 100, or a provisional response or an ACK without a body, as
+    /// the parser reads them.
     #[test]
     fn bare_messages() {
         use super::Bare;
@@ -761,7 +806,12 @@ mod tests {
                 Some(Bare::Trying),
             ),
             (b"\r\nSIP/2.0 100 Trying\r\n\r\n", Some(Bare::Trying)),
-            (b"SIP/2.0 180 Ringing\r\n\r\n", None),
+            (b"SIP/2.0 180 Ringing\r\n\r\n", Some(Bare::Provisional)),
+            (
+                b"SIP/2.0 183 Progress\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n",
+                None,
+            ),
+            (b"SIP/2.0 200 OK\r\n\r\n", None),
             (b"SIP/2.0 1000 Trying\r\n\r\n", None),
             (
                 b"ACK sip:a@b SIP/2.0\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
@@ -789,7 +839,7 @@ mod tests {
         /// Whatever `bare` reads, the parser reads so too.
         #[test]
         fn bare_agrees_with_the_parser(
-            start in proptest::sample::select(vec!["ACK sip:a@b SIP/2.0", "SIP/2.0 100 Trying", "\r\nACK x SIP/2.0", "ACK x SIP/2.0 "]),
+            start in proptest::sample::select(vec!["ACK sip:a@b SIP/2.0", "SIP/2.0 100 Trying", "\r\nACK x SIP/2.0", "ACK x SIP/2.0 ", "SIP/2.0 180 Ringing", "SIP/2.0 183 ", "SIP/2.0 200 OK"]),
             rest in proptest::collection::vec(proptest::sample::select(b"\r\n \tab:v=0".to_vec()), 0..30),
         ) {
             let mut b = start.as_bytes().to_vec();
@@ -799,6 +849,10 @@ mod tests {
                 let m = Message::parse(&b, Framing::Datagram).unwrap();
                 match kind {
                     super::Bare::Trying => proptest::prop_assert_eq!(m.status(), Some(100)),
+                    super::Bare::Provisional => {
+                        proptest::prop_assert!(m.status().is_some_and(|c| (101..200).contains(&c)));
+                        proptest::prop_assert!(m.body.is_empty(), "{:?}", m.body);
+                    }
                     super::Bare::Ack => {
                         proptest::prop_assert_eq!(m.method(), Some(Method::Ack));
                         proptest::prop_assert!(m.body.is_empty(), "{:?}", m.body);
@@ -1279,6 +1333,10 @@ mod proptests {
             find_call_id(bytes),
             reference::find_call_id(bytes.trim_ascii_start())
         );
+        // The CSeq search (the tracker's bare provisional responses) finds the parser's CSeq.
+        if let Ok(m) = Message::parse(bytes, Framing::Datagram) {
+            prop_assert_eq!(find_cseq(bytes), m.cseq);
+        }
         Ok(())
     }
 

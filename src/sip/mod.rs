@@ -24,7 +24,7 @@ mod roundtrip;
 
 pub use header::HeaderName;
 pub use message::{
-    Bare, Framing, Message, StartLine, bare, find_call_id, looks_like_sip, may_be_invite,
+    Bare, Framing, Message, StartLine, bare, find_call_id, find_cseq, looks_like_sip, may_be_invite,
 };
 pub use method::Method;
 

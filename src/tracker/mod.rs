@@ -230,17 +230,31 @@ impl Tracker {
                 // A 100 Trying to a leg being set up, or an ACK without a body to a leg not
                 // ended, only shows the dialog alive (`request`, `response`): read from the
                 // start line (one message in four on the bench mix).
-                if let Some(kind) = crate::sip::bare(bytes) {
+                // So is a provisional response without a body to a leg being set up, but for
+                // the progress time it marks when its CSeq is the leg's INVITE's.
+                let bare = crate::sip::bare(bytes).and_then(|kind| match kind {
+                    Bare::Provisional => {
+                        let c = crate::sip::find_cseq(bytes).and_then(cseq)?;
+                        Some((kind, Some(c)))
+                    }
+                    _ => Some((kind, None)),
+                });
+                if let Some((kind, cseq)) = bare {
                     let stats = &mut self.stats;
                     self.rules.expire_call(call, meta.ts, meta.seq, stats, out);
                     let leg = find_leg(&call.legs, meta.src, meta.dst, false)
                         .and_then(|i| call.legs.get_mut(i))
                         .filter(|l| match kind {
-                            Bare::Trying => l.phase == Phase::Setup,
+                            Bare::Trying | Bare::Provisional => l.phase == Phase::Setup,
                             Bare::Ack => l.phase != Phase::Ended,
                         });
                     if let Some(leg) = leg {
                         leg.last_seen = meta.ts;
+                        if let Some((n, Method::Invite)) = cseq
+                            && n == leg.invite_cseq
+                        {
+                            leg.progress.get_or_insert(meta.ts);
+                        }
                         rearm(call, slot, limits, &mut self.timers, meta.ts);
                         self.compact_timers_if_stale();
                         return;
