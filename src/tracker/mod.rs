@@ -1135,6 +1135,11 @@ fn open_leg(
 /// (`forward_only`) a host pair matches only with the same destination port: a forking proxy may
 /// send the same INVITE to two phones on one host, and each is a leg of its own.
 fn find_leg(legs: &[Leg], src: SocketAddr, dst: SocketAddr, forward_only: bool) -> Option<usize> {
+    // The only leg of a call is the answer whatever the addresses (the last rule below): the
+    // usual case, decided without comparing them.
+    if !forward_only && legs.len() == 1 {
+        return Some(0);
+    }
     let (src, dst) = (Endpoint::from(src), Endpoint::from(dst));
     let fwd = |l: &Leg| l.src == src && l.dst == dst;
     let rev = |l: &Leg| !forward_only && l.src == dst && l.dst == src;
