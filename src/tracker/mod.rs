@@ -147,6 +147,11 @@ const INVITE_HEADERS: [&str; 9] = [
     "b",
 ];
 
+/// Whether two slices are the same view of the same bytes.
+fn same_view(a: &[u8], b: &[u8]) -> bool {
+    std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()
+}
+
 /// Where records go: (sequence number of the event that made them, record).
 pub type Out = Vec<(u64, Cdr)>;
 
@@ -280,7 +285,8 @@ impl Tracker {
         // One lookup per message; only an initial INVITE creates a call. The router's, unless
         // it read the Call-ID differently (malformed headers).
         let (hash, found) = match early {
-            Some((id, h, found)) if id == call_id => (h, found),
+            // Both views of the same bytes, nearly always: compared by place before by content.
+            Some((id, h, found)) if same_view(id, call_id) || id == call_id => (h, found),
             _ => {
                 let h = self.calls.hash(call_id);
                 (h, self.calls.find(h, call_id))
