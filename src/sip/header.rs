@@ -49,6 +49,14 @@ impl HeaderName {
         )
     }
 
+    /// The names, full and compact, of the headers only an initial INVITE's record reads.
+    pub fn invite_only_names() -> impl Iterator<Item = &'static [u8]> {
+        WANTED
+            .iter()
+            .filter(|(h, _)| h.invite_only())
+            .map(|&(_, n)| n)
+    }
+
     pub fn from_bytes(name: &[u8]) -> HeaderName {
         WANTED
             .iter()

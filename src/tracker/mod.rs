@@ -19,7 +19,7 @@ use crate::sip::value::{
     NameAddr, cseq, delta_seconds, first_entry, fold_ws, history_info_redirect, lossy, q850_cause,
     replaces_call_id, session_id_key, uri_user,
 };
-use crate::sip::{Bare, Framing, Message, Method, StartLine};
+use crate::sip::{Bare, Framing, HeaderName, Message, Method, StartLine};
 use crate::time::Timestamp;
 use crate::timers::Timers;
 use calls::{Call, Calls, Slot};
@@ -134,19 +134,6 @@ struct Rules {
     initials: [bool; 256],
 }
 
-/// Headers read by name on initial INVITEs, besides `--correlate-header`.
-const INVITE_HEADERS: [&str; 9] = [
-    "p-asserted-identity",
-    "remote-party-id",
-    "privacy",
-    "diversion",
-    "history-info",
-    "session-id",
-    "replaces",
-    "referred-by",
-    "b",
-];
-
 /// Whether two slices are the same view of the same bytes.
 fn same_view(a: &[u8], b: &[u8]) -> bool {
     std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()
@@ -225,10 +212,9 @@ impl Tracker {
                     return;
                 };
                 if call.all_ended() {
-                    match find_leg(&call.legs, meta.src, meta.dst, false) {
-                        Some(_) => self.stats.after_end += 1,
-                        None => self.stats.without_invite += 1,
-                    }
+                    // Counts the message and finds no open leg, as the handler's would.
+                    let none = open_leg(call, &mut self.stats, meta.src, meta.dst);
+                    debug_assert!(none.is_none());
                     rearm(call, slot, limits, &mut self.timers, meta.ts);
                     return;
                 }
@@ -445,7 +431,6 @@ impl Rules {
         (self.tags.hash_one(tag) as u32) | 1
     }
 
-    /// One pass over the INVITE's headers for the identity and session columns.
     /// What the leg's record takes from an initial INVITE's headers. The parse found the first
     /// of each; only a repeated one, or `--correlate-header`, needs a second scan.
     fn invite_headers<'a>(&self, m: &Message<'a>) -> InviteHeaders<'a> {
@@ -473,31 +458,37 @@ impl Rules {
         let mut history: Vec<u8> = Vec::new();
         let mut correlated: Option<(usize, &[u8])> = None;
         for (name, value) in m.headers_starting(&self.initials) {
-            let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-            if is("p-asserted-identity") {
-                f.pai.get_or_insert(value);
-            } else if is("remote-party-id") {
-                f.rpid.get_or_insert(value);
-            } else if is("privacy") {
-                f.privacy = Some(value);
-            } else if is("diversion") {
-                f.diversion.get_or_insert(value);
-            } else if is("history-info") {
-                if !history.is_empty() {
-                    history.push(b',');
+            match HeaderName::from_bytes(name) {
+                HeaderName::AssertedIdentity => {
+                    f.pai.get_or_insert(value);
                 }
-                history.extend_from_slice(value);
-            } else if is("session-id") {
-                f.session_id = f.session_id.or_else(|| session_id_key(value));
-            } else if is("replaces") {
-                f.replaces = Some(value);
-            } else if is("referred-by") || is("b") {
-                f.referred = true;
-            } else if let Some(rank) = self.cfg.correlate_headers.iter().position(|c| is(c))
-                && correlated.is_none_or(|(r, _)| rank < r)
-                && !value.is_empty()
-            {
-                correlated = Some((rank, value));
+                HeaderName::RemotePartyId => {
+                    f.rpid.get_or_insert(value);
+                }
+                HeaderName::Privacy => f.privacy = Some(value),
+                HeaderName::Diversion => {
+                    f.diversion.get_or_insert(value);
+                }
+                HeaderName::HistoryInfo => {
+                    if !history.is_empty() {
+                        history.push(b',');
+                    }
+                    history.extend_from_slice(value);
+                }
+                HeaderName::SessionId => {
+                    f.session_id = f.session_id.or_else(|| session_id_key(value));
+                }
+                HeaderName::Replaces => f.replaces = Some(value),
+                HeaderName::ReferredBy => f.referred = true,
+                _ => {
+                    let is = |n: &String| name.eq_ignore_ascii_case(n.as_bytes());
+                    if let Some(rank) = self.cfg.correlate_headers.iter().position(is)
+                        && correlated.is_none_or(|(r, _)| rank < r)
+                        && !value.is_empty()
+                    {
+                        correlated = Some((rank, value));
+                    }
+                }
             }
         }
         f.history = Cow::Owned(history);
@@ -1066,16 +1057,16 @@ fn rearm(call: &mut Call, slot: Slot, limits: Limits, timers: &mut Timers<Slot>,
     }
 }
 
-/// Marks the first letters of [`INVITE_HEADERS`] and of the correlation headers.
+/// Marks the first letters of the headers only initial INVITEs are read for
+/// ([`HeaderName::invite_only_names`]) and of the correlation headers.
 fn initials(extra: &[String]) -> [bool; 256] {
     let mut set = [false; 256];
-    let names = INVITE_HEADERS
-        .iter()
-        .copied()
-        .chain(extra.iter().map(String::as_str));
+    let extra = extra.iter().map(String::as_bytes);
+    let names = HeaderName::invite_only_names()
+        .map(|n| -> &[u8] { n })
+        .chain(extra);
     for n in names {
         if let Some(slot) = n
-            .as_bytes()
             .first()
             .and_then(|b| set.get_mut(usize::from(b.to_ascii_lowercase())))
         {
