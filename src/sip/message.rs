@@ -337,28 +337,20 @@ pub fn bare(buf: &[u8]) -> Option<Bare> {
 }
 
 /// Whether a datagram whose start line ends at `rest_at` in `data` has an empty body: its first
-/// empty line (a line starts after an LF) ends it, or there is none (the headers never end).
-/// `false` for a start line without a line break, which [`Message::parse`] is left to read.
+/// empty line ends it, or there is none (the headers never end). The header scan's own line walk
+/// ([`HeaderIter`]), names unread. `false` for a start line without a line break, which
+/// [`Message::parse`] is left to read.
 fn no_body(data: &[u8], rest_at: usize) -> bool {
-    let Some(from) = rest_at
-        .checked_sub(1)
-        .filter(|&f| data.get(f) == Some(&b'\n'))
-    else {
+    if rest_at.checked_sub(1).and_then(|f| data.get(f)) != Some(&b'\n') {
         return false;
-    };
-    let mut at = from;
-    let body_at = loop {
-        let Some(nl) = data.get(at..).and_then(|d| find(b'\n', d)) else {
-            break data.len();
-        };
-        let next = at + nl + 1;
-        match (data.get(next), data.get(next + 1)) {
-            (Some(b'\n'), _) => break next + 1,
-            (Some(b'\r'), Some(b'\n')) => break next + 2,
-            _ => at = next,
+    }
+    let mut it = HeaderIter::new(data, rest_at);
+    while let Some(start) = it.line_start() {
+        if it.end_of_line(start).is_none() {
+            break;
         }
-    };
-    body_at == data.len()
+    }
+    it.body_at.is_none_or(|at| at == data.len())
 }
 
 /// The start of a message in `buf`: leading CR/LF (keep-alives) skipped and the start line
