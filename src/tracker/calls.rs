@@ -146,26 +146,32 @@ pub const LEAD: usize = STAGES * AHEAD;
 /// stages after it: the last `RING` lookups' (they need the last `(STAGES - 2) * AHEAD + 1`);
 /// and how many of the batch's lookups so far found nothing for an INVITE, each of which will
 /// take the next free slot.
-pub struct Found([Slot; RING], usize);
+pub struct Found {
+    slots: [Slot; RING],
+    inserts: usize,
+}
 
 const RING: usize = 16;
 const _: () = assert!(RING > (STAGES - 2) * AHEAD);
 
 impl Default for Found {
     fn default() -> Found {
-        Found([Slot::MAX; RING], 0)
+        Found {
+            slots: [Slot::MAX; RING],
+            inserts: 0,
+        }
     }
 }
 
 impl Found {
     fn set(&mut self, lookup: usize, slot: Option<Slot>) {
-        if let Some(s) = self.0.get_mut(lookup % RING) {
+        if let Some(s) = self.slots.get_mut(lookup % RING) {
             *s = slot.unwrap_or(Slot::MAX);
         }
     }
 
     fn get(&self, lookup: usize) -> Option<Slot> {
-        self.0
+        self.slots
             .get(lookup % RING)
             .copied()
             .filter(|&s| s != Slot::MAX)
@@ -386,14 +392,14 @@ impl<S: BuildHasher> Calls<S> {
             let slot = hashes.get(i).and_then(|&h| self.prefetch_head(h));
             found.set(i, slot);
             if slot.is_none() && invites.get(i) == Some(&true) {
-                let next = self.free.len().checked_sub(found.1 + 1);
+                let next = self.free.len().checked_sub(found.inserts + 1);
                 if let Some(c) = next
                     .and_then(|n| self.free.get(n))
                     .and_then(|&s| cell(&self.chunks, s))
                 {
                     safe_arch::prefetch_t0(c);
                 }
-                found.1 += 1;
+                found.inserts += 1;
             }
         }
         let call = |stage: usize| at(&self.chunks, found.get(lookup(stage)?)?);
