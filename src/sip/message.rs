@@ -337,20 +337,30 @@ pub fn bare(buf: &[u8]) -> Option<Bare> {
 }
 
 /// Whether a datagram whose start line ends at `rest_at` in `data` has an empty body: its first
-/// empty line ends it, or there is none (the headers never end). The header scan's own line walk
-/// ([`HeaderIter`]), names unread. `false` for a start line without a line break, which
-/// [`Message::parse`] is left to read.
+/// empty line ends it, or there is none (the headers never end). `false` for a start line
+/// without a line break, which [`Message::parse`] is left to read. The header scan's line walk
+/// ([`HeaderIter`]) puts the empty line after the first LF that is followed by LF or CR LF
+/// (every LF starts a line; a line that continues a header starts with SP or HT), so that is
+/// searched for in bit masks instead (`scan::find_headers_end`); a proptest holds the two
+/// together.
 fn no_body(data: &[u8], rest_at: usize) -> bool {
-    if rest_at.checked_sub(1).and_then(|f| data.get(f)) != Some(&b'\n') {
+    let Some(nl) = rest_at.checked_sub(1) else {
+        return false;
+    };
+    if data.get(nl) != Some(&b'\n') {
         return false;
     }
-    let mut it = HeaderIter::new(data, rest_at);
-    while let Some(start) = it.line_start() {
-        if it.end_of_line(start).is_none() {
-            break;
+    match super::scan::find_headers_end(data, nl) {
+        None => true,
+        Some(p) => {
+            let body_at = if data.get(p + 1) == Some(&b'\n') {
+                p + 2
+            } else {
+                p + 3
+            };
+            body_at == data.len()
         }
     }
-    it.body_at.is_none_or(|at| at == data.len())
 }
 
 /// The start of a message in `buf`: leading CR/LF (keep-alives) skipped and the start line
@@ -855,6 +865,37 @@ mod tests {
                 if m.method() == Some(Method::Ack) && b.contains(&b'\n') {
                     proptest::prop_assert!(!m.body.is_empty(), "{:?}", b);
                 }
+            }
+        }
+    }
+
+    /// `no_body` as the header scan's line walk had it: where `HeaderIter` finds the empty line.
+    fn no_body_by_lines(data: &[u8], rest_at: usize) -> bool {
+        if rest_at.checked_sub(1).and_then(|f| data.get(f)) != Some(&b'\n') {
+            return false;
+        }
+        let mut it = HeaderIter::new(data, rest_at);
+        while let Some(start) = it.line_start() {
+            if it.end_of_line(start).is_none() {
+                break;
+            }
+        }
+        it.body_at.is_none_or(|at| at == data.len())
+    }
+
+    proptest::proptest! {
+        /// The one-pass search finds the body where the line walk does, on long and short
+        /// datagrams full of line breaks, folds and stray CRs, from every line start.
+        #[test]
+        fn no_body_agrees_with_the_line_walk(
+            data in proptest::collection::vec(proptest::sample::select(b"\r\n\n \tab:".to_vec()), 0..160),
+        ) {
+            for rest_at in 0..=data.len() + 1 {
+                proptest::prop_assert_eq!(
+                    no_body(&data, rest_at),
+                    no_body_by_lines(&data, rest_at),
+                    "{:?} from {}", data, rest_at
+                );
             }
         }
     }

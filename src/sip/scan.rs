@@ -54,6 +54,90 @@ pub fn find(needle: u8, hay: &[u8]) -> Option<usize> {
     memchr::memchr(needle, hay)
 }
 
+/// The index of the first LF at or after `from` followed by LF or by CR LF: where a message's
+/// header lines end (its empty line starts one byte later). 64 bytes per step, as bit masks of
+/// their LFs and CRs, where bit `i` pairs with bits `i + 1` and `i + 2` by shifting; blocks
+/// overlap by two bytes, and the last one ends at the end of `hay`, past which there is nothing
+/// to pair with. A walk from line to line (each line searched for its end, then the next line's
+/// first bytes looked at) took ~700 instructions for a bodiless ACK or provisional response, this
+/// ~215 (callgrind; 16 bytes a step, each compared with the bytes one and two after it, ~780).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+pub fn find_headers_end(hay: &[u8], from: usize) -> Option<usize> {
+    let blank = |block: &[u8; 64]| {
+        let (lf, cr) = line_masks(block);
+        lf & (lf >> 1 | (cr >> 1) & (lf >> 2))
+    };
+    let mut at = from;
+    while let Some(block) = hay.get(at..).and_then(<[u8]>::first_chunk::<64>) {
+        if hay.len() - at == 64 {
+            break; // the last block: its last two bits have nothing after them
+        }
+        // Bits 62 and 63 pair with bytes past the block: the next block's first two.
+        let hits = blank(block) & (u64::MAX >> 2);
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize);
+        }
+        at += 62;
+    }
+    if at >= hay.len() {
+        return None;
+    }
+    // The last block, ending at the end of `hay`: either its last 64 bytes, some of them seen
+    // already (their bits shifted out), or all of `hay` from `at` after zero bytes.
+    let (hits, base) = match hay.last_chunk::<64>() {
+        Some(last) => {
+            let base = hay.len() - 64;
+            (blank(last) >> (at - base) << (at - base), base)
+        }
+        None => {
+            let mut pad = [0u8; 64];
+            let rest = hay.get(at..).unwrap_or_default();
+            if let Some(dst) = pad.get_mut(64 - rest.len()..) {
+                dst.copy_from_slice(rest);
+            }
+            (blank(&pad), (at + rest.len()).wrapping_sub(64))
+        }
+    };
+    (hits != 0).then(|| base.wrapping_add(hits.trailing_zeros() as usize))
+}
+
+/// Bit masks of the LFs and the CRs of 64 bytes.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+fn line_masks(block: &[u8; 64]) -> (u64, u64) {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+    };
+    // `as`: the bytes' bits, reinterpreted for the signed lane type.
+    let (lf, cr) = (
+        set_splat_i8_m128i(b'\n' as i8),
+        set_splat_i8_m128i(b'\r' as i8),
+    );
+    let (mut lfs, mut crs) = (0u64, 0u64);
+    for (i, chunk) in block.as_chunks::<16>().0.iter().enumerate() {
+        let v = load_unaligned_m128i(chunk);
+        // `as`: a 16-bit mask, widened.
+        lfs |= u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, lf)) as u16) << (16 * i);
+        crs |= u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, cr)) as u16) << (16 * i);
+    }
+    (lfs, crs)
+}
+
+/// The index of the first LF at or after `from` followed by LF or by CR LF.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+pub fn find_headers_end(hay: &[u8], from: usize) -> Option<usize> {
+    (from..hay.len()).find(|&p| ends_headers(hay, p))
+}
+
+/// Whether `hay[p]` is an LF followed by LF or by CR LF.
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
+fn ends_headers(hay: &[u8], p: usize) -> bool {
+    matches!(
+        (hay.get(p), hay.get(p + 1), hay.get(p + 2)),
+        (Some(b'\n'), Some(b'\n'), _) | (Some(b'\n'), Some(b'\r'), Some(b'\n'))
+    )
+}
+
 /// Whether `s` holds CR, LF, HT, FF or two spaces in a row: what [`super::value::fold_ws`] would
 /// change. 16 bytes per step; the windows overlap by one byte so that every pair of neighbours
 /// is inside one of them.
@@ -130,7 +214,7 @@ pub fn mask_of_either(a: u8, b: u8, chunk: &[u8; 16]) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{find, has_ws_to_fold, mask_of_either};
+    use super::{find, find_headers_end, has_ws_to_fold, mask_of_either};
     use proptest::prelude::*;
 
     #[test]
@@ -156,6 +240,18 @@ mod tests {
         fn ws_to_fold_as_a_byte_loop(s in proptest::collection::vec(prop_oneof![Just(b' '), Just(b' '), Just(b'\t'), Just(b'\r'), Just(b'\n'), Just(0x0cu8), Just(b'a'), any::<u8>()], 0..60)) {
             let want = s.iter().any(|c| matches!(c, b'\r' | b'\n' | b'\t' | 0x0c)) || s.windows(2).any(|w| w == b"  ");
             prop_assert_eq!(has_ws_to_fold(&s), want);
+        }
+
+        #[test]
+        fn headers_end_far_in_as_a_byte_loop(hay in proptest::collection::vec(prop_oneof![40 => Just(b'a'), 2 => Just(b'\n'), 2 => Just(b'\r'), 1 => any::<u8>()], 0..400), from in 0usize..410) {
+            let want = (from..hay.len()).find(|&p| super::ends_headers(&hay, p));
+            prop_assert_eq!(find_headers_end(&hay, from), want);
+        }
+
+        #[test]
+        fn headers_end_as_a_byte_loop(hay in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'\n'), Just(b' '), Just(b'a'), any::<u8>()], 0..300), from in 0usize..310) {
+            let want = (from..hay.len()).find(|&p| super::ends_headers(&hay, p));
+            prop_assert_eq!(find_headers_end(&hay, from), want);
         }
 
         #[test]
