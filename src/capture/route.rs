@@ -223,7 +223,24 @@ impl Router {
 
     /// Advances capture time with every packet (SIP or not). Returns true when a new second of
     /// capture time started: a tick went to every shard.
+    #[inline]
     pub fn observe(&mut self, ts: Timestamp) -> Result<bool, Closed> {
+        // Nearly every packet: within the clock's second (at or before the clock, or after it
+        // but before the next second, which is after the clock).
+        if let Some(c) = self.clock
+            && ts < self.next_second
+        {
+            if ts > c {
+                self.clock = Some(ts);
+            }
+            return Ok(false);
+        }
+        self.observe_rest(ts)
+    }
+
+    /// [`Router::observe`] for a packet that may start a new second, or the first packet.
+    #[cold]
+    fn observe_rest(&mut self, ts: Timestamp) -> Result<bool, Closed> {
         // For ts after the clock, "a new second" is floor(ts) > floor(clock), which is
         // ts >= next_second: one compare per packet instead of two divisions.
         let new_second = match self.clock {
@@ -400,6 +417,7 @@ mod tests {
             let expected = clock.is_some_and(|c| ts > c && ts.floor_to(1) > c.floor_to(1));
             assert_eq!(r.observe(ts).unwrap(), expected, "at {us}");
             clock = Some(clock.map_or(ts, |c| c.max(ts)));
+            assert_eq!(r.clock(), clock, "at {us}");
         }
         assert_eq!(r.stats.ticks, 6);
     }
