@@ -54,7 +54,9 @@ impl CallId {
 pub struct Call {
     pub id: CallId,
     pub legs: SmallVec<[Leg; 1]>,
-    /// The deadline this call has on the timer wheel, if any.
+    /// The deadline this call has on the timer wheel, if any. Every message to the call and
+    /// every deadline that fires re-arms it (`tracker::rearm`), so between those it is its legs'
+    /// earliest deadline ([`Call::next_deadline`]), or none when no leg has one.
     pub armed: Option<Timestamp>,
 }
 
@@ -121,6 +123,13 @@ impl Call {
         self.prefetch_legs_len();
         self.prefetch_leg();
         self.prefetch_text();
+    }
+
+    /// Whether a leg's timer may have passed by `now` (a leg expires when its deadline is
+    /// before `now`): without, applying the expiries would change nothing, and a message skips
+    /// that walk over the legs (~140 instructions a message).
+    pub fn may_expire(&self, now: Timestamp) -> bool {
+        self.armed.is_some_and(|t| t < now)
     }
 
     pub fn all_ended(&self) -> bool {

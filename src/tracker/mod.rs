@@ -232,7 +232,9 @@ impl Tracker {
                 });
                 if let Some((kind, cseq)) = bare {
                     let stats = &mut self.stats;
-                    self.rules.expire_call(call, meta.ts, meta.seq, stats, out);
+                    if call.may_expire(meta.ts) {
+                        self.rules.expire_call(call, meta.ts, meta.seq, stats, out);
+                    }
                     let leg = find_leg(&call.legs, meta.src, meta.dst, false)
                         .and_then(|i| call.legs.get_mut(i))
                         .filter(|l| match kind {
@@ -293,7 +295,9 @@ impl Tracker {
         let stats = &mut self.stats;
         let limits = self.rules.cfg.limits;
         // Timers of this call that have passed fire before the message is applied.
-        self.rules.expire_call(call, meta.ts, meta.seq, stats, out);
+        if call.may_expire(meta.ts) {
+            self.rules.expire_call(call, meta.ts, meta.seq, stats, out);
+        }
         let note = match m.start {
             StartLine::Request { uri, .. } if initial => self
                 .rules

@@ -558,6 +558,18 @@ mod properties {
         m.replace("Call-ID: c1", &format!("Call-ID: {id}"))
     }
 
+    /// What `Call::may_expire` relies on: no leg of a call has a deadline before the one the
+    /// call is armed for, nor any deadline when it is armed for none.
+    fn armed_covers_every_deadline(t: &Tracker) -> bool {
+        let limits = t.rules.cfg.limits;
+        t.calls.iter().all(|(_, c)| {
+            c.legs
+                .iter()
+                .filter_map(|l| l.deadline(limits))
+                .all(|d| c.armed.is_some_and(|a| a <= d))
+        })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(400))]
         /// Whatever messages arrive in whatever order: every leg opened is closed exactly once
@@ -570,8 +582,10 @@ mod properties {
                 now += i64::from(wait);
                 let (src, dst) = if forward { (A, B) } else { (B, A) };
                 h.at(now, src, dst, &message(call, kind, 10 + i as u32));
+                prop_assert!(armed_covers_every_deadline(&h.t), "after step {}", i);
                 if i % 7 == 0 {
                     h.tick(now);
+                    prop_assert!(armed_covers_every_deadline(&h.t), "after the tick of step {}", i);
                 }
             }
             let cdrs = h.finish();
