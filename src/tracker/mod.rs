@@ -213,9 +213,9 @@ impl Tracker {
                 };
                 if call.all_ended() {
                     // Counts the message and finds no open leg, as the handler's would.
+                    // (Nothing its deadline depends on changes: no re-arming.)
                     let none = open_leg(call, &mut self.stats, meta.src, meta.dst);
                     debug_assert!(none.is_none());
-                    rearm(call, slot, limits, &mut self.timers, meta.ts);
                     return;
                 }
                 // A 100 Trying to a leg being set up, or an ACK without a body to a leg not
@@ -232,7 +232,8 @@ impl Tracker {
                 });
                 if let Some((kind, cseq)) = bare {
                     let stats = &mut self.stats;
-                    if call.may_expire(meta.ts) {
+                    let expiring = call.may_expire(meta.ts);
+                    if expiring {
                         self.rules.expire_call(call, meta.ts, meta.seq, stats, out);
                     }
                     let leg = find_leg(&call.legs, meta.src, meta.dst, false)
@@ -248,8 +249,12 @@ impl Tracker {
                         {
                             leg.progress.get_or_insert(meta.ts);
                         }
-                        rearm(call, slot, limits, &mut self.timers, meta.ts);
-                        self.compact_timers_if_stale();
+                        // The times seen and of progress are no deadline's: only expiries
+                        // can have moved the call's.
+                        if expiring {
+                            rearm(call, slot, limits, &mut self.timers, meta.ts);
+                            self.compact_timers_if_stale();
+                        }
                         return;
                     }
                     // Else what the handler does depends on more than the start line.
