@@ -7,7 +7,11 @@ use super::message::trim;
 /// SDP part of a `multipart/*` body (SIP-I carries ISUP beside it), else none.
 pub fn find_sdp<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Option<&'a [u8]> {
     let ct = trim(content_type?);
-    let starts = |p: &[u8]| ct.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    // Exact bytes first: nearly every sender writes the type in lower case.
+    let starts = |p: &[u8]| {
+        ct.get(..p.len())
+            .is_some_and(|h| h == p || h.eq_ignore_ascii_case(p))
+    };
     if starts(b"application/sdp") {
         return (!body.is_empty()).then_some(body);
     }
