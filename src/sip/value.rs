@@ -122,7 +122,9 @@ pub fn param<'a>(params: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
                 Some(eq) => (&p[..eq], &p[eq + 1..]),
                 None => (p, &[][..]),
             };
-            trim(n).eq_ignore_ascii_case(name).then(|| trim(v))
+            let n = trim(n);
+            // Exact bytes first: names are nearly always written in lower case.
+            (n == name || n.eq_ignore_ascii_case(name)).then(|| trim(v))
         })
 }
 
