@@ -273,8 +273,9 @@ impl Tracker {
             return;
         };
         // An INVITE without a To tag; the To header is read only for INVITEs.
-        let initial = m.method() == Some(Method::Invite)
-            && m.to.map(NameAddr::parse).and_then(|n| n.tag()).is_none();
+        // (Its To header, read once: the new leg's text takes its URI.)
+        let to = (m.method() == Some(Method::Invite)).then(|| m.to.map(NameAddr::parse));
+        let initial = to.is_some_and(|t| t.and_then(|n| n.tag()).is_none());
         // One lookup per message; only an initial INVITE creates a call. The router's, unless
         // it read the Call-ID differently (malformed headers).
         let (hash, found) = match early {
@@ -304,9 +305,17 @@ impl Tracker {
             self.rules.expire_call(call, meta.ts, meta.seq, stats, out);
         }
         let note = match m.start {
-            StartLine::Request { uri, .. } if initial => self
-                .rules
-                .initial_invite(call, stats, m, call_id, uri, cseq_num, meta, out),
+            StartLine::Request { uri, .. } if initial => self.rules.initial_invite(
+                call,
+                stats,
+                m,
+                to.flatten(),
+                call_id,
+                uri,
+                cseq_num,
+                meta,
+                out,
+            ),
             StartLine::Request { method, .. } => self
                 .rules
                 .request(call, stats, m, call_id, method, meta, out),
@@ -534,6 +543,7 @@ impl Rules {
         call: &mut Call,
         stats: &mut TrackerStats,
         m: &Message<'_>,
+        to: Option<NameAddr<'_>>,
         call_id: &[u8],
         ruri: &[u8],
         cseq_num: u32,
@@ -566,7 +576,7 @@ impl Rules {
             // Ended: a new attempt on the same hop is a new leg.
         }
         let from = m.from.map(NameAddr::parse).unwrap_or_default();
-        let to = m.to.map(NameAddr::parse).unwrap_or_default();
+        let to = to.unwrap_or_default();
         let h = self.invite_headers(m);
         let text = LegText::new([
             &from.display_name(),
