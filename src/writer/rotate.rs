@@ -65,19 +65,14 @@ impl RowFile {
     fn sync(&mut self) -> io::Result<()> {
         self.wait_sync()?;
         let file = self.file.try_clone()?;
-        let job = move || {
-            file.sync_data()?;
-            forget_cached(&file);
-            Ok(())
-        };
         self.synced = self.on_disk;
-        match std::thread::Builder::new().name("sync".into()).spawn(job) {
+        match std::thread::Builder::new()
+            .name("sync".into())
+            .spawn(move || sync_and_forget(&file))
+        {
             Ok(handle) => self.syncing = Some(handle),
             // No thread to be had: sync here.
-            Err(_) => {
-                self.file.sync_data()?;
-                forget_cached(&self.file);
-            }
+            Err(_) => sync_and_forget(&self.file)?,
         }
         Ok(())
     }
@@ -91,6 +86,13 @@ impl RowFile {
                 .unwrap_or_else(|_| Err(io::Error::other("the sync thread failed"))),
         }
     }
+}
+
+/// Syncs the file's data, then lets the kernel drop its pages ([`forget_cached`]).
+fn sync_and_forget(file: &File) -> io::Result<()> {
+    file.sync_data()?;
+    forget_cached(file);
+    Ok(())
 }
 
 /// Tells the kernel the file's synced pages will not be read again (a hint: clean pages are
@@ -374,20 +376,25 @@ mod tests {
         assert_eq!(second, "h\nlate\nb\n");
     }
 
-    /// A sync that failed in the background fails the close that waits for it: the file stays
-    /// current and unrenamed, its rows kept, and the next close (nothing in flight) finishes it.
-    #[test]
-    fn a_failed_background_sync_fails_the_close_and_is_retried() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A directory of one file (no rotation) with the header `h`.
+    fn one_file(dir: &Path) -> RotatingDir {
         let cfg = WriterConfig {
-            output: Output::Dir(dir.path().into()),
+            output: Output::Dir(dir.into()),
             rotate_interval: None,
             rotate_size: None,
             prefix: "cdr-".into(),
             compress: None,
             wall_clock: false,
         };
-        let mut d = RotatingDir::new(dir.path(), &cfg, b"h\n".to_vec()).unwrap();
+        RotatingDir::new(dir, &cfg, b"h\n".to_vec()).unwrap()
+    }
+
+    /// A sync that failed in the background fails the close that waits for it: the file stays
+    /// current and unrenamed, its rows kept, and the next close (nothing in flight) finishes it.
+    #[test]
+    fn a_failed_background_sync_fails_the_close_and_is_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = one_file(dir.path());
         d.write(Timestamp::from_secs(1), b"a\n").unwrap();
         let failed = std::thread::spawn(|| Err(io::Error::other("EIO, say")));
         d.current.as_mut().unwrap().file.rows().syncing = Some(failed);
@@ -436,15 +443,7 @@ mod tests {
                 return;
             }
         }
-        let cfg = WriterConfig {
-            output: Output::Dir(dir.path().into()),
-            rotate_interval: None,
-            rotate_size: None,
-            prefix: "cdr-".into(),
-            compress: None,
-            wall_clock: false,
-        };
-        let mut d = RotatingDir::new(dir.path(), &cfg, b"h\n".to_vec()).unwrap();
+        let mut d = one_file(dir.path());
         let row = [b'r'; 99]
             .iter()
             .copied()
