@@ -6,12 +6,15 @@
 # the median of each tshark run over the median of its round: the host's speed drifts over the
 # minutes tshark takes, and comparing neighbours keeps the drift out of the ratio. With
 # EXPECTED=CSV (gen --expected) it also checks that the CDRs equal the generator's.
-# Usage: [EXPECTED=CSV] [TSHARK_RUNS=N] scripts/bench.sh FILE [RUNS] [sipcdr args…]
+# SIPCDR=BINARY times another build than target/release/sipcdr (scripts/pgo.sh's, say).
+# Usage: [EXPECTED=CSV] [TSHARK_RUNS=N] [SIPCDR=BINARY] scripts/bench.sh FILE [RUNS] [sipcdr args…]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 file=$1; runs=${2:-5}; shift $(( $# >= 2 ? 2 : 1 ))
 tshark_runs=${TSHARK_RUNS:-1}
 cargo build --release --quiet --bin sipcdr --example floor --example touch
+sipcdr=${SIPCDR:-./target/release/sipcdr}
+echo "sipcdr: $sipcdr"
 # The host's state: what a first touch of memory costs (examples/touch.rs), before and after.
 echo "host before: $(./target/release/examples/touch 256)"
 cat "$file" > /dev/null
@@ -27,8 +30,8 @@ time_runs() { # n command…
   done | median
 }
 floor_us=$(time_runs "$runs" ./target/release/examples/floor "$file")
-sipcdr_round() { time_runs "$runs" ./target/release/sipcdr -q -o "$out/cdr" --rotate-interval 0 -r "$file" "$@"; }
-./target/release/sipcdr -q -o - -r "$file" "$@" > "$out/all.csv"
+sipcdr_round() { time_runs "$runs" "$sipcdr" -q -o "$out/cdr" --rotate-interval 0 -r "$file" "$@"; }
+"$sipcdr" -q -o - -r "$file" "$@" > "$out/all.csv"
 rows=$(tail -n +2 "$out/all.csv" | wc -l)
 # EXPECTED=FILE (the generator's --expected CSV): the CDRs must equal it, or the run fails.
 [ -z "${EXPECTED:-}" ] || python3 scripts/check-expected.py "$EXPECTED" "$out/all.csv"

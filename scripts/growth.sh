@@ -11,12 +11,15 @@
 # user and system CPU and the peak RSS, and how much lower its throughput is than the reference's
 # in the same rounds. Files go to DIR (default /tmp; two captures at a time, ~8 GB each at the
 # default CALLS) and are deleted after use.
-# Usage: scripts/growth.sh [CALLS] [RUNS] [DIR] [C…]
+# SIPCDR=BINARY times another build than target/release/sipcdr (scripts/pgo.sh's, say).
+# Usage: [SIPCDR=BINARY] scripts/growth.sh [CALLS] [RUNS] [DIR] [C…]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 calls=${1:-1500000}; runs=${2:-3}; dir=${3:-/tmp}; shift $(( $# >= 3 ? 3 : $# ))
 levels=("$@"); [ ${#levels[@]} -gt 0 ] || levels=(1000 100000 1000000)
 cargo build --release --quiet --bin sipcdr --example gen --example floor --example touch
+sipcdr=${SIPCDR:-./target/release/sipcdr}
+echo "sipcdr: $sipcdr"
 echo "host: $(./target/release/examples/touch 256)"
 # The median of column K of the lines on standard input (the lower middle one for an even count).
 median_of() { awk -v k="$1" '{print $k}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -30,12 +33,12 @@ make_level() {
   files+=("$f")
   ./target/release/examples/gen --out "$f" --calls "$calls" --seed 11 --rtp-share 0 \
     --concurrency "$c" --cps "$cps" --expected "$dir/growth-$c.expected.csv" 2>/dev/null
-  ./target/release/sipcdr -q -o - -r "$f" > "$dir/growth-$c.csv"
+  "$sipcdr" -q -o - -r "$f" > "$dir/growth-$c.csv"
   python3 scripts/check-expected.py "$dir/growth-$c.expected.csv" "$dir/growth-$c.csv" >&2
   rm -f "$dir/growth-$c.csv" "$dir/growth-$c.expected.csv"
 }
 run_once() { # prints "wall maxrss_kib user sys"
-  /usr/bin/time -f "%e %M %U %S" ./target/release/sipcdr -q -o - -r "$dir/growth-$1.pcap" 2>&1 >/dev/null
+  /usr/bin/time -f "%e %M %U %S" "$sipcdr" -q -o - -r "$dir/growth-$1.pcap" 2>&1 >/dev/null
 }
 # One line for a level from its runs' "wall rss user sys" lines.
 report() { # c packets results [note]
