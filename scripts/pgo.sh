@@ -37,12 +37,15 @@ done
 RUSTFLAGS="-Cprofile-use=$data/sipcdr.profdata $extra" \
   cargo build --release --quiet --bin sipcdr --target-dir target/pgo
 bin=target/pgo/release/sipcdr
-# The same code, so the same CDRs: the golden files of captures/ (scripts/update-golden.sh).
+# The same code, so the same CDRs: the golden files of captures/, made as scripts/update-golden.sh
+# makes them.
+golden=0
 for pcap in captures/*.pcap captures/race/*.pcap; do
   if ! "$bin" -q --shards 1 -o - -r "$pcap" | cmp -s - "${pcap%.pcap}.csv"; then
     echo "pgo: $bin does not reproduce ${pcap%.pcap}.csv" >&2
     exit 1
   fi
+  golden=$((golden + 1))
 done
 rm -rf "$data/raw" "$data/train.pcap" "$data/cdr"
-echo "pgo: $bin ($(ls captures/*.pcap captures/race/*.pcap | wc -l) golden captures reproduced)"
+echo "pgo: $bin ($golden golden captures reproduced)"

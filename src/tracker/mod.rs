@@ -823,7 +823,6 @@ impl Rules {
         }
     }
 
-    /// Fires the timers of one call that have passed by `now`.
     /// Timers of `call` that have passed fire before message `meta` is applied; the walk over its
     /// legs only when one may have (`Call::may_expire`). Returns whether it walked. (Inlined:
     /// nearly every message skips the walk, and a call for it cost ~2 M instructions on the
@@ -843,6 +842,7 @@ impl Rules {
         due
     }
 
+    /// Fires the timers of one call that have passed by `now`.
     fn expire_call(
         &self,
         call: &mut Call,
