@@ -160,6 +160,14 @@ pub struct Args {
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_listen: Option<String>,
 
+    /// Run the capture, tracker and writer threads under real-time scheduling (SCHED_FIFO,
+    /// priority 1): each runs until it waits for the next stage, and none waits for a CPU while
+    /// another is idle. Needs root, CAP_SYS_NICE or an RLIMIT_RTPRIO limit; without, a warning
+    /// and normal scheduling. Other programs get a CPU only when these threads wait (or the
+    /// kernel's 5 % reserve): for dedicated machines and offline runs.
+    #[arg(long)]
+    pub realtime: bool,
+
     /// Read options from a TOML file first (keys are the long flag names, e.g. interface = ["eth1"],
     /// rotate-interval = "15m", filter = "port 5060"); flags on the command line win.
     #[arg(long, value_name = "FILE")]

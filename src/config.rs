@@ -20,6 +20,8 @@ pub struct Config {
     pub stats_interval: Option<std::time::Duration>,
     /// Serve Prometheus metrics on this address.
     pub metrics_listen: Option<String>,
+    /// Pipeline threads under real-time scheduling (`--realtime`).
+    pub realtime: bool,
 }
 
 impl Config {
@@ -145,6 +147,7 @@ impl Config {
             stats_interval: (stats_interval > 0)
                 .then(|| std::time::Duration::from_secs(stats_interval)),
             metrics_listen: a.metrics_listen.clone(),
+            realtime: a.realtime,
         })
     }
 }

@@ -156,6 +156,7 @@ pub fn pipeline(data: &[u8]) {
             shards: 2,
             stats_interval: None,
             metrics_listen: None,
+            realtime: false,
         };
         let _ = run(&cfg, &Control::default());
     }

@@ -517,3 +517,93 @@ fn tcp_flow_cap_refuses_and_counts_the_flows_past_it() {
     assert!(String::from_utf8_lossy(&zero.stderr).contains("--tcp-max-flows"));
     assert!(zero.stdout.is_empty());
 }
+
+/// `--realtime` on every golden capture of `captures/`: the same CDRs as the golden files (made
+/// under normal scheduling), and the summary says how many of the three pipeline threads
+/// (`--shards 1`: capture, tracker, writer) got SCHED_FIFO: all three where this process may
+/// use real-time scheduling (root in CI), none with a warning where it may not. As root, the
+/// refusal is also run, as the unprivileged user `nobody` (setpriv, util-linux).
+#[test]
+fn realtime_gives_the_golden_cdrs_and_says_what_it_got() {
+    use thread_priority::{
+        RealtimeThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    // Whether a thread of this process may take SCHED_FIFO (asked in a thread of its own).
+    let permitted = std::thread::spawn(|| {
+        let fifo = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
+        set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, fifo).is_ok()
+    })
+    .join()
+    .unwrap();
+    let is_root = fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let can_drop = is_root
+        && std::process::Command::new("setpriv")
+            .args(nobody)
+            .arg("true")
+            .status()
+            .is_ok_and(|s| s.success());
+    let mut goldens = 0;
+    for entry in fs::read_dir(capture("")).unwrap() {
+        let pcap = entry.unwrap().path();
+        if pcap.extension().is_none_or(|e| e != "pcap") {
+            continue;
+        }
+        let golden = fs::read(pcap.with_extension("csv")).unwrap();
+        let args = [
+            "--realtime",
+            "--shards",
+            "1",
+            "-o",
+            "-",
+            "-r",
+            pcap.to_str().unwrap(),
+        ];
+        let mut runs = vec![(permitted, sipcdr(&args))];
+        if permitted && can_drop {
+            let out = std::process::Command::new("setpriv")
+                .args(nobody)
+                .arg(env!("CARGO_BIN_EXE_sipcdr"))
+                .args(args)
+                .output()
+                .unwrap();
+            runs.push((false, out));
+        }
+        for (granted, out) in runs {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{}: {err}", pcap.display());
+            assert!(
+                out.stdout == golden,
+                "{}: not the golden CDRs",
+                pcap.display()
+            );
+            let (line, warned) = if granted {
+                ("SCHED_FIFO for 3 of 3 pipeline threads", false)
+            } else {
+                ("SCHED_FIFO for 0 of 3 pipeline threads", true)
+            };
+            assert!(err.contains(line), "{}: {err}", pcap.display());
+            assert_eq!(
+                err.contains("--realtime: SCHED_FIFO refused"),
+                warned,
+                "{}: {err}",
+                pcap.display()
+            );
+        }
+        goldens += 1;
+    }
+    assert!(goldens >= 20, "{goldens} golden captures");
+    eprintln!(
+        "realtime: {goldens} golden captures; SCHED_FIFO permitted: {permitted}, refusal run as nobody: {}",
+        permitted && can_drop
+    );
+}
