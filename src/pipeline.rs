@@ -55,6 +55,8 @@ pub struct RunSummary {
 /// runnable, on the other CPU; see README, design decisions, for the measurements.
 #[derive(Debug, Default)]
 struct Realtime {
+    /// `--realtime` was given; otherwise [`Realtime::enter`] does nothing.
+    on: bool,
     asked: AtomicUsize,
     granted: AtomicUsize,
     /// The first refusal was reported.
@@ -68,6 +70,9 @@ impl Realtime {
             Error, RealtimeThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
             set_thread_priority_and_policy, thread_native_id,
         };
+        if !self.on {
+            return;
+        }
         self.asked.fetch_add(1, Ordering::Relaxed);
         let fifo = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
         match set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, fifo) {
@@ -119,24 +124,19 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
     let metrics = Metrics::new(shards);
     let done = Arc::new(AtomicBool::new(false));
     let observers = start_observers(cfg, &metrics, &done)?;
-    let realtime = cfg.realtime.then(|| Arc::new(Realtime::default()));
-    // Run first thing in each pipeline thread.
-    let enter = |rt: &Option<Arc<Realtime>>| {
-        let rt = rt.clone();
-        move || {
-            if let Some(rt) = rt {
-                rt.enter();
-            }
-        }
-    };
+    // Entered first thing in each pipeline thread.
+    let realtime = Arc::new(Realtime {
+        on: cfg.realtime,
+        ..Realtime::default()
+    });
     let writer = thread::Builder::new()
         .name("write-0".into())
         .spawn({
             let rotate = Arc::clone(&ctl.rotate);
             let metrics = Arc::clone(&metrics);
-            let enter = enter(&realtime);
+            let realtime = Arc::clone(&realtime);
             move || {
-                enter();
+                realtime.enter();
                 writer::run(wcfg, shards, row_rx, rotate, metrics)
             }
         })
@@ -153,11 +153,11 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
         let out = row_tx.clone();
         let metrics = Arc::clone(&metrics);
         let spares = spare_tx.clone();
-        let enter = enter(&realtime);
+        let realtime = Arc::clone(&realtime);
         let h = thread::Builder::new()
             .name(format!("track-{shard}"))
             .spawn(move || {
-                enter();
+                realtime.enter();
                 tracker.run(shard, rx, out, spares, metrics)
             })
             .context("cannot start a tracker thread")?;
@@ -168,11 +168,11 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
     let ccfg = cfg.capture.clone();
     let stop = Arc::clone(&ctl.stop);
     let capture_metrics = Arc::clone(&metrics);
-    let enter_capture = enter(&realtime);
+    let capture_realtime = Arc::clone(&realtime);
     let capture = thread::Builder::new()
         .name("capture".into())
         .spawn(move || {
-            enter_capture();
+            capture_realtime.enter();
             if !live {
                 capture::run_files(
                     &ccfg,
@@ -211,7 +211,7 @@ pub fn run(cfg: &Config, ctl: &Control) -> Result<RunSummary> {
         capture,
         tracker,
         writer,
-        realtime: realtime.map(|rt| rt.counts()),
+        realtime: cfg.realtime.then(|| realtime.counts()),
         elapsed: started.elapsed(),
     })
 }
