@@ -87,7 +87,10 @@ impl Encoder {
 
     /// One record as a CSV line, newline included.
     pub fn encode(&mut self, c: &Cdr) -> Vec<u8> {
-        let mut l = Line(Vec::with_capacity(self.last_len.max(256)), self.csv_safe);
+        let mut l = Line(
+            Vec::with_capacity(self.last_len.max(256) + 128),
+            self.csv_safe,
+        );
         let mut uuid = [0u8; uuid::fmt::Hyphenated::LENGTH];
         l.plain(c.leg_id.hyphenated().encode_lower(&mut uuid).as_bytes());
         l.plain(c.session_id.hyphenated().encode_lower(&mut uuid).as_bytes());

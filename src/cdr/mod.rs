@@ -156,13 +156,27 @@ impl LegText {
 /// Real names, numbers and URIs are far shorter; the cap keeps a leg's text small and bounded.
 pub const MAX_FIELD: usize = 2048;
 
-/// How much of `f` a field keeps: at most [`MAX_FIELD`] bytes, cut at a character boundary.
-fn cut(f: &str) -> usize {
+/// How much of the UTF-8 text `f` a field keeps: at most [`MAX_FIELD`] bytes, cut at a character
+/// boundary (before a byte that does not continue a character).
+fn cut(f: &[u8]) -> usize {
     let mut n = f.len().min(MAX_FIELD);
-    while !f.is_char_boundary(n) {
+    while f.get(n).is_some_and(|&b| b & 0xc0 == 0x80) {
         n -= 1;
     }
     n
+}
+
+/// The fields' kept bytes, one after the other, and where each ends.
+fn pack<F: AsRef<[u8]>>(fields: &[F; Field::ALL.len()]) -> (Vec<u8>, [u16; Field::ALL.len()]) {
+    let fields = fields.each_ref().map(|f| f.as_ref());
+    let mut buf = Vec::with_capacity(fields.iter().map(|f| cut(f)).sum());
+    let mut ends = [0u16; Field::ALL.len()];
+    for (end, f) in ends.iter_mut().zip(fields) {
+        buf.extend_from_slice(f.get(..cut(f)).unwrap_or_default());
+        // At most 11 fields of MAX_FIELD bytes: fits in u16.
+        *end = u16::try_from(buf.len()).unwrap_or(u16::MAX);
+    }
+    (buf, ends)
 }
 
 /// Indices into [`LegText`], in column order.
@@ -215,18 +229,25 @@ impl Field {
 }
 
 impl LegText {
-    /// The fields in [`Field`] order.
-    pub fn new(fields: [&str; Field::ALL.len()]) -> LegText {
-        let mut buf = String::with_capacity(fields.iter().map(|f| cut(f)).sum());
-        let mut ends = [0u16; Field::ALL.len()];
-        for (end, f) in ends.iter_mut().zip(fields) {
-            buf.push_str(f.get(..cut(f)).unwrap_or_default());
-            // At most 11 fields of MAX_FIELD bytes: fits in u16.
-            *end = u16::try_from(buf.len()).unwrap_or(u16::MAX);
-        }
-        LegText {
-            buf: buf.into_boxed_str(),
-            ends,
+    /// The fields in [`Field`] order, as UTF-8 text (`sip::value::text` makes bytes from the wire
+    /// so): they are checked once, together, and a field that is not UTF-8 after all is taken as
+    /// `String::from_utf8_lossy` gives it.
+    pub fn new<F: AsRef<[u8]>>(fields: [F; Field::ALL.len()]) -> LegText {
+        let (buf, ends) = pack(&fields);
+        match String::from_utf8(buf) {
+            Ok(buf) => LegText {
+                buf: buf.into_boxed_str(),
+                ends,
+            },
+            Err(_) => {
+                let fields = fields.map(|f| String::from_utf8_lossy(f.as_ref()).into_owned());
+                let (buf, ends) = pack(&fields);
+                LegText {
+                    // Whole characters of UTF-8 strings: valid.
+                    buf: String::from_utf8_lossy(&buf).into(),
+                    ends,
+                }
+            }
         }
     }
 
@@ -241,10 +262,12 @@ impl LegText {
         i.checked_sub(1).map_or(0, end_of)..end_of(i)
     }
 
-    /// Sets one field (a new allocation; done when a leg is answered or its media changes, not
-    /// per message). Nothing happens when the value is already there.
-    pub fn set(&mut self, f: Field, value: &str) {
-        if self.get(f) == value {
+    /// Sets one field to a UTF-8 text, as [`LegText::new`] takes them (a new allocation; done
+    /// when a leg is answered or its media changes, not per message). Nothing happens when the
+    /// value is already there.
+    pub fn set(&mut self, f: Field, value: impl AsRef<[u8]>) {
+        let value = value.as_ref();
+        if self.get(f).as_bytes() == value {
             return;
         }
         // The text before the field, the new value, the text after it; the later ends move by
@@ -254,10 +277,14 @@ impl LegText {
         let (Some(before), Some(after)) = (self.buf.get(..start), self.buf.get(end..)) else {
             return;
         };
-        let mut buf = String::with_capacity(before.len() + value.len() + after.len());
-        buf.push_str(before);
-        buf.push_str(value);
-        buf.push_str(after);
+        let mut buf = Vec::with_capacity(before.len() + value.len() + after.len());
+        buf.extend_from_slice(before.as_bytes());
+        buf.extend_from_slice(value);
+        buf.extend_from_slice(after.as_bytes());
+        let Ok(buf) = String::from_utf8(buf) else {
+            // Not UTF-8 after all: as `String::from_utf8_lossy` gives it (which is).
+            return self.set(f, String::from_utf8_lossy(value).as_bytes());
+        };
         let old = end - start;
         for e in self.ends.iter_mut().skip(f as usize) {
             // At most 11 fields of MAX_FIELD bytes: fits in u16.
@@ -400,6 +427,41 @@ impl Row {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes that are not UTF-8 (a field is expected to be, as `value::text` makes it) are taken
+    /// as `String::from_utf8_lossy` gives them, by `new` and by `set`, and the other fields keep
+    /// their places; a field cut at `MAX_FIELD` is cut before a whole character.
+    #[test]
+    fn bytes_not_utf8_are_taken_lossy() {
+        let mut fields: [&[u8]; 11] = [
+            b"a",
+            b"\xe9t\xe9",
+            b"c",
+            b"",
+            b"",
+            b"",
+            b"",
+            b"",
+            b"",
+            b"",
+            b"z",
+        ];
+        let t = LegText::new(fields);
+        assert_eq!(t.get(Field::CallerName), "a");
+        assert_eq!(t.get(Field::CallerNumber), "\u{fffd}t\u{fffd}");
+        assert_eq!(t.get(Field::DestinationNumber), "c");
+        assert_eq!(t.get(Field::Codec), "z");
+        let mut u = LegText::new(fields.map(|_| &b""[..]));
+        u.set(Field::CallerNumber, b"\xe9t\xe9");
+        assert_eq!(u.get(Field::CallerNumber), "\u{fffd}t\u{fffd}");
+        let long = "\u{e9}".repeat(MAX_FIELD);
+        let mut odd = b"x".to_vec();
+        odd.extend_from_slice(long.as_bytes());
+        fields[0] = &odd;
+        let t = LegText::new(fields);
+        assert_eq!(t.get(Field::CallerName).len(), MAX_FIELD - 1);
+        assert_eq!(t.get(Field::CallerNumber), "\u{fffd}t\u{fffd}");
+    }
 
     /// Setting a field in place gives what building the text anew with that value gives:
     /// shorter, longer, empty, multibyte and over-long values, in every field.

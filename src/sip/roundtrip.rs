@@ -282,7 +282,7 @@ fn check_party(v: Option<&[u8]>, p: &Party) -> Result<(), TestCaseError> {
     prop_assert_eq!(uri_user(n.uri), p.user.as_bytes());
     prop_assert_eq!(n.tag(), p.tag.as_deref().map(str::as_bytes));
     let display = p.display.as_ref().map(|w| w.join(" ")).unwrap_or_default();
-    prop_assert_eq!(n.display_name(), display);
+    prop_assert_eq!(&*n.display_name(), display.as_bytes());
     Ok(())
 }
 
@@ -308,7 +308,7 @@ fn check(m: &Message<'_>, g: &Sip) -> Result<(), TestCaseError> {
     );
     prop_assert_eq!(m.via.and_then(via_branch), Some(g.branch.as_bytes()));
     let content_type = m.content_type.map(fold_ws);
-    prop_assert_eq!(content_type.as_deref(), Some("application/sdp"));
+    prop_assert_eq!(content_type.as_deref(), Some(&b"application/sdp"[..]));
     match &g.contact {
         Some((user, host)) => {
             let c = NameAddr::parse(m.contact.unwrap_or_default());
@@ -319,7 +319,7 @@ fn check(m: &Message<'_>, g: &Sip) -> Result<(), TestCaseError> {
     }
     prop_assert_eq!(
         m.user_agent.map(|v| fold_ws(v).into_owned()),
-        g.user_agent.as_ref().map(|w| w.join(" "))
+        g.user_agent.as_ref().map(|w| w.join(" ").into_bytes())
     );
     prop_assert_eq!(m.session_expires.and_then(delta_seconds), g.session_expires);
     prop_assert_eq!(m.reason.and_then(q850_cause), g.cause);

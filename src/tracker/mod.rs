@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::sip::sdp::{audio_on_hold, find_sdp};
 use crate::sip::value::{
     NameAddr, cseq, delta_seconds, first_entry, fold_ws, history_info_redirect, lossy, q850_cause,
-    replaces_call_id, session_id_key, uri_user,
+    replaces_call_id, session_id_key, text, uri_user,
 };
 use crate::sip::{Bare, Framing, HeaderName, Message, Method, StartLine};
 use crate::time::Timestamp;
@@ -428,9 +428,9 @@ struct InviteFound<'a> {
 /// What the initial INVITE's headers read by name say.
 #[derive(Debug, Default, PartialEq)]
 struct InviteHeaders<'a> {
-    asserted: Cow<'a, str>,
-    privacy: Cow<'a, str>,
-    redirect: Cow<'a, str>,
+    asserted: Cow<'a, [u8]>,
+    privacy: Cow<'a, [u8]>,
+    redirect: Cow<'a, [u8]>,
     session: Option<uuid::Uuid>,
     original_session: Option<uuid::Uuid>,
     /// `Referred-By` was present (a transfer's new call).
@@ -509,12 +509,12 @@ impl Rules {
     }
 
     fn invite_headers_from<'a>(&self, f: InviteFound<'a>) -> InviteHeaders<'a> {
-        let user_of = |v: &'a [u8]| lossy(uri_user(NameAddr::parse(first_entry(v)).uri));
+        let user_of = |v: &'a [u8]| text(uri_user(NameAddr::parse(first_entry(v)).uri));
         let redirect = match (f.diversion, &f.history) {
             (Some(d), _) => user_of(d),
-            (None, Cow::Borrowed(h)) => lossy(history_info_redirect(h).unwrap_or_default()),
+            (None, Cow::Borrowed(h)) => text(history_info_redirect(h).unwrap_or_default()),
             (None, Cow::Owned(h)) => {
-                Cow::Owned(lossy(history_info_redirect(h).unwrap_or_default()).into_owned())
+                Cow::Owned(text(history_info_redirect(h).unwrap_or_default()).into_owned())
             }
         };
         InviteHeaders {
@@ -572,22 +572,22 @@ impl Rules {
         let from = m.from.map(NameAddr::parse).unwrap_or_default();
         let to = to.unwrap_or_default();
         let h = self.invite_headers(m);
-        let text = LegText::new([
-            &from.display_name(),
-            &lossy(uri_user(from.uri)),
-            &lossy(uri_user(ruri)),
+        let columns = LegText::new([
+            &*from.display_name(),
+            &text(uri_user(from.uri)),
+            &text(uri_user(ruri)),
             &h.asserted,
             &h.privacy,
             &h.redirect,
-            &lossy(from.uri),
-            &lossy(to.uri),
+            &text(from.uri),
+            &text(to.uri),
             &m.user_agent.map(fold_ws).unwrap_or_default(),
-            "",
-            "",
+            b"",
+            b"",
         ]);
         let direction = direction(&self.cfg.local_nets, meta.src, meta.dst);
         let mut leg = Leg {
-            text,
+            text: columns,
             src: meta.src.into(),
             dst: meta.dst.into(),
             transport: meta.transport,
@@ -808,7 +808,7 @@ impl Rules {
                 let tag = m.to.map(NameAddr::parse).and_then(|n| n.tag());
                 leg.answer_tag = tag.map_or(0, |t| self.tag_hash(t));
                 if let Some(ua) = m.server.or(m.user_agent) {
-                    leg.text.set(Field::CalleeUserAgent, &fold_ws(ua));
+                    leg.text.set(Field::CalleeUserAgent, fold_ws(ua));
                 }
                 if self.cfg.start_records {
                     self.record(out, meta.seq, call_id, &call.legs, i, RecordType::Start);
