@@ -151,12 +151,28 @@ pub fn uri_user(uri: &[u8]) -> &[u8] {
 }
 
 /// `CSeq: 4711 INVITE` → (4711, INVITE).
-// In bounds: `sp` is a position in `v`.
+// In bounds: `digits` < `v.len()` (the byte there was read).
 #[allow(clippy::indexing_slicing)]
 pub fn cseq(v: &[u8]) -> Option<(u32, Method<'_>)> {
+    // The number is the digits before the first whitespace, and must be all of them: one walk
+    // over the digits, which must end at whitespace (~135 -> ~60 instructions a CSeq from a
+    // search for the whitespace, then `parse_u32` trimming and checking the digits again).
     let v = trim(v);
-    let sp = v.iter().position(|b| b.is_ascii_whitespace())?;
-    Some((parse_u32(&v[..sp])?, Method::from_bytes(trim(&v[sp..]))))
+    let mut n = 0u64;
+    let mut digits = 0;
+    while let Some(d) = v.get(digits).filter(|d| d.is_ascii_digit()) {
+        n = n * 10 + u64::from(d - b'0');
+        digits += 1;
+        if digits > 10 {
+            return None;
+        }
+    }
+    if digits == 0 || !v.get(digits)?.is_ascii_whitespace() {
+        return None;
+    }
+    // Trimmed at the end already.
+    let method = v[digits..].trim_ascii_start();
+    Some((u32::try_from(n).ok()?, Method::from_bytes(method)))
 }
 
 /// The branch parameter of the top Via entry.
@@ -407,7 +423,28 @@ mod tests {
         );
     }
 
+    /// The CSeq reader before its one-walk form: the number before the first whitespace, read
+    /// by `parse_u32`, and the trimmed method after it.
+    fn cseq_by_search(v: &[u8]) -> Option<(u32, Method<'_>)> {
+        let v = trim(v);
+        let sp = v.iter().position(|b| b.is_ascii_whitespace())?;
+        Some((parse_u32(&v[..sp])?, Method::from_bytes(trim(&v[sp..]))))
+    }
+
     proptest::proptest! {
+        /// Whatever the bytes, `cseq` reads what the search-then-parse form read.
+        #[test]
+        fn cseq_same_as_by_search(b in proptest::collection::vec(proptest::sample::select(b" \t\r\n0123456789INVITEBYx\x0c".to_vec()), 0..16)) {
+            proptest::prop_assert_eq!(cseq(&b), cseq_by_search(&b));
+        }
+
+        /// Numbers near the limits of ten digits and of u32.
+        #[test]
+        fn cseq_numbers_same_as_by_search(n in proptest::prop_oneof![0u64..100, 4_294_967_000u64..4_294_967_400, 9_999_999_990u64..10_000_000_010], ws in "[ \t]{1,2}", zeros in 0usize..3) {
+            let text = format!("{}{n}{ws}INVITE", "0".repeat(zeros));
+            proptest::prop_assert_eq!(cseq(text.as_bytes()), cseq_by_search(text.as_bytes()));
+        }
+
         /// Every run of whitespace one space, borrowed when the text had none to fold.
         #[test]
         fn fold_ws_joins_whitespace(b in proptest::collection::vec(proptest::prop_oneof![proptest::prelude::Just(b' '), proptest::prelude::Just(b'\t'), proptest::prelude::Just(b'\r'), proptest::prelude::Just(b'\n'), proptest::prelude::Just(0xc3u8), proptest::prelude::any::<u8>()], 0..40)) {
