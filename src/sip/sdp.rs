@@ -98,6 +98,9 @@ pub struct Media<'a> {
     session_fingerprint: bool,
     /// `c=` address at session level.
     session_addr: &'a [u8],
+    /// The `o=` line's `<sess-id> <sess-version>` (empty without one among the first four
+    /// lines): an SDP sent again unchanged keeps it.
+    pub origin: &'a [u8],
 }
 
 /// One `m=audio` section.
@@ -140,6 +143,9 @@ impl<'a> Media<'a> {
         // (kind is audio and first, start of its section)
         let mut section: Option<(bool, usize)> = None;
         let mut at = 0; // where the line starts
+        // Lines before this one, while the origin may still come (the first `o=` line of the
+        // first four).
+        let mut before = 0;
         loop {
             let rest = sdp.get(at..).unwrap_or_default();
             let (raw, next) = match super::scan::find(b'\n', rest) {
@@ -198,8 +204,13 @@ impl<'a> Media<'a> {
                     }
                     Some((false, _)) => {}
                 },
+                [b'o', b'=', o @ ..] if before < 4 => {
+                    m.origin = origin_fields(o);
+                    before = 4;
+                }
                 _ => {}
             }
+            before += 1;
             if next > sdp.len() {
                 break;
             }
@@ -354,7 +365,7 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 /// The bytes before the first space, and those after it (`None` without a space): one step of
 /// `split(' ')`.
 fn field(s: &[u8]) -> (&[u8], Option<&[u8]>) {
-    match s.iter().position(|&b| b == b' ') {
+    match super::scan::find(b' ', s) {
         Some(i) => (s.get(..i).unwrap_or_default(), s.get(i + 1..)),
         None => (s, None),
     }
@@ -469,30 +480,18 @@ impl<'b> Writer<'b> {
     }
 }
 
-/// The `o=` line's `<sess-id> <sess-version>` (empty without one), found without parsing the rest:
-/// an SDP sent again unchanged keeps it.
-pub fn origin(sdp: &[u8]) -> &[u8] {
-    for raw in lines(sdp).take(4) {
-        let line = match raw {
-            [b'o', b'=', ..] => raw,
-            [b, ..] if !b.is_ascii_whitespace() => &[],
-            _ => trim(raw),
-        };
-        if let Some(o) = line.strip_prefix(b"o=") {
-            // `<user> <sess-id> <sess-version> …`: from the first space to the end of the third
-            // field (none without both).
-            let o = o.trim_ascii_end();
-            let (_, Some(ids)) = field(o) else {
-                return &[];
-            };
-            let Some(ver) = field(ids).1 else {
-                return &[];
-            };
-            let end = ids.len() - ver.len() + field(ver).0.len();
-            return ids.get(..end).unwrap_or_default();
-        }
-    }
-    &[]
+/// `<sess-id> <sess-version>` of an `o=` line's text after `o=`: `<user> <sess-id>
+/// <sess-version> …`, from the first space to the end of the third field (empty without both).
+fn origin_fields(o: &[u8]) -> &[u8] {
+    let o = o.trim_ascii_end();
+    let (_, Some(ids)) = field(o) else {
+        return &[];
+    };
+    let Some(ver) = field(ids).1 else {
+        return &[];
+    };
+    let end = ids.len() - ver.len() + field(ver).0.len();
+    ids.get(..end).unwrap_or_default()
 }
 
 /// The RFC 3551 name of a static payload type, else `a=rtpmap:<pt> <name>/<rate>[/<channels>]`
@@ -647,7 +646,7 @@ mod tests {
     #[test]
     fn media_address_codecs_and_origin() {
         let m = Media::parse(ANSWER);
-        assert_eq!(origin(ANSWER), b"42 7");
+        assert_eq!(Media::parse(ANSWER).origin, b"42 7");
         assert_eq!(addr(&m).as_deref(), Some("10.0.0.2:30000"));
         assert_eq!(names(&m), ["PCMA/8000", "telephone-event/8000"]);
         let c = m.codecs().next().unwrap();
@@ -710,7 +709,7 @@ mod tests {
             (s.5 || contains_ci(proto, b"SAVP")).then_some(Srtp::Sdes)
         });
         check("srtp", m.srtp() == srtp)?;
-        check("origin", origin(sdp) == reference::origin(sdp))
+        check("origin", Media::parse(sdp).origin == reference::origin(sdp))
     }
 
     #[test]
@@ -771,8 +770,9 @@ mod tests {
             (b"\n\n\no=- 1 2", b"1 2"),
             (b"", b""),
         ] {
-            assert_eq!(origin(sdp), want, "{:?}", String::from_utf8_lossy(sdp));
-            assert_eq!(origin(sdp), reference::origin(sdp));
+            let got = Media::parse(sdp).origin;
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(sdp));
+            assert_eq!(got, reference::origin(sdp));
         }
     }
 
