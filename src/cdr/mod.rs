@@ -251,6 +251,11 @@ impl LegText {
         }
     }
 
+    /// All the fields, one after the other.
+    pub fn as_str(&self) -> &str {
+        &self.buf
+    }
+
     pub fn get(&self, f: Field) -> &str {
         self.buf.get(self.span(f)).unwrap_or("")
     }
