@@ -267,29 +267,23 @@ impl LegText {
         i.checked_sub(1).map_or(0, end_of)..end_of(i)
     }
 
-    /// Sets one field to a UTF-8 text, as [`LegText::new`] takes them (a new allocation; done
-    /// when a leg is answered or its media changes, not per message). Nothing happens when the
-    /// value is already there.
-    pub fn set(&mut self, f: Field, value: impl AsRef<[u8]>) {
-        let value = value.as_ref();
-        if self.get(f).as_bytes() == value {
+    /// Sets one field (a new allocation; done when a leg is answered or its media changes, not
+    /// per message). Nothing happens when the value is already there.
+    pub fn set(&mut self, f: Field, value: &str) {
+        if self.get(f) == value {
             return;
         }
         // The text before the field, the new value, the text after it; the later ends move by
         // the difference in length.
-        let value = value.get(..cut(value)).unwrap_or_default();
+        let value = value.get(..cut(value.as_bytes())).unwrap_or_default();
         let std::ops::Range { start, end } = self.span(f);
         let (Some(before), Some(after)) = (self.buf.get(..start), self.buf.get(end..)) else {
             return;
         };
-        let mut buf = Vec::with_capacity(before.len() + value.len() + after.len());
-        buf.extend_from_slice(before.as_bytes());
-        buf.extend_from_slice(value);
-        buf.extend_from_slice(after.as_bytes());
-        let Ok(buf) = String::from_utf8(buf) else {
-            // Not UTF-8 after all: as `String::from_utf8_lossy` gives it (which is).
-            return self.set(f, String::from_utf8_lossy(value).as_bytes());
-        };
+        let mut buf = String::with_capacity(before.len() + value.len() + after.len());
+        buf.push_str(before);
+        buf.push_str(value);
+        buf.push_str(after);
         let old = end - start;
         for e in self.ends.iter_mut().skip(f as usize) {
             // At most 11 fields of MAX_FIELD bytes: fits in u16.
@@ -434,8 +428,8 @@ mod tests {
     use super::*;
 
     /// Bytes that are not UTF-8 (a field is expected to be, as `value::text` makes it) are taken
-    /// as `String::from_utf8_lossy` gives them, by `new` and by `set`, and the other fields keep
-    /// their places; a field cut at `MAX_FIELD` is cut before a whole character.
+    /// as `String::from_utf8_lossy` gives them, and the other fields keep their places; a field
+    /// cut at `MAX_FIELD` is cut before a whole character.
     #[test]
     fn bytes_not_utf8_are_taken_lossy() {
         let mut fields: [&[u8]; 11] = [
@@ -456,9 +450,6 @@ mod tests {
         assert_eq!(t.get(Field::CallerNumber), "\u{fffd}t\u{fffd}");
         assert_eq!(t.get(Field::DestinationNumber), "c");
         assert_eq!(t.get(Field::Codec), "z");
-        let mut u = LegText::new(fields.map(|_| &b""[..]));
-        u.set(Field::CallerNumber, b"\xe9t\xe9");
-        assert_eq!(u.get(Field::CallerNumber), "\u{fffd}t\u{fffd}");
         let long = "\u{e9}".repeat(MAX_FIELD);
         let mut odd = b"x".to_vec();
         odd.extend_from_slice(long.as_bytes());

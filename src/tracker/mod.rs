@@ -808,7 +808,7 @@ impl Rules {
                 let tag = m.to.map(NameAddr::parse).and_then(|n| n.tag());
                 leg.answer_tag = tag.map_or(0, |t| self.tag_hash(t));
                 if let Some(ua) = m.server.or(m.user_agent) {
-                    leg.text.set(Field::CalleeUserAgent, fold_ws(ua));
+                    leg.text.set(Field::CalleeUserAgent, &lossy(&fold_ws(ua)));
                 }
                 if self.cfg.start_records {
                     self.record(out, meta.seq, call_id, &call.legs, i, RecordType::Start);
