@@ -519,7 +519,11 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
     }
     let sp1 = find(b' ', line)?;
     let method = &line[..sp1];
-    if method.is_empty() || !method.iter().all(|&b| is_token(b)) {
+    let known = Method::from_bytes(method);
+    // A method this crate knows is a token; only another one is checked byte by byte.
+    if method.is_empty()
+        || matches!(known, Method::Other(_)) && !method.iter().all(|&b| is_token(b))
+    {
         return None;
     }
     let rest = &line[sp1 + 1..];
@@ -532,10 +536,7 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
     if uri.is_empty() || !sip_version(version, 0) {
         return None;
     }
-    Some(StartLine::Request {
-        method: Method::from_bytes(method),
-        uri,
-    })
+    Some(StartLine::Request { method: known, uri })
 }
 
 /// Iterates the header lines from `pos` whose names [`HeaderName`] knows, joining folded
