@@ -441,19 +441,26 @@ impl Leg {
 
     /// The leg's id: a name-based UUID of the Call-ID, the hop and the start time.
     pub fn leg_id(&self, call_id: &[u8]) -> Uuid {
-        let (src_port, dst_port) = (self.src.port.to_be_bytes(), self.dst.port.to_be_bytes());
-        name_uuid(
-            LEG_NS,
-            &[
-                call_id,
-                &self.src.ip,
-                &src_port,
-                &self.dst.ip,
-                &dst_port,
-                &[self.transport as u8],
-                &self.start.as_micros().to_be_bytes(),
-            ],
-        )
+        // After the Call-ID: source address and port, destination address and port, transport,
+        // start time, big-endian, in one array (fixed-size copies, where each part of its own
+        // was a `memcpy` call into the hash's buffer).
+        let mut hop = [0u8; 45];
+        let parts: [&[u8]; 6] = [
+            &self.src.ip,
+            &self.src.port.to_be_bytes(),
+            &self.dst.ip,
+            &self.dst.port.to_be_bytes(),
+            &[self.transport as u8],
+            &self.start.as_micros().to_be_bytes(),
+        ];
+        let mut at = 0;
+        for part in parts {
+            if let Some(dst) = hop.get_mut(at..at + part.len()) {
+                dst.copy_from_slice(part);
+            }
+            at += part.len();
+        }
+        name_uuid(LEG_NS, &[call_id, &hop])
     }
 
     /// (session id from a header, original session id).
