@@ -92,10 +92,16 @@ impl Encoder {
             self.csv_safe,
         );
         let mut uuid = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        l.plain(c.leg_id.hyphenated().encode_lower(&mut uuid).as_bytes());
-        l.plain(c.session_id.hyphenated().encode_lower(&mut uuid).as_bytes());
+        // The whole 36-byte buffer: a copy of a size known when compiling, not a `memcpy` call.
+        c.leg_id.hyphenated().encode_lower(&mut uuid);
+        l.plain(&uuid);
+        c.session_id.hyphenated().encode_lower(&mut uuid);
+        l.plain(&uuid);
         match c.original_session_id {
-            Some(u) => l.plain(u.hyphenated().encode_lower(&mut uuid).as_bytes()),
+            Some(u) => {
+                u.hyphenated().encode_lower(&mut uuid);
+                l.plain(&uuid);
+            }
             None => l.plain(b""),
         }
         l.plain(c.record.as_str().as_bytes());
@@ -300,7 +306,11 @@ fn push_ip(l: &mut Line, scratch: &mut String, ip: std::net::IpAddr) {
             if let Some(last) = buf.get_mut(n.saturating_sub(1)) {
                 *last = b',';
             }
-            l.0.extend_from_slice(buf.get(..n).unwrap_or_default());
+            // All 16 bytes (a copy of a size known when compiling, not a `memcpy` call), then
+            // the line cut back to the address's.
+            let start = l.0.len();
+            l.0.extend_from_slice(&buf);
+            l.0.truncate(start + n);
         }
         std::net::IpAddr::V6(v6) => {
             if !push_v6(&mut l.0, v6) {
