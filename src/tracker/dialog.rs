@@ -242,12 +242,13 @@ impl Leg {
                     cause: None,
                     disposition: Some(Disposition::Timeout),
                 },
-                // Signalling since the wait began: wait again from the latest message.
+                // Signalling since the wait began: wait again from the latest message, which may
+                // have run out by `now` as well (then the leg ended idle at its end).
                 Wait::Idle { since } if self.last_seen > since => {
                     self.wait = Some(Wait::Idle {
                         since: self.last_seen,
                     });
-                    return None;
+                    return self.expire(now, limits);
                 }
                 Wait::Idle { .. } => timeout,
             },

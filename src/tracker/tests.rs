@@ -856,6 +856,37 @@ fn max_duration_counts_from_the_last_signalling() {
     );
 }
 
+/// A leg idle past its limit counted from its last message ends then, even when the first
+/// wait to pass (counted from the answer) only moved the wait to that message: a message that
+/// comes after both is too late to keep it alive. The same record with the router's hints (the
+/// bare path, which expired the call a second time) and without (which missed it: found by
+/// `every_leg_is_closed_once_and_times_never_go_backwards`).
+#[test]
+fn idle_limit_from_the_last_signalling_that_has_passed_too() {
+    for hinted in [false, true] {
+        let cfg = TrackerConfig {
+            limits: Limits {
+                setup: 300,
+                idle: 60,
+            },
+            ..TrackerConfig::default()
+        };
+        let mut h = with_cfg(cfg);
+        h.hinted = hinted;
+        h.at(0, A, B, &invite(1, "b1", ""));
+        h.at(1000, B, A, &resp(200, "1 INVITE", ""));
+        h.at(1010, A, B, &req("ACK", 1, "ft", "tt", "", ""));
+        // 60 s after the answer and after the ACK: both waits are over.
+        h.at(61_020, B, A, &resp(100, "1 INVITE", ""));
+        let c = h.one();
+        assert_eq!(
+            (c.reason, ms(c.end)),
+            (Some(EndReason::Timeout), Some(61_010)),
+            "hinted: {hinted}"
+        );
+    }
+}
+
 #[test]
 fn skip_causes_write_no_stop_record() {
     let cfg = TrackerConfig {
