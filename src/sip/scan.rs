@@ -18,16 +18,31 @@ pub fn find(needle: u8, hay: &[u8]) -> Option<usize> {
         move_mask_i8_m128i(cmp_eq_mask_i8_m128i(load_unaligned_m128i(chunk), wanted)) as u32
     };
     let mut at = 0;
-    while let Some(pair) = hay.get(at..).and_then(<[u8]>::first_chunk::<32>) {
+    let pair_mask = |pair: &[u8; 32]| {
         let (lo, hi) = pair.split_at(16);
-        let (Ok(lo), Ok(hi)) = (<&[u8; 16]>::try_from(lo), <&[u8; 16]>::try_from(hi)) else {
-            break;
-        };
-        let m = mask(lo) | mask(hi) << 16;
-        if m != 0 {
-            return Some(at + m.trailing_zeros() as usize);
+        match (<&[u8; 16]>::try_from(lo), <&[u8; 16]>::try_from(hi)) {
+            (Ok(lo), Ok(hi)) => u64::from(mask(lo) | mask(hi) << 16),
+            _ => 0,
         }
-        at += 32;
+    };
+    // 32 bytes first (most header and SDP lines end within them), then 64 at a time.
+    if let Some(pair) = hay.first_chunk::<32>() {
+        let m = pair_mask(pair);
+        if m != 0 {
+            return Some(m.trailing_zeros() as usize);
+        }
+        at = 32;
+        while let Some(quad) = hay.get(at..).and_then(<[u8]>::first_chunk::<64>) {
+            let (lo, hi) = quad.split_at(32);
+            let (Ok(lo), Ok(hi)) = (<&[u8; 32]>::try_from(lo), <&[u8; 32]>::try_from(hi)) else {
+                break;
+            };
+            let m = pair_mask(lo) | pair_mask(hi) << 32;
+            if m != 0 {
+                return Some(at + m.trailing_zeros() as usize);
+            }
+            at += 64;
+        }
     }
     while let Some(chunk) = hay.get(at..).and_then(<[u8]>::first_chunk::<16>) {
         let m = mask(chunk);
@@ -219,7 +234,9 @@ mod tests {
 
     #[test]
     fn every_length_and_position() {
-        for len in 0..70 {
+        // Past two 64-byte steps after the first 32 bytes, and the 16-byte steps and the tail
+        // after them.
+        for len in 0..230 {
             for at in 0..=len {
                 let mut hay = vec![b'a'; len];
                 if at < len {
