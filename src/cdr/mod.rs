@@ -160,7 +160,7 @@ pub const MAX_FIELD: usize = 2048;
 /// boundary (before a byte that does not continue a character).
 fn cut(f: &[u8]) -> usize {
     let mut n = f.len().min(MAX_FIELD);
-    while f.get(n).is_some_and(|&b| b & 0xc0 == 0x80) {
+    while n > 0 && f.get(n).is_some_and(|&b| b & 0xc0 == 0x80) {
         n -= 1;
     }
     n
@@ -457,6 +457,14 @@ mod tests {
         let t = LegText::new(fields);
         assert_eq!(t.get(Field::CallerName).len(), MAX_FIELD - 1);
         assert_eq!(t.get(Field::CallerNumber), "\u{fffd}t\u{fffd}");
+        // Nothing but continuation bytes, longer than a field: no character boundary to cut at
+        // before the lossy reading, which makes each a replacement character.
+        let odd = vec![0x80u8; MAX_FIELD + 5];
+        fields[0] = &odd;
+        let t = LegText::new(fields);
+        assert!(t.get(Field::CallerName).chars().all(|c| c == '\u{fffd}'));
+        assert!(t.get(Field::CallerName).len() <= MAX_FIELD);
+        assert_eq!(t.get(Field::Codec), "z");
     }
 
     /// Setting a field in place gives what building the text anew with that value gives:
