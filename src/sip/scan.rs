@@ -33,11 +33,7 @@ pub fn find(needle: u8, hay: &[u8]) -> Option<usize> {
         }
         at = 32;
         while let Some(quad) = hay.get(at..).and_then(<[u8]>::first_chunk::<64>) {
-            let (lo, hi) = quad.split_at(32);
-            let (Ok(lo), Ok(hi)) = (<&[u8; 32]>::try_from(lo), <&[u8; 32]>::try_from(hi)) else {
-                break;
-            };
-            let m = pair_mask(lo) | pair_mask(hi) << 32;
+            let m = byte_mask(quad, needle);
             if m != 0 {
                 return Some(at + m.trailing_zeros() as usize);
             }
