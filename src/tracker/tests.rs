@@ -832,8 +832,9 @@ fn setup_timeout_ends_a_leg_without_final_response() {
     );
 }
 
-#[test]
-fn max_duration_counts_from_the_last_signalling() {
+/// A call answered at 1 s and acknowledged at 1.01 s, under a 60 s limit on an answered leg's
+/// silence (`--max-duration`), its messages sent with the router's hints or without.
+fn answered_under_a_60_s_idle_limit(hinted: bool) -> Harness {
     let cfg = TrackerConfig {
         limits: Limits {
             setup: 300,
@@ -842,9 +843,16 @@ fn max_duration_counts_from_the_last_signalling() {
         ..TrackerConfig::default()
     };
     let mut h = with_cfg(cfg);
+    h.hinted = hinted;
     h.at(0, A, B, &invite(1, "b1", ""));
     h.at(1000, B, A, &resp(200, "1 INVITE", ""));
     h.at(1010, A, B, &req("ACK", 1, "ft", "tt", "", ""));
+    h
+}
+
+#[test]
+fn max_duration_counts_from_the_last_signalling() {
+    let mut h = answered_under_a_60_s_idle_limit(false);
     h.at(30_000, A, B, &req("INFO", 2, "ft", "tt", "", ""));
     h.tick(62_000); // 60 s after the answer, but there was signalling at 30 s
     assert!(h.out.is_empty());
@@ -864,18 +872,7 @@ fn max_duration_counts_from_the_last_signalling() {
 #[test]
 fn idle_limit_from_the_last_signalling_that_has_passed_too() {
     for hinted in [false, true] {
-        let cfg = TrackerConfig {
-            limits: Limits {
-                setup: 300,
-                idle: 60,
-            },
-            ..TrackerConfig::default()
-        };
-        let mut h = with_cfg(cfg);
-        h.hinted = hinted;
-        h.at(0, A, B, &invite(1, "b1", ""));
-        h.at(1000, B, A, &resp(200, "1 INVITE", ""));
-        h.at(1010, A, B, &req("ACK", 1, "ft", "tt", "", ""));
+        let mut h = answered_under_a_60_s_idle_limit(hinted);
         // 60 s after the answer and after the ACK: both waits are over.
         h.at(61_020, B, A, &resp(100, "1 INVITE", ""));
         let c = h.one();
