@@ -920,26 +920,18 @@ impl Tracker {
         let mut due = std::mem::take(&mut self.due);
         loop {
             // The deadlines due, in rounds (firing one may arm another for before `now`): each
-            // round's calls, and the table entries of those to be forgotten, are prefetched
-            // first, so their cache misses overlap.
+            // round's calls, and the table entries of those to be forgotten, are prefetched a
+            // few calls ahead, so their cache misses overlap.
             due.clear();
             due.extend(std::iter::from_fn(|| self.timers.pop_due(now)));
             if due.is_empty() {
                 break;
             }
-            for &(_, slot) in &due {
-                self.calls.prefetch_slot(slot);
-            }
-            for &(t, slot) in &due {
-                if let Some(c) = self
-                    .calls
-                    .get(slot)
-                    .filter(|c| c.armed == Some(t) && c.all_ended())
-                {
-                    self.calls.prefetch_entry(self.calls.hash(c.id.as_bytes()));
-                }
-            }
-            for &(t, slot) in &due {
+            let slot_at = |i: usize| due.get(i).map(|&(_, slot)| slot);
+            (0..calls::SLOT_LEAD).for_each(|j| self.calls.prefetch_slots_step(slot_at, j));
+            for (k, &(t, slot)) in due.iter().enumerate() {
+                self.calls
+                    .prefetch_slots_step(slot_at, k + calls::SLOT_LEAD);
                 // Passed over if a later deadline superseded this one, or the call is gone.
                 let Some(call) = self.calls.get_mut(slot).filter(|c| c.armed == Some(t)) else {
                     continue;

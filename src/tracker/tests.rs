@@ -1241,6 +1241,37 @@ fn ended_calls_leave_no_deadlines_behind() {
     assert_eq!(records, 20_000);
 }
 
+/// One tick that fires hundreds of deadlines, many more than its prefetch stages span (the
+/// calls are prefetched a few ahead of their turn): each leg left ringing times out, each ended
+/// call is forgotten, in one pass, and a later tick forgets the calls that timed out.
+#[test]
+fn one_tick_fires_hundreds_of_deadlines() {
+    let mut h = Harness::new();
+    for i in 0..300i64 {
+        let id = format!("Call-ID: many-{i}");
+        let call = |m: String| m.replace("Call-ID: c1", &id);
+        h.at(i, A, B, &call(invite(1, "z9hG4bKb", "")));
+        h.at(i, B, A, &call(resp(180, "1 INVITE", "")));
+        if i % 3 == 0 {
+            h.at(i, B, A, &call(resp(200, "1 INVITE", "")));
+            h.at(i, A, B, &call(req("BYE", 2, "ft", "tt", "", "")));
+        }
+    }
+    let ended: Vec<_> = h.out.drain(..).map(|(_, c)| c.reason).collect();
+    assert_eq!(ended.len(), 100);
+    assert!(ended.iter().all(|r| *r == Some(EndReason::NormalRelease)));
+    assert_eq!(h.t.calls.len(), 300);
+    // Past every leg's 300 s setup limit and the ended calls' linger: one tick fires all 300.
+    h.tick(301_000);
+    let timed_out: Vec<_> = h.out.drain(..).map(|(_, c)| c.reason).collect();
+    assert_eq!(timed_out.len(), 200);
+    assert!(timed_out.iter().all(|r| *r == Some(EndReason::Timeout)));
+    assert_eq!(h.t.calls.len(), 200, "the ended calls are forgotten");
+    h.tick(400_000);
+    assert!(h.out.is_empty());
+    assert_eq!(h.t.calls.len(), 0, "the timed-out calls are forgotten");
+}
+
 /// The router hands each message's Call-ID hash to its shard: with the shared keys it is the
 /// hash the calls table uses, and handling a batch with those hints (and the prefetch pass)
 /// gives the same records and counts as handling each message on its own: messages of no known

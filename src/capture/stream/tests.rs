@@ -222,6 +222,47 @@ fn idle_flows_are_forgotten() {
     assert_eq!(s.stats.flows_expired, 1);
 }
 
+/// Hundreds of flows due at one tick, many more than the flows loaded ahead of their check:
+/// each idle one is forgotten with what it held, each active one is kept.
+#[test]
+fn one_tick_checks_hundreds_of_flows() {
+    let cfg = StreamConfig::default();
+    let mut s = Streams::new(cfg);
+    let mut out = Vec::new();
+    let mut emit = |_, _, t, m: &[u8]| out.push((t, m.to_vec()));
+    let flow = |i: u16| -> FlowKey {
+        (
+            SocketAddr::from(([10, 0, 0, 1], 10_000 + i)),
+            "10.0.0.2:5060".parse().unwrap(),
+        )
+    };
+    for i in 0..300 {
+        s.push(
+            flow(i),
+            &seg(1, &A[..10]),
+            Timestamp::from_secs(1),
+            &mut emit,
+        );
+    }
+    // A third of them stay active.
+    let later = Timestamp::from_secs(100);
+    for i in (0..300).step_by(3) {
+        s.push(flow(i), &seg(11, &A[10..20]), later, &mut emit);
+    }
+    assert_eq!((s.open_flows(), s.held_bytes()), (300, 300 * 10 + 100 * 10));
+    s.expire(
+        Timestamp::from_secs(2 + i64::from(cfg.idle_secs)),
+        &mut emit,
+    );
+    assert_eq!((s.open_flows(), s.held_bytes()), (100, 100 * 20));
+    assert_eq!(s.stats.flows_expired, 200);
+    for i in 0..300 {
+        let held = s.flows.get(&Key::new(flow(i))).is_some();
+        assert_eq!(held, i % 3 == 0, "flow {i}");
+    }
+    assert!(out.is_empty());
+}
+
 /// A flow with traffic is kept however long it lives; it is forgotten `idle_secs` after its last
 /// segment, not after its first check (which activity moved back).
 #[test]
@@ -323,7 +364,7 @@ fn closed_flows_leave_the_table_and_new_ones_are_not_refused() {
         Timestamp::from_secs(1000 + i64::from(CLOSED_LINGER_SECS) + 1),
         &mut emit,
     );
-    assert!(s.flows.contains_key(&Key::new(key())));
+    assert!(s.flows.get(&Key::new(key())).is_some());
     assert_eq!(out, 200);
 }
 
