@@ -146,7 +146,8 @@ impl Table {
 
     /// Starts loading the entry of `key`, if it is held: the first entry on its probe path
     /// whose 7 bits of hash match, most likely its own (a wrong guess costs a wasted load). Reads
-    /// the table's control bytes (512 KiB at 512 Ki entries, mostly cached), not the entries.
+    /// the table's control bytes, not the entries; at 1 M open legs those bytes miss the cache
+    /// too, so a prefetch pays off only issued well ahead, as a tick's batch of checks allows.
     fn prefetch(&self, key: &Key) {
         let h = self.hash(key);
         if let Some((k, f)) = self
