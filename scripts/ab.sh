@@ -12,7 +12,7 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do bins+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift
 [ ${#bins[@]} -ge 2 ] || { echo "usage: scripts/ab.sh FILE RUNS BINARY BINARY… [-- args]" >&2; exit 2; }
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
-cat "$file" > /dev/null
+bash "$(dirname "$0")/warm.sh" "$file"   # as bench.sh (KEEP=1: the cached pages as they are)
 for _ in $(seq "$runs"); do
   for i in "${!bins[@]}"; do
     rm -rf "$out/cdr"

@@ -5,9 +5,11 @@
 # 1: it is ~40x slower), each just after a round of RUNS sipcdr runs (default 5), and the ratio is
 # the median of each tshark run over the median of its round: the host's speed drifts over the
 # minutes tshark takes, and comparing neighbours keeps the drift out of the ratio. With
-# EXPECTED=CSV (gen --expected) it also checks that the CDRs equal the generator's.
+# EXPECTED=CSV (gen --expected) it also checks that the CDRs equal the generator's. The file is
+# put in the page cache first by scripts/warm.sh (its pages dropped and read back, so they are
+# cached the same way every time; KEEP=1 keeps them as they are).
 # SIPCDR=BINARY times another build than target/release/sipcdr (scripts/pgo.sh's, say).
-# Usage: [EXPECTED=CSV] [TSHARK_RUNS=N] [SIPCDR=BINARY] scripts/bench.sh FILE [RUNS] [sipcdr args…]
+# Usage: [EXPECTED=CSV] [TSHARK_RUNS=N] [SIPCDR=BINARY] [KEEP=1] scripts/bench.sh FILE [RUNS] [sipcdr args…]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 file=$1; runs=${2:-5}; shift $(( $# >= 2 ? 2 : 1 ))
@@ -17,7 +19,7 @@ sipcdr=${SIPCDR:-./target/release/sipcdr}
 echo "sipcdr: $sipcdr"
 # The host's state: what a first touch of memory costs (examples/touch.rs), before and after.
 echo "host before: $(./target/release/examples/touch 256)"
-cat "$file" > /dev/null
+bash scripts/warm.sh "$file"   # page cache warm, in one known state (KEEP=1: as it is)
 packets=$(./target/release/examples/floor "$file" | cut -d' ' -f1)
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 
