@@ -20,7 +20,10 @@ echo "sipcdr: $sipcdr"
 # The host's state: what a first touch of memory costs (examples/touch.rs), before and after.
 echo "host before: $(./target/release/examples/touch 256)"
 bash scripts/warm.sh "$file"   # page cache warm, in one known state (KEEP=1: as it is)
-packets=$(./target/release/examples/floor "$file" | cut -d' ' -f1)
+# The floor reads with sipcdr's reader: the mapped one when sipcdr is given --mmap.
+floor=(./target/release/examples/floor)
+for a in "$@"; do [ "$a" = --mmap ] && floor+=(--mmap); done
+packets=$("${floor[@]}" "$file" | cut -d' ' -f1)
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -31,7 +34,7 @@ time_runs() { # n command…
     echo $(( (t1 - t0) / 1000 ))
   done | median
 }
-floor_us=$(time_runs "$runs" ./target/release/examples/floor "$file")
+floor_us=$(time_runs "$runs" "${floor[@]}" "$file")
 sipcdr_round() { time_runs "$runs" "$sipcdr" -q -o "$out/cdr" --rotate-interval 0 -r "$file" "$@"; }
 "$sipcdr" -q -o - -r "$file" "$@" > "$out/all.csv"
 rows=$(tail -n +2 "$out/all.csv" | wc -l)

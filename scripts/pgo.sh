@@ -30,8 +30,9 @@ cargo build --release --quiet --example gen
   --concurrency 3000 --cps 500 2>/dev/null
 train=target/pgo-gen/release/sipcdr
 "$train" -q -o "$data/cdr" --rotate-interval 0 -r "$data/train.pcap"
+# The shipped captures through --mmap's reader (the generated one went through read(2)).
 for f in captures/*.pcap captures/*/*.pcap captures/*/*.pcapng; do
-  if [ -f "$f" ]; then "$train" -q -o - -r "$f" > /dev/null; fi
+  if [ -f "$f" ]; then "$train" -q -o - --mmap -r "$f" > /dev/null; fi
 done
 "$profdata" merge -o "$data/sipcdr.profdata" "$data/raw"
 RUSTFLAGS="-Cprofile-use=$data/sipcdr.profdata $extra" \

@@ -109,6 +109,7 @@ impl Config {
         let capture = CaptureConfig {
             files: a.read.clone(),
             follow: a.follow,
+            mmap: a.mmap,
             interfaces: a.interface.clone(),
             buffer_size: size("--buffer-size", &a.buffer_size)?,
             promisc: !a.no_promisc,

@@ -16,7 +16,9 @@
 //! [`time`] (packet time) is the only leaf shared by all stages; [`cli`] and [`config`] turn flags
 //! into one validated configuration per stage.
 
-#![forbid(unsafe_code)]
+// No `unsafe` but one: `capture::file::map`, the opt-in `--mmap` (the crate-wide lint in
+// Cargo.toml denies it everywhere else).
+#![deny(unsafe_code)]
 // Bytes from the wire and from files must never panic the process: no `a[i]` or `a[x..y]` that
 // can be out of bounds. Each exception is an `#[allow]` with the reason it cannot fail. Tests may
 // index (clippy.toml).

@@ -40,6 +40,27 @@ fn every_capture_gives_its_expected_cdrs_with_any_shard_count() {
     }
 }
 
+/// `--mmap` (the files mapped into memory instead of read) gives every capture's expected CDRs,
+/// one file at a time and all in one run.
+#[test]
+fn every_capture_gives_its_expected_cdrs_with_mmap() {
+    let mut all: Vec<String> = vec!["-q".into(), "-o".into(), "-".into(), "--mmap".into()];
+    for (pcap, csv) in golden_pairs() {
+        let expected = std::fs::read_to_string(&csv).unwrap();
+        let path = pcap.to_str().unwrap();
+        let out = sipcdr(&["-q", "-o", "-", "--mmap", "--shards", "2", "-r", path]);
+        assert!(out.status.success(), "{}: {:?}", pcap.display(), out);
+        let got = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(got, expected, "{} with --mmap", pcap.display());
+        all.extend(["-r".into(), path.into()]);
+    }
+    let a: Vec<&str> = all.iter().map(String::as_str).collect();
+    let out = sipcdr(&a);
+    assert!(out.status.success(), "{out:?}");
+    let read: Vec<&str> = a.iter().copied().filter(|x| *x != "--mmap").collect();
+    assert_eq!(out.stdout, sipcdr(&read).stdout, "all captures in one run");
+}
+
 #[test]
 fn all_captures_in_one_run_are_identical_across_shard_counts() {
     let mut args: Vec<String> = vec!["-q".into(), "-o".into(), "-".into()];

@@ -63,6 +63,8 @@ pub struct CaptureConfig {
     pub files: Vec<PathBuf>,
     /// `--follow`: the last file is still being written; read it until a stop request.
     pub follow: bool,
+    /// `--mmap`: files (but a followed one) are mapped into memory instead of read.
+    pub mmap: bool,
     /// Interfaces captured live (instead of files).
     pub interfaces: Vec<String>,
     /// Kernel capture buffer per interface, in bytes.
@@ -143,7 +145,7 @@ pub fn run_files(
     for (i, path) in cfg.files.iter().enumerate() {
         // Following, a stop request is the normal end, not an interruption.
         let follow = cfg.follow && i + 1 == cfg.files.len();
-        let r = file::read(path, follow.then_some(stop), |p| {
+        let on_packet = |p: file::Packet<'_>| {
             if closed || stage.stats.interrupted.is_some() {
                 return;
             }
@@ -166,7 +168,12 @@ pub fn run_files(
                 return;
             }
             closed = stage.packet(p.linktype, p.ts, p.data).is_err();
-        });
+        };
+        let r = if cfg.mmap && !follow {
+            file::read_file_mapped(path, on_packet)
+        } else {
+            file::read(path, follow.then_some(stop), on_packet)
+        };
         if let Err(e) = r {
             stage.stats.file_errors.push(e);
         }
