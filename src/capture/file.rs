@@ -1,5 +1,5 @@
 //! pcap and pcapng files, read into a buffer that is reused for every packet: legacy pcap by a
-//! small loop of our own over its 16-byte record headers ([`legacy`], [`records`]), pcapng (and
+//! small loop of our own over its 16-byte record headers (`legacy`, `records`), pcapng (and
 //! the rare "modified" pcap format) with pcap-parser. `--mmap` maps legacy pcap into memory
 //! instead and runs the same record loop over the mapping ([`read_file_mapped`]).
 
@@ -321,12 +321,15 @@ fn records<const BE: bool, F: FnMut(Packet<'_>)>(
 /// out where they lie in the mapping, with no copy into a read buffer (the kernel's copy was
 /// ~10 % of all CPU on the 1 GB benchmark file). The same packets, counts and errors as
 /// [`read_file`]; a file that cannot be mapped (a pipe, say) or is not legacy pcap is read by
-/// [`read_file`]. The file must not change while it is read (see [`map`]).
+/// [`read_file`]. The file must not change while it is read (see `map`).
 pub fn read_file_mapped(
     path: &Path,
     mut on_packet: impl FnMut(Packet<'_>),
 ) -> Result<u64, FileError> {
-    let Some(map) = File::open(path).ok().and_then(|f| map(&f).ok()) else {
+    let Some(map) = mappable(path)
+        .then(|| File::open(path).ok().and_then(|f| map(&f).ok()))
+        .flatten()
+    else {
         return read_file(path, on_packet);
     };
     let head = map
@@ -348,6 +351,12 @@ pub fn read_file_mapped(
         return Err(FileError::at(path, at, packets, FileErrorKind::Truncated));
     }
     Ok(packets)
+}
+
+/// Whether `--mmap` tries to map `path`: a regular file only. A pipe (`-r /dev/stdin`, `<(…)`)
+/// opened to be mapped and closed again could lose its writer and its bytes.
+fn mappable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
 }
 
 /// The file mapped read-only into memory: the crate's one `unsafe` (`--mmap` only). A mapping
@@ -664,6 +673,31 @@ mod tests {
             }
         }
         assert!(files >= 20, "only {files} captures found");
+    }
+
+    /// A pipe is never opened to be mapped (and closed again, which could lose its writer), and
+    /// `--mmap`'s reader reads every packet a writer puts into it.
+    #[test]
+    fn mapped_reads_a_pipe() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(!mappable(&fifo) && !mappable(dir.path()));
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(mappable(&file));
+        let bytes = pcap(false, false, 65535, &RECS);
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, bytes))
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(read_path(&fifo, true)));
+        let (got, r) = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("reading the pipe hung");
+        writer.join().unwrap().unwrap();
+        assert_eq!((got, r.unwrap()), (expected(false), 3));
     }
 
     /// A file that is empty, not a capture at all, or cannot be mapped (a directory) ends as
