@@ -226,7 +226,7 @@ fn legacy<const BE: bool, F: FnMut(Packet<'_>)>(
         // Every whole record in the buffer.
         let unread = buf.get(start..end).unwrap_or_default();
         let (used, needed) =
-            records::<BE, F>(path, h, unread, offset, &mut packets, &mut on_packet)?;
+            records::<BE, false, F>(path, h, unread, offset, &mut packets, &mut on_packet)?;
         offset += used as u64;
         start += used;
         // The unread tail (at most one record) to the front, room for the record it starts.
@@ -260,14 +260,24 @@ fn legacy<const BE: bool, F: FnMut(Packet<'_>)>(
     }
 }
 
+/// `--mmap`: how far ahead of the record being handed out the mapping's bytes are prefetched.
+const PREFETCH_AHEAD: usize = 4096;
+
 /// Hands every whole record at the start of `bytes` (byte `offset` of a legacy pcap file with
 /// header `h`; `BE`: big-endian) to `on_packet`, counting them in `packets`. Returns how many
 /// bytes they took, and how many the record after them needs to be whole (its header, or its
 /// header and data). Records longer than the header's snaplen are read, as libpcap, Wireshark
 /// and pcap-parser read them (some writers put a nominal snaplen in the header); only
 /// [`MAX_BLOCK`] bounds them.
+///
+/// `MAPPED`: `bytes` is the mapped file, not a read buffer the kernel has just filled, and every
+/// cache line of it is prefetched [`PREFETCH_AHEAD`] bytes before the loop reaches it. Without
+/// that, each record's header was a wait on memory (the hardware prefetchers do not follow reads
+/// ~650 bytes apart): the floor took 0.24 s on the 1 GB benchmark file, 0.04 s with it, and
+/// sipcdr's capture thread paid the same waits. One prefetch a record, as far ahead, did not
+/// help: most of the lines it fetched hold no record header.
 #[inline]
-fn records<const BE: bool, F: FnMut(Packet<'_>)>(
+fn records<const BE: bool, const MAPPED: bool, F: FnMut(Packet<'_>)>(
     path: &Path,
     h: LegacyHeader,
     bytes: &[u8],
@@ -284,7 +294,17 @@ fn records<const BE: bool, F: FnMut(Packet<'_>)>(
     };
     let frac_div = if h.nanos { 1000 } else { 1 };
     let mut rest = bytes;
+    let mut fetched = 0; // MAPPED: the lines of `bytes` before this one are prefetched
     while let Some((head, after)) = rest.split_first_chunk::<RECORD_HEADER>() {
+        if MAPPED {
+            let upto = (bytes.len() - rest.len()).saturating_add(PREFETCH_AHEAD);
+            while fetched < upto
+                && let Some(b) = bytes.get(fetched)
+            {
+                safe_arch::prefetch_t0(b);
+                fetched += 64;
+            }
+        }
         let word = |at| u32_of(four(head, at));
         let caplen = word(8) as usize;
         if caplen > MAX_BLOCK {
@@ -341,9 +361,9 @@ pub fn read_file_mapped(
     let mut packets = 0;
     let offset = LEGACY_HEADER as u64;
     let (used, _) = if h.big_endian {
-        records::<true, _>(path, h, body, offset, &mut packets, &mut on_packet)?
+        records::<true, true, _>(path, h, body, offset, &mut packets, &mut on_packet)?
     } else {
-        records::<false, _>(path, h, body, offset, &mut packets, &mut on_packet)?
+        records::<false, true, _>(path, h, body, offset, &mut packets, &mut on_packet)?
     };
     if used < body.len() {
         // What is left is the start of a record cut short.
