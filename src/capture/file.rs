@@ -272,10 +272,11 @@ const PREFETCH_AHEAD: usize = 4096;
 ///
 /// `MAPPED`: `bytes` is the mapped file, not a read buffer the kernel has just filled, and every
 /// cache line of it is prefetched [`PREFETCH_AHEAD`] bytes before the loop reaches it. Without
-/// that, each record's header was a wait on memory (the hardware prefetchers do not follow reads
-/// ~650 bytes apart): the floor took 0.24 s on the 1 GB benchmark file, 0.04 s with it, and
-/// sipcdr's capture thread paid the same waits. One prefetch a record, as far ahead, did not
-/// help: most of the lines it fetched hold no record header.
+/// that, a loop that reads only the records' headers waits on memory at each one (the hardware
+/// prefetchers do not follow reads ~650 bytes apart): the floor took 0.24 s on the 1 GB
+/// benchmark file, 0.04 s with it. (sipcdr's capture thread reads every packet from its start,
+/// which the hardware prefetchers do follow: no change there beyond the noise.) One prefetch a
+/// record, as far ahead, did not help: most of the lines it fetched hold no record header.
 #[inline]
 fn records<const BE: bool, const MAPPED: bool, F: FnMut(Packet<'_>)>(
     path: &Path,
