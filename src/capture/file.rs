@@ -298,7 +298,10 @@ fn records<const BE: bool, const MAPPED: bool, F: FnMut(Packet<'_>)>(
     let mut fetched = 0; // MAPPED: the lines of `bytes` before this one are prefetched
     while let Some((head, after)) = rest.split_first_chunk::<RECORD_HEADER>() {
         if MAPPED {
-            let upto = (bytes.len() - rest.len()).saturating_add(PREFETCH_AHEAD);
+            // (Past a record longer than the distance, from where the loop is.)
+            let at = bytes.len() - rest.len();
+            fetched = fetched.max(at);
+            let upto = at.saturating_add(PREFETCH_AHEAD);
             while fetched < upto
                 && let Some(b) = bytes.get(fetched)
             {
